@@ -1,0 +1,52 @@
+/*
+ * What an adapter makes of one request body: the valid calls as commands, in order, and one
+ * problem per invalid call (or one for the whole body). Shared by every API family.
+ */
+#ifndef TRACKD_API_API_H
+#define TRACKD_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/command.h"
+#include "common/errors.h"
+
+/* Bytes of a refused call kept in rejected_requests.payload. */
+#define API_REJECTED_PAYLOAD_MAX 8192
+/* Largest single call or batch item. */
+#define API_CALL_MAX_BYTES 32768
+
+struct api_problem {
+    long batch_index;     /* position in the batch; -1 for a single call or the whole body */
+    enum trackd_error code;
+    char field[96];       /* the offending field, as the client named it ("event", "traits.x") */
+    char message[320];    /* a sentence naming the field and the limit */
+    char *payload;        /* owned: the refused call as received, capped */
+};
+
+struct api_result {
+    struct command *commands; /* owned array of command_count valid calls */
+    size_t command_count;
+    struct api_problem *problems; /* owned array of problem_count refusals */
+    size_t problem_count;
+    bool whole_request_invalid; /* the body itself is unusable; no commands */
+};
+
+/* Frees everything the result owns and zeroes it; accepts NULL. */
+void api_result_free(struct api_result *result);
+
+/* Appends a zeroed command and returns it, or NULL when out of memory. */
+struct command *api_result_add_command(struct api_result *result);
+
+/* Appends a problem with a formatted message; `payload` is copied (capped). Returns false when
+ * out of memory. */
+bool api_result_add_problem(struct api_result *result, long batch_index, enum trackd_error code,
+                            const char *field, const char *payload, size_t payload_len,
+                            const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* Turns every problem into a COMMAND_REJECT appended to the commands, so that each refusal is
+ * committed in rejected_requests with the rest of the request. */
+bool api_result_add_rejections(struct api_result *result, int64_t workspace_id,
+                               const char *endpoint, int64_t received_us);
+
+#endif

@@ -1,0 +1,108 @@
+#include "api/json_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+json_object *json_check_parse(const char *text, size_t len, char *error, size_t error_size)
+{
+    if (len > (size_t)INT32_MAX) {
+        snprintf(error, error_size, "body is too large to parse");
+        return NULL;
+    }
+    struct json_tokener *tok = json_tokener_new_ex(JSON_CHECK_MAX_DEPTH);
+    if (tok == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    if (err == json_tokener_continue) {
+        snprintf(error, error_size, "body is not valid JSON: unexpected end of input");
+        json_object_put(root);
+        root = NULL;
+    } else if (err != json_tokener_success) {
+        snprintf(error, error_size, "body is not valid JSON: %s at byte %zu",
+                 json_tokener_error_desc(err), json_tokener_get_parse_end(tok));
+        root = NULL;
+    } else if (root == NULL) {
+        snprintf(error, error_size, "body must be a JSON object, not null");
+    } else {
+        /* Only whitespace may follow the document. */
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+            char c = text[i];
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+                snprintf(error, error_size, "body is not valid JSON: data after the value at "
+                                            "byte %zu", i);
+                json_object_put(root);
+                root = NULL;
+                break;
+            }
+        }
+    }
+    json_tokener_free(tok);
+    return root;
+}
+
+static bool check(json_object *value, char *path, size_t path_len, size_t path_size,
+                  char *message, size_t message_size)
+{
+    switch (json_object_get_type(value)) {
+    case json_type_string: {
+        const char *s = json_object_get_string(value);
+        if (strlen(s) != (size_t)json_object_get_string_len(value)) {
+            snprintf(message, message_size, "%s must not contain NUL characters", path);
+            return false;
+        }
+        return true;
+    }
+    case json_type_double:
+        if (!isfinite(json_object_get_double(value))) {
+            snprintf(message, message_size, "%s is a number out of range", path);
+            return false;
+        }
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(value, key, child)
+        {
+            int n = snprintf(path + path_len, path_size - path_len, path_len ? ".%s" : "%s", key);
+            size_t child_len = n < 0 ? path_len : path_len + (size_t)n;
+            if (child_len >= path_size)
+                child_len = path_size - 1;
+            if (!check(child, path, child_len, path_size, message, message_size))
+                return false;
+            path[path_len] = '\0';
+        }
+        return true;
+    }
+    case json_type_array: {
+        size_t count = json_object_array_length(value);
+        for (size_t i = 0; i < count; i++) {
+            int n = snprintf(path + path_len, path_size - path_len, "[%zu]", i);
+            size_t child_len = n < 0 ? path_len : path_len + (size_t)n;
+            if (child_len >= path_size)
+                child_len = path_size - 1;
+            if (!check(json_object_array_get_idx(value, i), path, child_len, path_size, message,
+                       message_size))
+                return false;
+            path[path_len] = '\0';
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
+}
+
+bool json_check_storable(json_object *value, const char *path, char *bad_path,
+                         size_t bad_path_size, char *message, size_t message_size)
+{
+    if (bad_path_size == 0)
+        return false;
+    int n = snprintf(bad_path, bad_path_size, "%s", path);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len >= bad_path_size)
+        len = bad_path_size - 1;
+    return check(value, bad_path, len, bad_path_size, message, message_size);
+}

@@ -1,0 +1,41 @@
+/*
+ * The Data Pipelines adapter (Segment's format): request bodies of /v1/identify, /v1/track,
+ * /v1/page, /v1/screen, /v1/group, /v1/alias and /v1/batch become commands. Pure: no I/O, no
+ * clock; the receive time is passed in.
+ */
+#ifndef TRACKD_API_PIPELINES_H
+#define TRACKD_API_PIPELINES_H
+
+#include <stdint.h>
+
+#include "api/api.h"
+
+enum pipelines_endpoint {
+    PIPELINES_IDENTIFY,
+    PIPELINES_TRACK,
+    PIPELINES_PAGE,
+    PIPELINES_SCREEN,
+    PIPELINES_GROUP,
+    PIPELINES_ALIAS,
+    PIPELINES_BATCH, /* {"batch":[...]}, each item naming its own type */
+};
+
+/* Limits of Customer.io's API reference §1.10 that apply to Pipelines calls. */
+#define PIPELINES_ID_MAX_BYTES 150
+#define PIPELINES_MESSAGE_ID_MAX_BYTES 200
+#define PIPELINES_EVENT_NAME_MAX_BYTES 100
+#define PIPELINES_ATTRIBUTE_NAME_MAX_BYTES 150
+#define PIPELINES_ATTRIBUTE_VALUE_MAX_BYTES 1000
+#define PIPELINES_ATTRIBUTES_MAX 300
+#define PIPELINES_EMAIL_MAX_BYTES 254
+
+/*
+ * Parses `len` bytes of `body` sent to `endpoint`, received at `received_us`, into `out` (which
+ * the caller frees with api_result_free). Never fails as a whole: problems are reported in
+ * `out->problems`, and `out->whole_request_invalid` is set when the body is unusable.
+ * Commands carry workspace_id 0; the caller sets it.
+ */
+void pipelines_parse_request(enum pipelines_endpoint endpoint, const char *body, size_t len,
+                             int64_t received_us, struct api_result *out);
+
+#endif

@@ -1,0 +1,60 @@
+#include "app/app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "http/http_server.h"
+#include "ingest/ingest_queue.h"
+
+struct app {
+    struct ingest_queue *ingest;
+    struct http_server *http;
+};
+
+struct app *app_start(const struct config *cfg, char *error, size_t error_size)
+{
+    struct app *app = calloc(1, sizeof *app);
+    if (app == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    struct ingest_options ingest = {
+        .database_url = cfg->database_url,
+        .max_requests = cfg->queue_max_requests,
+        .max_bytes = cfg->queue_max_bytes,
+        .batch_max_commands = cfg->write_batch_max,
+        .write_timeout_s = cfg->write_timeout,
+    };
+    app->ingest = ingest_start(&ingest, error, error_size);
+    if (app->ingest == NULL)
+        goto failed;
+    struct http_options http = {
+        .listen_host = cfg->listen_host,
+        .listen_port = cfg->listen_port,
+        .threads = cfg->http_threads,
+        .max_connections = cfg->max_connections,
+        .connection_timeout = cfg->connection_timeout,
+        .database_url = cfg->database_url,
+    };
+    app->http = http_server_start(&http, app->ingest, error, error_size);
+    if (app->http == NULL)
+        goto failed;
+    return app;
+failed:
+    app_stop(app);
+    return NULL;
+}
+
+unsigned app_port(const struct app *app)
+{
+    return http_server_port(app->http);
+}
+
+void app_stop(struct app *app)
+{
+    if (app == NULL)
+        return;
+    http_server_stop(app->http);
+    ingest_stop(app->ingest);
+    free(app);
+}

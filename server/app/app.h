@@ -1,0 +1,24 @@
+/* The whole server in one process: writer, HTTP front, wired from a loaded config. */
+#ifndef TRACKD_APP_APP_H
+#define TRACKD_APP_APP_H
+
+#include <stddef.h>
+
+#include "common/config.h"
+
+struct app;
+
+/* Starts the ingest writer and the HTTP server; NULL with a message in `error` on failure. */
+struct app *app_start(const struct config *cfg, char *error, size_t error_size);
+
+/* The HTTP port actually bound. */
+unsigned app_port(const struct app *app);
+
+/* Stops HTTP (draining requests in flight), then the writer; accepts NULL. */
+void app_stop(struct app *app);
+
+/* The command line: runs `trackd ARGS...` and returns the process exit code
+ * (0 success, 1 runtime failure, 2 usage or configuration error). */
+int app_main(int argc, char **argv);
+
+#endif

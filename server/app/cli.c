@@ -1,0 +1,213 @@
+#include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "store/store.h"
+
+#ifndef TRACKD_VERSION
+#define TRACKD_VERSION "dev"
+#endif
+
+enum exit_code {
+    EXIT_OK = 0,      /* success */
+    EXIT_RUNTIME = 1, /* the database or the network failed */
+    EXIT_USAGE = 2,   /* bad arguments or configuration */
+};
+
+#define WORKSPACE_NAME_MAX 100
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: trackd COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  serve                    serve HTTP, write events (until SIGINT or SIGTERM)\n"
+            "  migrate                  apply pending database migrations\n"
+            "  workspace create NAME    create a workspace and print its keys (shown once)\n"
+            "  workspace list           list workspaces, one per line\n"
+            "  version                  print the version\n"
+            "  --help                   print this help\n"
+            "\n"
+            "settings (environment variables):\n");
+    config_describe(out);
+    fprintf(out, "\nexit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n");
+}
+
+static const char *lookup_env(const char *name)
+{
+    return getenv(name);
+}
+
+/* Loads the configuration; prints every problem and returns false if there is one. */
+static bool load_config(struct config *cfg, bool need_database)
+{
+    if (config_load(cfg, lookup_env, need_database, stderr) != 0) {
+        config_free(cfg);
+        return false;
+    }
+    log_current_level = cfg->log_level;
+    return true;
+}
+
+static int cmd_migrate(void)
+{
+    struct config cfg;
+    if (!load_config(&cfg, true))
+        return EXIT_USAGE;
+    char error[512];
+    int applied = store_migrate(cfg.database_url, stdout, error, sizeof error);
+    config_free(&cfg);
+    if (applied < 0) {
+        fprintf(stderr, "trackd migrate: %s\n", error);
+        return EXIT_RUNTIME;
+    }
+    printf("schema is current (%d migration%s applied now)\n", applied, applied == 1 ? "" : "s");
+    return EXIT_OK;
+}
+
+static bool valid_workspace_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > WORKSPACE_NAME_MAX)
+        return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+           len;
+}
+
+static int cmd_workspace_create(const char *name)
+{
+    if (!valid_workspace_name(name)) {
+        fprintf(stderr, "trackd workspace create: NAME must be 1 to %d characters of letters, "
+                        "digits, '.', '_' or '-'\n", WORKSPACE_NAME_MAX);
+        return EXIT_USAGE;
+    }
+    struct config cfg;
+    if (!load_config(&cfg, true))
+        return EXIT_USAGE;
+    char error[512];
+    int code = EXIT_RUNTIME;
+    struct store *store = store_connect(cfg.database_url, error, sizeof error);
+    if (store == NULL) {
+        fprintf(stderr, "trackd workspace create: %s\n", error);
+        goto cleanup;
+    }
+    struct store_workspace ws;
+    char api_key[41], write_key[41];
+    enum store_status status = store_create_workspace(store, name, &ws, api_key, write_key);
+    if (status == STORE_NO_RESULTS) {
+        fprintf(stderr, "trackd workspace create: workspace '%s' already exists\n", name);
+    } else if (status < 0) {
+        fprintf(stderr, "trackd workspace create: %s\n", store_last_error(store));
+    } else {
+        json_object *out = json_object_new_object();
+        json_object_object_add(out, "name", json_object_new_string(ws.name));
+        json_object_object_add(out, "site_id", json_object_new_string(ws.site_id));
+        json_object_object_add(out, "api_key", json_object_new_string(api_key));
+        json_object_object_add(out, "write_key", json_object_new_string(write_key));
+        printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+        json_object_put(out);
+        code = EXIT_OK;
+    }
+cleanup:
+    store_close(store);
+    config_free(&cfg);
+    return code;
+}
+
+static void print_workspace(void *cls, const struct store_workspace *ws)
+{
+    (void)cls;
+    printf("%s\tsite_id=%s\tcreated_at=%s\n", ws->name, ws->site_id, ws->created_at);
+}
+
+static int cmd_workspace_list(void)
+{
+    struct config cfg;
+    if (!load_config(&cfg, true))
+        return EXIT_USAGE;
+    char error[512];
+    int code = EXIT_RUNTIME;
+    struct store *store = store_connect(cfg.database_url, error, sizeof error);
+    if (store == NULL)
+        fprintf(stderr, "trackd workspace list: %s\n", error);
+    else if (store_list_workspaces(store, print_workspace, NULL) < 0)
+        fprintf(stderr, "trackd workspace list: %s\n", store_last_error(store));
+    else
+        code = EXIT_OK;
+    store_close(store);
+    config_free(&cfg);
+    return code;
+}
+
+static int cmd_serve(void)
+{
+    struct config cfg;
+    if (!load_config(&cfg, true))
+        return EXIT_USAGE;
+    /* Shutdown signals are taken by sigwait below; every thread started after this inherits
+     * the mask, so none of them is interrupted. A peer closing a socket must not kill us. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char error[512], masked[512];
+    config_mask_url(cfg.database_url, masked, sizeof masked);
+    struct app *app = app_start(&cfg, error, sizeof error);
+    if (app == NULL) {
+        fprintf(stderr, "trackd serve: %s\n", error);
+        config_free(&cfg);
+        return EXIT_RUNTIME;
+    }
+    LOG_INFO("main", "trackd %s serving on %s:%u (database %s)", TRACKD_VERSION, cfg.listen_host,
+             app_port(app), masked);
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    LOG_INFO("main", "received %s, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    app_stop(app);
+    config_free(&cfg);
+    LOG_INFO("main", "stopped");
+    return EXIT_OK;
+}
+
+int app_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
+        strcmp(command, "help") == 0) {
+        print_usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
+        printf("trackd %s\n", TRACKD_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(command, "migrate") == 0 && argc == 2)
+        return cmd_migrate();
+    if (strcmp(command, "serve") == 0 && argc == 2)
+        return cmd_serve();
+    if (strcmp(command, "workspace") == 0) {
+        if (argc == 4 && strcmp(argv[2], "create") == 0)
+            return cmd_workspace_create(argv[3]);
+        if (argc == 3 && strcmp(argv[2], "list") == 0)
+            return cmd_workspace_list();
+    }
+    fprintf(stderr, "trackd: unknown command or wrong arguments: ");
+    for (int i = 1; i < argc; i++)
+        fprintf(stderr, "%s%s", argv[i], i + 1 < argc ? " " : "\n");
+    print_usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,177 @@
+#include "common/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type {
+    SETTING_STRING,    /* free text */
+    SETTING_UNSIGNED,  /* decimal integer within [min, max] */
+    SETTING_LISTEN,    /* host:port */
+    SETTING_LOG_LEVEL, /* error|warn|info|debug */
+};
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    const char *default_value; /* NULL: no default */
+    unsigned long min, max;    /* bounds for SETTING_UNSIGNED */
+    bool secret;               /* mask when printed */
+    size_t offset;             /* where the parsed value lives in struct config */
+    const char *description;
+};
+
+#define AT(field) offsetof(struct config, field)
+
+static const struct setting settings[] = {
+    {"DATABASE_URL", SETTING_STRING, NULL, 0, 0, true, AT(database_url),
+     "libpq URI or conninfo of the PostgreSQL database (required but for version/--help)"},
+    {"TRACKD_LISTEN", SETTING_LISTEN, "127.0.0.1:8080", 0, 0, false, AT(listen_host),
+     "host:port to serve HTTP on"},
+    {"TRACKD_LOG_LEVEL", SETTING_LOG_LEVEL, "info", 0, 0, false, AT(log_level),
+     "error, warn, info (one line per request) or debug"},
+    {"TRACKD_HTTP_THREADS", SETTING_UNSIGNED, "0", 0, 256, false, AT(http_threads),
+     "HTTP worker threads; 0 means one per CPU core"},
+    {"TRACKD_MAX_CONNECTIONS", SETTING_UNSIGNED, "1000", 1, 100000, false, AT(max_connections),
+     "simultaneous HTTP connections; more are refused (keep below `ulimit -n`)"},
+    {"TRACKD_CONNECTION_TIMEOUT", SETTING_UNSIGNED, "30", 1, 3600, false,
+     AT(connection_timeout), "seconds an idle or stalled HTTP connection is kept"},
+    {"TRACKD_QUEUE_MAX_REQUESTS", SETTING_UNSIGNED, "8192", 1, 1000000, false,
+     AT(queue_max_requests), "requests waiting for the database writer before answering 503"},
+    {"TRACKD_QUEUE_MAX_BYTES", SETTING_UNSIGNED, "33554432", 1048576, 1073741824, false,
+     AT(queue_max_bytes), "request body bytes waiting for the writer before answering 503"},
+    {"TRACKD_WRITE_BATCH_MAX", SETTING_UNSIGNED, "2000", 1, 100000, false, AT(write_batch_max),
+     "calls committed together in one transaction, at most"},
+    {"TRACKD_WRITE_TIMEOUT", SETTING_UNSIGNED, "5", 1, 300, false, AT(write_timeout),
+     "seconds a request waits for an unavailable database before answering 503"},
+};
+
+#define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+static bool parse_listen(const char *text, struct config *cfg)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535)
+        return false;
+    free(cfg->listen_host);
+    cfg->listen_host = strndup(text, (size_t)(colon - text));
+    cfg->listen_port = (unsigned)port;
+    return cfg->listen_host != NULL;
+}
+
+/* Parses `text` into the field of `s`; returns false if it is not a valid value. */
+static bool parse_setting(const struct setting *s, const char *text, struct config *cfg)
+{
+    char *base = (char *)cfg;
+    switch (s->type) {
+    case SETTING_STRING: {
+        char **field = (char **)(base + s->offset);
+        free(*field);
+        *field = strdup(text);
+        return *field != NULL && text[0] != '\0';
+    }
+    case SETTING_UNSIGNED: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long value = strtoul(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value < s->min ||
+            value > s->max)
+            return false;
+        *(unsigned *)(base + s->offset) = (unsigned)value;
+        return true;
+    }
+    case SETTING_LISTEN:
+        return parse_listen(text, cfg);
+    case SETTING_LOG_LEVEL:
+        return log_parse_level(text, (enum log_level *)(base + s->offset));
+    }
+    return false;
+}
+
+static const char *expected_form(const struct setting *s, char *buf, size_t size)
+{
+    switch (s->type) {
+    case SETTING_STRING:
+        return "a non-empty string";
+    case SETTING_UNSIGNED:
+        snprintf(buf, size, "an integer from %lu to %lu", s->min, s->max);
+        return buf;
+    case SETTING_LISTEN:
+        return "host:port with a port from 0 to 65535";
+    case SETTING_LOG_LEVEL:
+        return "one of error, warn, info, debug";
+    }
+    return "a valid value";
+}
+
+int config_load(struct config *cfg, const char *(*lookup)(const char *name), bool need_database,
+                FILE *errors)
+{
+    memset(cfg, 0, sizeof *cfg);
+    int invalid = 0;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        const char *value = lookup(s->name);
+        if (value == NULL)
+            value = s->default_value;
+        if (value == NULL) {
+            if (need_database && strcmp(s->name, "DATABASE_URL") == 0) {
+                fprintf(errors, "trackd: DATABASE_URL is not set: %s\n", s->description);
+                invalid++;
+            }
+            continue;
+        }
+        if (!parse_setting(s, value, cfg)) {
+            char form[64];
+            fprintf(errors, "trackd: %s=%s is invalid: expected %s\n", s->name,
+                    s->secret ? "***" : value, expected_form(s, form, sizeof form));
+            invalid++;
+        }
+    }
+    return invalid;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->database_url);
+    free(cfg->listen_host);
+    cfg->database_url = NULL;
+    cfg->listen_host = NULL;
+}
+
+void config_describe(FILE *out)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        fprintf(out, "  %-26s %s (default: %s)\n", s->name, s->description,
+                s->default_value ? s->default_value : "unset");
+    }
+}
+
+void config_mask_url(const char *url, char *out, size_t out_size)
+{
+    /* URI form postgresql://user:password@host/db: hide what lies between ':' and '@'. */
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = scheme ? memchr(scheme + 3, ':', at ? (size_t)(at - scheme - 3) : 0)
+                               : NULL;
+    if (colon != NULL && at != NULL) {
+        snprintf(out, out_size, "%.*s:***%s", (int)(colon - url), url, at);
+        return;
+    }
+    /* conninfo form: hide the value of password=. */
+    const char *pw = strstr(url, "password=");
+    if (pw != NULL) {
+        const char *end = strchr(pw, ' ');
+        snprintf(out, out_size, "%.*spassword=***%s", (int)(pw - url), url, end ? end : "");
+        return;
+    }
+    snprintf(out, out_size, "%s", url);
+}

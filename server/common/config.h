@@ -1,0 +1,46 @@
+/*
+ * Configuration from the environment (12-factor). Every setting is one row of the table in
+ * config.c: name, type, default, bounds, whether it is secret, and a description. --help and the
+ * README list the same rows.
+ */
+#ifndef TRACKD_COMMON_CONFIG_H
+#define TRACKD_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+struct config {
+    char *database_url;           /* libpq URI or conninfo; NULL when unset */
+    char *listen_host;            /* from TRACKD_LISTEN */
+    unsigned listen_port;         /* 0 asks the kernel for a free port (tests) */
+    enum log_level log_level;     /* TRACKD_LOG_LEVEL */
+    unsigned http_threads;        /* 0 = one per core */
+    unsigned max_connections;     /* simultaneous HTTP connections before refusing */
+    unsigned connection_timeout;  /* seconds of inactivity before a connection is closed */
+    unsigned queue_max_requests;  /* requests waiting for the writer before 503 */
+    unsigned queue_max_bytes;     /* body bytes waiting for the writer before 503 */
+    unsigned write_batch_max;     /* calls committed in one transaction at most */
+    unsigned write_timeout;       /* seconds a request may wait for PostgreSQL before 503 */
+};
+
+/*
+ * Reads every setting through `lookup` (getenv in production). Prints one line per invalid
+ * setting to `errors`, naming the variable, and returns how many there were (0 = all valid).
+ * With `need_database`, an unset DATABASE_URL is an error. Free with config_free().
+ */
+int config_load(struct config *cfg, const char *(*lookup)(const char *name), bool need_database,
+                FILE *errors);
+
+/* Releases the strings of a loaded config; accepts a zeroed config. */
+void config_free(struct config *cfg);
+
+/* Prints every setting with its default and description (for --help). */
+void config_describe(FILE *out);
+
+/* Copies `url` into `out` with any password replaced by "***", for logs. */
+void config_mask_url(const char *url, char *out, size_t out_size);
+
+#endif

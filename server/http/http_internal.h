@@ -1,0 +1,150 @@
+/* Shared by the files of http/ only: the per-request state, routes and reply helpers. */
+#ifndef TRACKD_HTTP_INTERNAL_H
+#define TRACKD_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "http/http_server.h"
+#include "ingest/ingest_queue.h"
+#include "store/store.h"
+
+/* Largest request body read; larger ones get 413 (SPEC §3). */
+#define HTTP_BODY_MAX (500 * 1024)
+
+/* A workspace as the HTTP layer knows it after authentication. */
+struct http_workspace {
+    int64_t id;
+    char name[128];
+};
+
+/* Who may call a route. */
+enum http_auth_kind {
+    HTTP_AUTH_NONE,      /* operations endpoints */
+    HTTP_AUTH_WRITE_KEY, /* Pipelines: Basic write_key: */
+};
+
+struct http_request;
+
+/* Handles a request whose body is complete. Called again after the request was suspended and
+ * resumed; must queue a response eventually and return MHD_YES, or MHD_NO to drop the
+ * connection. */
+typedef enum MHD_Result (*http_handler)(struct http_request *request);
+
+struct http_route {
+    const char *method;
+    const char *path;
+    enum http_auth_kind auth;
+    http_handler handler;
+    int variant; /* handler-specific, e.g. the Pipelines endpoint */
+};
+
+/* The workspace directory: keys are compared as SHA-256 digests in constant time. */
+struct http_auth;
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct ingest_queue *ingest;
+    struct http_auth *auth;
+    unsigned port;
+    struct MHD_Response *empty_ok; /* the shared `200 {}` */
+    atomic_size_t suspended;       /* requests waiting for the writer */
+    /* A connection for /readyz and key look-ups, used under control_lock. */
+    pthread_mutex_t control_lock;
+    struct store *control;
+    char *database_url;
+};
+
+/* Everything about one request, from the first callback to completion. */
+struct http_request {
+    struct http_server *server;
+    struct MHD_Connection *connection;
+    const struct http_route *route;
+    const char *method;
+    const char *path;
+    int64_t started_us;  /* monotonic, for the duration in the log line */
+    int64_t received_us; /* wall clock, the receive time of the calls */
+    char *body;          /* NUL-terminated; body_len bytes */
+    size_t body_len, body_cap;
+    bool body_too_large;
+    bool authenticated;
+    struct http_workspace workspace;
+    unsigned status; /* what was answered, for the log */
+    /* The write in flight, if any. */
+    struct api_result parsed;
+    struct ingest_request ingest;
+    bool submitted;
+    atomic_bool written;
+};
+
+/* ---- routes (http_routes.c) ---- */
+
+/* Finds the route for a method and path. Sets *path_known when some route has this path, to
+ * tell 405 from 404. */
+const struct http_route *http_find_route(const char *method, const char *path, bool *path_known);
+
+/* The methods allowed on a path, as an Allow header value. */
+void http_allowed_methods(const char *path, char *out, size_t out_size);
+
+/* ---- replies (http_reply.c) ---- */
+
+/* Queues a JSON response; `json` is copied. Records the status for the log. */
+enum MHD_Result http_reply_json(struct http_request *request, unsigned status, const char *json);
+
+/* Queues `{"meta":{"error":MESSAGE}}` with `status`. */
+enum MHD_Result http_reply_error(struct http_request *request, unsigned status,
+                                 const char *message);
+
+/* Queues 405 with an Allow header listing `allowed`. */
+enum MHD_Result http_reply_method_not_allowed(struct http_request *request, const char *allowed);
+
+/* Queues the shared 200 {}. */
+enum MHD_Result http_reply_ok(struct http_request *request);
+
+/* Queues 401 with WWW-Authenticate. */
+enum MHD_Result http_reply_unauthorized(struct http_request *request);
+
+/* Queues 503 with Retry-After. */
+enum MHD_Result http_reply_unavailable(struct http_request *request, const char *message);
+
+/* ---- authentication (http_auth.c) ---- */
+
+struct http_auth *http_auth_new(struct http_server *server);
+void http_auth_free(struct http_auth *auth);
+
+/* Authenticates the request per its route; on success fills request->workspace. */
+bool http_authenticate(struct http_request *request);
+
+/* ---- control connection (http_health.c) ---- */
+
+/* Runs `fn` with the control store (connecting if needed) under its lock; false if the
+ * database cannot be reached. */
+bool http_with_control(struct http_server *server, bool (*fn)(struct store *store, void *cls),
+                       void *cls);
+
+/* ---- ingest hand-off (http_ingest.c) ---- */
+
+/* Hands request->parsed to the writer and suspends the connection; the route's handler is
+ * called again once the write is done (request->submitted set). Answers 503 itself when the
+ * queue is full. */
+enum MHD_Result http_submit(struct http_request *request);
+
+/* Call once from the handler when it is called again after the write. */
+void http_written(struct http_request *request);
+
+/* ---- route handlers (http_pipelines.c, http_health.c) ---- */
+
+enum MHD_Result http_handle_pipelines(struct http_request *request);
+enum MHD_Result http_handle_healthz(struct http_request *request);
+enum MHD_Result http_handle_readyz(struct http_request *request);
+
+/* Records a request refused before its body was parsed (413) in rejected_requests without
+ * waiting for the write. */
+void http_record_rejection(struct http_request *request, enum trackd_error code,
+                           const char *message);
+
+#endif

@@ -1,0 +1,260 @@
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "http/http_internal.h"
+
+/* How long shutdown waits for requests already handed to the writer. */
+#define DRAIN_TIMEOUT_US (10 * TIMEUTIL_US_PER_SEC)
+
+static enum MHD_Result reply_not_routed(struct http_request *request, bool path_known)
+{
+    if (!path_known)
+        return http_reply_error(request, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    char allowed[64];
+    http_allowed_methods(request->path, allowed, sizeof allowed);
+    return http_reply_method_not_allowed(request, allowed);
+}
+
+static enum MHD_Result reply_too_large(struct http_request *request)
+{
+    char message[96];
+    snprintf(message, sizeof message, "body cannot be larger than %d bytes", HTTP_BODY_MAX);
+    http_record_rejection(request, TRACKD_ERR_BODY_TOO_LARGE, message);
+    return http_reply_error(request, MHD_HTTP_CONTENT_TOO_LARGE, message);
+}
+
+/* Appends upload data to the body, up to HTTP_BODY_MAX; beyond it only notes the excess. */
+static bool append_body(struct http_request *request, const char *data, size_t size)
+{
+    if (request->body_too_large || request->body_len + size > HTTP_BODY_MAX) {
+        request->body_too_large = true;
+        return true;
+    }
+    if (request->body_len + size + 1 > request->body_cap) {
+        size_t cap = request->body_cap ? request->body_cap : 4096;
+        while (cap < request->body_len + size + 1)
+            cap *= 2;
+        char *grown = realloc(request->body, cap);
+        if (grown == NULL)
+            return false;
+        request->body = grown;
+        request->body_cap = cap;
+    }
+    memcpy(request->body + request->body_len, data, size);
+    request->body_len += size;
+    request->body[request->body_len] = '\0';
+    return true;
+}
+
+/* First callback of a request: route, authenticate, and refuse early what can be refused
+ * before reading the body. Returns MHD_YES with *done set when a response was queued. */
+static enum MHD_Result begin_request(struct http_request *request, bool *done)
+{
+    bool path_known = false;
+    request->route = http_find_route(request->method, request->path, &path_known);
+    *done = true;
+    if (request->route == NULL)
+        return reply_not_routed(request, path_known);
+    if (!http_authenticate(request))
+        return http_reply_unauthorized(request);
+    const char *length = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length != NULL && strtoull(length, NULL, 10) > HTTP_BODY_MAX)
+        return reply_too_large(request);
+    *done = false;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct http_server *server = cls;
+    struct http_request *request = *con_cls;
+    if (request == NULL) {
+        request = calloc(1, sizeof *request);
+        if (request == NULL)
+            return MHD_NO;
+        request->server = server;
+        request->connection = connection;
+        request->method = method;
+        request->path = url;
+        request->started_us = timeutil_monotonic_us();
+        request->received_us = timeutil_now_us();
+        atomic_init(&request->written, false);
+        *con_cls = request;
+        bool done = false;
+        enum MHD_Result ret = begin_request(request, &done);
+        if (done || ret != MHD_YES)
+            return ret;
+        /* Without a body there will be no further upload call before the final one. */
+        return MHD_YES;
+    }
+    if (request->status != 0)
+        return MHD_YES; /* answered early; libmicrohttpd discards the rest of the upload */
+    if (*upload_data_size != 0) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        return append_body(request, upload_data, size) ? MHD_YES : MHD_NO;
+    }
+    if (request->body_too_large)
+        return reply_too_large(request);
+    if (request->body == NULL && !append_body(request, "", 0))
+        return MHD_NO; /* handlers always get a NUL-terminated body, if empty */
+    return request->route->handler(request);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)connection;
+    struct http_request *request = *con_cls;
+    if (request == NULL)
+        return;
+    LOG_INFO("http", "%s %s %u %.1fms workspace=%s%s", request->method, request->path,
+             request->status,
+             (double)(timeutil_monotonic_us() - request->started_us) / 1000.0,
+             request->authenticated ? request->workspace.name : "-",
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    api_result_free(&request->parsed);
+    free(request->ingest.outcomes);
+    free(request->body);
+    free(request);
+    *con_cls = NULL;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t len = strlen(line);
+    while (len > 0 && line[len - 1] == '\n')
+        line[--len] = '\0';
+    LOG_WARN("http", "libmicrohttpd: %s", line);
+}
+
+/* Resolves host:port into `addr`; false when the host is unknown. */
+static bool resolve(const char *host, unsigned port, struct sockaddr_storage *addr,
+                    socklen_t *addr_len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *found = NULL;
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    if (getaddrinfo(host[0] ? host : NULL, service, &hints, &found) != 0 || found == NULL)
+        return false;
+    memcpy(addr, found->ai_addr, found->ai_addrlen);
+    *addr_len = found->ai_addrlen;
+    freeaddrinfo(found);
+    return true;
+}
+
+struct http_server *http_server_start(const struct http_options *options,
+                                      struct ingest_queue *ingest, char *error,
+                                      size_t error_size)
+{
+    struct http_server *server = calloc(1, sizeof *server);
+    if (server == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    server->ingest = ingest;
+    atomic_init(&server->suspended, 0);
+    pthread_mutex_init(&server->control_lock, NULL);
+    server->database_url = strdup(options->database_url);
+    server->empty_ok = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+    if (server->database_url == NULL || server->empty_ok == NULL) {
+        snprintf(error, error_size, "out of memory");
+        goto failed;
+    }
+    MHD_add_response_header(server->empty_ok, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    server->auth = http_auth_new(server);
+    if (server->auth == NULL) {
+        snprintf(error, error_size, "out of memory");
+        goto failed;
+    }
+
+    struct sockaddr_storage addr;
+    socklen_t addr_len = 0;
+    if (!resolve(options->listen_host, options->listen_port, &addr, &addr_len)) {
+        snprintf(error, error_size, "TRACKD_LISTEN: cannot resolve host '%s'",
+                 options->listen_host);
+        goto failed;
+    }
+    unsigned threads = options->threads;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (unsigned)cores : 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    server->daemon = MHD_start_daemon(
+        flags, (uint16_t)options->listen_port, NULL, NULL, on_request, server,
+        /* The logger goes first so that errors about the options below reach it. */
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_END);
+    if (server->daemon == NULL) {
+        snprintf(error, error_size, "cannot listen on %s:%u (in use, or not permitted?)",
+                 options->listen_host, options->listen_port);
+        goto failed;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
+                                                           MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : options->listen_port;
+    return server;
+
+failed:
+    http_server_stop(server);
+    return NULL;
+}
+
+unsigned http_server_port(const struct http_server *server)
+{
+    return server->port;
+}
+
+void http_server_stop(struct http_server *server)
+{
+    if (server == NULL)
+        return;
+    if (server->daemon != NULL) {
+        /* Stop accepting, then let suspended requests get their answers before stopping. */
+        MHD_socket listener = MHD_quiesce_daemon(server->daemon);
+        int64_t deadline = timeutil_monotonic_us() + DRAIN_TIMEOUT_US;
+        while (atomic_load(&server->suspended) > 0 && timeutil_monotonic_us() < deadline) {
+            struct timespec tick = {0, 10 * 1000 * 1000};
+            nanosleep(&tick, NULL);
+        }
+        MHD_stop_daemon(server->daemon);
+        if (listener != MHD_INVALID_SOCKET)
+            close(listener);
+    }
+    http_auth_free(server->auth);
+    if (server->empty_ok != NULL)
+        MHD_destroy_response(server->empty_ok);
+    store_close(server->control);
+    pthread_mutex_destroy(&server->control_lock);
+    free(server->database_url);
+    free(server);
+}

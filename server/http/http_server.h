@@ -1,0 +1,36 @@
+/*
+ * The HTTP front: libmicrohttpd with its internal thread pool on epoll, the route table,
+ * authentication, body limits, and the hand-off of parsed calls to the ingest queue.
+ */
+#ifndef TRACKD_HTTP_SERVER_H
+#define TRACKD_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ingest/ingest_queue.h"
+
+struct http_options {
+    const char *listen_host;     /* numeric address or host name */
+    unsigned listen_port;        /* 0: any free port (see http_server_port) */
+    unsigned threads;            /* worker threads; 0 = one per core */
+    unsigned max_connections;
+    unsigned connection_timeout; /* seconds */
+    const char *database_url;    /* for readiness checks and workspace key look-ups */
+};
+
+struct http_server;
+
+/* Starts serving; NULL with a message in `error` on failure. The ingest queue is borrowed and
+ * must outlive the server. Stop with http_server_stop(). */
+struct http_server *http_server_start(const struct http_options *options,
+                                      struct ingest_queue *ingest, char *error,
+                                      size_t error_size);
+
+/* The port actually bound (useful with listen_port 0). */
+unsigned http_server_port(const struct http_server *server);
+
+/* Stops accepting, lets requests waiting for the writer finish, then stops; accepts NULL. */
+void http_server_stop(struct http_server *server);
+
+#endif

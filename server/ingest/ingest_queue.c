@@ -1,0 +1,305 @@
+#include "ingest/ingest_queue.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "store/store.h"
+
+/* Serialization failures and deadlocks are retried this many times before giving up. */
+#define SOFT_RETRIES 8
+/* Reconnect backoff while the database is unreachable. */
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 1000
+
+struct ingest_queue {
+    struct ingest_options options;
+    struct store *store; /* the writer's connection; touched by the writer thread only */
+    pthread_t writer;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    /* Guarded by lock: */
+    struct ingest_request *head, *tail; /* waiting for the writer, oldest first */
+    size_t admitted_requests;           /* reserved, waiting or being written */
+    size_t admitted_bytes;
+    bool stopping;
+    atomic_bool database_up;
+};
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Removes up to batch_max_commands worth of requests (at least one) from the queue. Waits while
+ * it is empty; returns NULL when stopping and drained. Called with the lock held. */
+static struct ingest_request *take_group(struct ingest_queue *q)
+{
+    while (q->head == NULL && !q->stopping)
+        pthread_cond_wait(&q->wake, &q->lock);
+    if (q->head == NULL)
+        return NULL;
+    struct ingest_request *group = q->head, *last = q->head;
+    size_t commands = last->command_count;
+    while (last->next != NULL && commands + last->next->command_count <= q->options.batch_max_commands) {
+        last = last->next;
+        commands += last->command_count;
+    }
+    q->head = last->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    last->next = NULL;
+    return group;
+}
+
+/* Completes one request: releases its room, then calls on_done (which may free it). */
+static void finish(struct ingest_queue *q, struct ingest_request *r, enum trackd_error result)
+{
+    r->result = result;
+    if (result != TRACKD_ERR_OK) {
+        for (size_t i = 0; i < r->command_count; i++)
+            r->outcomes[i] = STORE_OUTCOME_PENDING;
+    }
+    pthread_mutex_lock(&q->lock);
+    q->admitted_requests--;
+    q->admitted_bytes -= r->bytes;
+    pthread_mutex_unlock(&q->lock);
+    r->on_done(r, r->cls);
+}
+
+static void finish_all(struct ingest_queue *q, struct ingest_request *group,
+                       enum trackd_error result)
+{
+    while (group != NULL) {
+        struct ingest_request *next = group->next;
+        finish(q, group, result);
+        group = next;
+    }
+}
+
+/* Makes sure the writer is connected; while the database stays down, answers 503 to requests
+ * that waited longer than write_timeout. Returns the requests still waiting (maybe none). */
+static struct ingest_request *await_database(struct ingest_queue *q, struct ingest_request *group)
+{
+    unsigned backoff = BACKOFF_MIN_MS;
+    while (group != NULL && !store_is_connected(q->store)) {
+        if (store_reconnect(q->store)) {
+            atomic_store(&q->database_up, true);
+            break;
+        }
+        if (atomic_exchange(&q->database_up, false))
+            LOG_WARN("writer", "database unreachable, retrying: %s", store_last_error(q->store));
+        int64_t deadline = timeutil_monotonic_us() -
+                           (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
+        struct ingest_request **link = &group;
+        while (*link != NULL) {
+            struct ingest_request *r = *link;
+            if (r->admitted_us < deadline) {
+                *link = r->next;
+                finish(q, r, TRACKD_ERR_DATABASE_UNAVAILABLE);
+            } else {
+                link = &r->next;
+            }
+        }
+        if (group != NULL)
+            sleep_ms(backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    return group;
+}
+
+/* Writes the commands of one request one at a time, each in its own transaction, so that a
+ * command whose values PostgreSQL refuses is isolated from the rest. A refused command is
+ * recorded in rejected_requests. Returns the request's result. */
+static enum trackd_error write_isolated(struct ingest_queue *q, struct ingest_request *r)
+{
+    for (size_t i = 0; i < r->command_count; i++) {
+        struct command *cmd = &r->commands[i];
+        struct store_write_failure failure;
+        enum store_status status = STORE_SOFT_ERROR;
+        for (int attempt = 0; attempt < SOFT_RETRIES && status == STORE_SOFT_ERROR; attempt++)
+            status = store_write_commands(q->store, &cmd, 1, &r->outcomes[i], &failure);
+        if (status >= 0)
+            continue;
+        if (!failure.data_error)
+            return TRACKD_ERR_DATABASE_UNAVAILABLE;
+        r->outcomes[i] = STORE_OUTCOME_REFUSED;
+        snprintf(r->refusal, sizeof r->refusal, "%s", store_last_error(q->store));
+        LOG_WARN("writer", "PostgreSQL refused a call to %s: %s", cmd->endpoint, r->refusal);
+        struct command reject = {
+            .kind = COMMAND_REJECT,
+            .workspace_id = cmd->workspace_id,
+            .endpoint = cmd->endpoint,
+            .reason = errors_reason(TRACKD_ERR_REJECTED_BY_DATABASE),
+            .message = r->refusal,
+            .received_us = cmd->received_us,
+            .timestamp_us = cmd->received_us,
+        };
+        struct command *reject_ptr = &reject;
+        enum store_outcome ignored;
+        if (store_write_commands(q->store, &reject_ptr, 1, &ignored, &failure) < 0)
+            LOG_ERROR("writer", "could not record a refused call: %s", store_last_error(q->store));
+    }
+    return TRACKD_ERR_OK;
+}
+
+/* Commits a group of requests in one transaction, falling back to isolated writes when a
+ * statement fails, and completes every request of the group. */
+static void write_group(struct ingest_queue *q, struct ingest_request *group)
+{
+    size_t total = 0;
+    for (struct ingest_request *r = group; r != NULL; r = r->next)
+        total += r->command_count;
+    struct command **commands = malloc((total ? total : 1) * sizeof *commands);
+    enum store_outcome *outcomes = malloc((total ? total : 1) * sizeof *outcomes);
+    if (commands == NULL || outcomes == NULL) {
+        LOG_ERROR("writer", "out of memory for a group of %zu commands", total);
+        finish_all(q, group, TRACKD_ERR_DATABASE_UNAVAILABLE);
+        goto cleanup;
+    }
+    for (int attempt = 0;; attempt++) {
+        group = await_database(q, group);
+        if (group == NULL)
+            goto cleanup;
+        size_t n = 0;
+        for (struct ingest_request *r = group; r != NULL; r = r->next)
+            for (size_t i = 0; i < r->command_count; i++)
+                commands[n++] = &r->commands[i];
+        struct store_write_failure failure;
+        enum store_status status = store_write_commands(q->store, commands, n, outcomes, &failure);
+        if (status >= 0) {
+            size_t k = 0;
+            for (struct ingest_request *r = group; r != NULL; r = r->next)
+                for (size_t i = 0; i < r->command_count; i++)
+                    r->outcomes[i] = outcomes[k++];
+            finish_all(q, group, TRACKD_ERR_OK);
+            goto cleanup;
+        }
+        if (status == STORE_SOFT_ERROR && attempt < SOFT_RETRIES)
+            continue;
+        if (failure.maybe_committed) {
+            /* The answer to COMMIT was lost: the client must retry (message ids dedupe). */
+            LOG_WARN("writer", "connection lost during commit: %s", store_last_error(q->store));
+            finish_all(q, group, TRACKD_ERR_DATABASE_UNAVAILABLE);
+            goto cleanup;
+        }
+        if (!store_is_connected(q->store))
+            continue; /* nothing was committed: reconnect and write again */
+        /* A statement failed: find the culprit by writing each request's commands alone. */
+        LOG_DEBUG("writer", "group write failed, isolating: %s", store_last_error(q->store));
+        while (group != NULL) {
+            struct ingest_request *next = group->next;
+            group->next = NULL;
+            group = await_database(q, group);
+            if (group != NULL)
+                finish(q, group, write_isolated(q, group));
+            group = next;
+        }
+        goto cleanup;
+    }
+cleanup:
+    free(commands);
+    free(outcomes);
+}
+
+static void *writer_main(void *arg)
+{
+    struct ingest_queue *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        struct ingest_request *group = take_group(q);
+        pthread_mutex_unlock(&q->lock);
+        if (group == NULL)
+            return NULL;
+        write_group(q, group);
+    }
+}
+
+struct ingest_queue *ingest_start(const struct ingest_options *options, char *error,
+                                  size_t error_size)
+{
+    struct ingest_queue *q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        snprintf(error, error_size, "out of memory");
+        return NULL;
+    }
+    q->options = *options;
+    q->store = store_connect(options->database_url, error, error_size);
+    if (q->store == NULL) {
+        free(q);
+        return NULL;
+    }
+    atomic_init(&q->database_up, true);
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->wake, NULL);
+    if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
+        snprintf(error, error_size, "cannot start the writer thread");
+        store_close(q->store);
+        pthread_mutex_destroy(&q->lock);
+        pthread_cond_destroy(&q->wake);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+bool ingest_reserve(struct ingest_queue *q, size_t bytes)
+{
+    pthread_mutex_lock(&q->lock);
+    bool room = !q->stopping && q->admitted_requests < q->options.max_requests &&
+                q->admitted_bytes + bytes <= q->options.max_bytes;
+    if (room) {
+        q->admitted_requests++;
+        q->admitted_bytes += bytes;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return room;
+}
+
+void ingest_enqueue(struct ingest_queue *q, struct ingest_request *r)
+{
+    r->next = NULL;
+    r->admitted_us = timeutil_monotonic_us();
+    pthread_mutex_lock(&q->lock);
+    if (q->tail != NULL)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    pthread_cond_signal(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+}
+
+size_t ingest_depth(struct ingest_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t depth = q->admitted_requests;
+    pthread_mutex_unlock(&q->lock);
+    return depth;
+}
+
+bool ingest_database_up(struct ingest_queue *q)
+{
+    return atomic_load(&q->database_up);
+}
+
+void ingest_stop(struct ingest_queue *q)
+{
+    if (q == NULL)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->stopping = true;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(q->writer, NULL);
+    store_close(q->store);
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->wake);
+    free(q);
+}

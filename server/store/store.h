@@ -1,0 +1,82 @@
+/*
+ * The database interface: the only module that speaks SQL or links libpq. A `struct store` is
+ * one connection with every statement prepared; it is used by one thread at a time.
+ *
+ * Functions return a status in the manner of GNU Taler's database plugin: a hard error (the
+ * connection or the statement failed; retrying the same thing will not help until reconnect),
+ * a soft error (serialization failure or deadlock: run the whole transaction again), or the
+ * number of rows affected or found.
+ */
+#ifndef TRACKD_STORE_STORE_H
+#define TRACKD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum store_status {
+    STORE_HARD_ERROR = -2, /* connection lost or statement failed; see store_last_error() */
+    STORE_SOFT_ERROR = -1, /* serialization failure or deadlock (40001, 40P01): run again */
+    STORE_NO_RESULTS = 0,  /* success, nothing found or changed */
+    STORE_ONE_RESULT = 1,  /* success, one row; larger values count rows */
+};
+
+struct store;
+
+/*
+ * Connects to `url` and prepares every statement, so a statement that does not match the schema
+ * fails here rather than on the first request (run `trackd migrate` first). Returns NULL with a
+ * message in `error` on failure. Close with store_close().
+ */
+struct store *store_connect(const char *url, char *error, size_t error_size);
+
+/* Closes the connection and frees the store; accepts NULL. */
+void store_close(struct store *store);
+
+/* True while the connection is up as far as libpq knows. */
+bool store_is_connected(const struct store *store);
+
+/* Reconnects and re-prepares after a lost connection; false (with store_last_error set) if the
+ * database is still unreachable. */
+bool store_reconnect(struct store *store);
+
+/* The last error message of this store (never NULL; "" when none). */
+const char *store_last_error(const struct store *store);
+
+/* ---- migrations (store_migrate.c) ---- */
+
+/*
+ * Applies the embedded migrations not yet recorded in schema_migrations, in order, each in one
+ * transaction; concurrent runs serialize on an advisory lock. Prints one line per applied file to
+ * `out`. Returns the number applied, or -1 with a message in `error`.
+ */
+int store_migrate(const char *url, FILE *out, char *error, size_t error_size);
+
+/* STORE_ONE_RESULT when every embedded migration is applied, STORE_NO_RESULTS when some are
+ * pending, or an error status. */
+enum store_status store_schema_is_current(struct store *store);
+
+/* ---- workspaces (store_workspaces.c) ---- */
+
+struct store_workspace {
+    int64_t id;
+    char name[128];
+    char site_id[64];
+    uint8_t api_key_hash[32];
+    uint8_t write_key_hash[32];
+    char created_at[40];
+};
+
+/* Creates a workspace with fresh random keys; the plain keys are written to `api_key` and
+ * `write_key` (41 chars each) and never stored. STORE_NO_RESULTS if the name is taken. */
+enum store_status store_create_workspace(struct store *store, const char *name,
+                                         struct store_workspace *out, char api_key[41],
+                                         char write_key[41]);
+
+/* Calls `each` for every workspace, oldest first. Returns the count or an error status. */
+enum store_status store_list_workspaces(struct store *store,
+                                        void (*each)(void *cls, const struct store_workspace *ws),
+                                        void *cls);
+
+#endif

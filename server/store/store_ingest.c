@@ -1,0 +1,207 @@
+#include "store/store_ingest.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+#include "store/store_internal.h"
+
+/*
+ * Commands are sent in chunks, each closed by a pipeline sync and read back before the next is
+ * sent: the results waiting in the socket stay small, so neither side can block the other.
+ * A sync inside BEGIN ... COMMIT does not end the transaction.
+ */
+#define CHUNK_COMMANDS 256
+
+const struct store_statement store_ingest_statements[] = {
+    {"ingest_event",
+     "SELECT trackd_ingest_event($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb,"
+     " $9::timestamptz, $10::timestamptz)"},
+    {"ingest_identify",
+     "SELECT trackd_identify($1::bigint, $2, $3, $4, $5, $6::boolean, $7::jsonb,"
+     " ARRAY(SELECT jsonb_array_elements_text($8::jsonb)), $9::jsonb, $10::timestamptz,"
+     " $11::timestamptz)"},
+    {"ingest_identity_call",
+     "SELECT trackd_record_identity_call($1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb,"
+     " $9::jsonb, $10::timestamptz, $11::timestamptz)"},
+    {"ingest_reject",
+     "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
+     " received_at) VALUES ($1::bigint, $2, $3, $4, $5, $6::timestamptz) RETURNING 'recorded'"},
+};
+const size_t store_ingest_statement_count =
+    sizeof store_ingest_statements / sizeof store_ingest_statements[0];
+
+/* Text forms of a command's numbers and instants, alive while its statement is sent. */
+struct param_text {
+    char workspace[24];
+    char timestamp[TIMEUTIL_FORMAT_SIZE];
+    char received[TIMEUTIL_FORMAT_SIZE];
+};
+
+static bool send_command(PGconn *conn, const struct command *cmd)
+{
+    struct param_text t;
+    snprintf(t.workspace, sizeof t.workspace, "%" PRId64, cmd->workspace_id);
+    timeutil_format(cmd->timestamp_us, t.timestamp);
+    timeutil_format(cmd->received_us, t.received);
+
+    switch (cmd->kind) {
+    case COMMAND_TRACK: {
+        const char *p[10] = {t.workspace,   cmd->message_id,
+                             cmd->customer_id, cmd->anonymous_id,
+                             command_event_type_name(cmd->event_type),
+                             cmd->name,        cmd->properties,
+                             cmd->context,     t.timestamp,
+                             t.received};
+        return PQsendQueryPrepared(conn, "ingest_event", 10, p, NULL, NULL, 0);
+    }
+    case COMMAND_IDENTIFY: {
+        const char *p[11] = {t.workspace,      cmd->message_id, cmd->customer_id,
+                             cmd->anonymous_id, cmd->email,      cmd->clear_email ? "t" : "f",
+                             cmd->properties,   cmd->unset_keys, cmd->context,
+                             t.timestamp,       t.received};
+        return PQsendQueryPrepared(conn, "ingest_identify", 11, p, NULL, NULL, 0);
+    }
+    case COMMAND_GROUP:
+    case COMMAND_ALIAS: {
+        const char *p[11] = {t.workspace,      cmd->kind == COMMAND_GROUP ? "group" : "alias",
+                             cmd->message_id,   cmd->customer_id,
+                             cmd->anonymous_id, cmd->group_id,
+                             cmd->previous_id,  cmd->properties,
+                             cmd->context,      t.timestamp,
+                             t.received};
+        return PQsendQueryPrepared(conn, "ingest_identity_call", 11, p, NULL, NULL, 0);
+    }
+    case COMMAND_REJECT: {
+        const char *p[6] = {t.workspace, cmd->endpoint, cmd->reason,
+                            cmd->message, cmd->payload, t.received};
+        return PQsendQueryPrepared(conn, "ingest_reject", 6, p, NULL, NULL, 0);
+    }
+    }
+    return false;
+}
+
+static enum store_outcome outcome_of(const char *word)
+{
+    if (strcmp(word, "duplicate") == 0)
+        return STORE_OUTCOME_DUPLICATE;
+    if (strcmp(word, "conflict") == 0)
+        return STORE_OUTCOME_CONFLICT;
+    return STORE_OUTCOME_STORED; /* stored, created, updated, recorded */
+}
+
+static bool is_data_error(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state != NULL && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+                             strncmp(state, "54", 2) == 0);
+}
+
+/* The state of one pipelined transaction. */
+struct write_run {
+    struct store *store;
+    enum store_outcome *outcomes;
+    struct store_write_failure *failure;
+    enum store_status status; /* STORE_NO_RESULTS while all is well */
+    bool commit_sent;
+};
+
+/* Marks the run failed by `res` (NULL: the connection broke) at command `index`. */
+static void fail_run(struct write_run *run, const PGresult *res, size_t index, const char *what)
+{
+    if (run->status != STORE_NO_RESULTS)
+        return; /* keep the first failure */
+    store_set_error(run->store, what, res);
+    if (res == NULL) {
+        run->status = STORE_HARD_ERROR;
+        run->failure->maybe_committed = run->commit_sent;
+        return;
+    }
+    run->status = store_failure_status(res);
+    run->failure->command_index = index;
+    run->failure->data_error = index != SIZE_MAX && is_data_error(res);
+}
+
+/* A query of a chunk that is not a command: BEGIN or COMMIT. */
+#define CONTROL_QUERY SIZE_MAX
+
+/* Reads the results of the `sent` queries of a chunk (slots[q] is the command index of query q,
+ * or CONTROL_QUERY) and the closing sync. */
+static void read_chunk(struct write_run *run, const size_t *slots, size_t sent)
+{
+    PGconn *conn = run->store->conn;
+    for (size_t q = 0; q < sent; q++) {
+        size_t index = slots[q];
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL) {
+            fail_run(run, NULL, index, "reading a write result");
+            return;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_TUPLES_OK && index != CONTROL_QUERY && PQntuples(res) == 1)
+            run->outcomes[index] = outcome_of(PQgetvalue(res, 0, 0));
+        else if (st == PGRES_FATAL_ERROR)
+            fail_run(run, res, index, "writing");
+        PQclear(res);
+        /* Each query's results end with a NULL. */
+        while ((res = PQgetResult(conn)) != NULL)
+            PQclear(res);
+    }
+    PGresult *sync = PQgetResult(conn);
+    if (sync == NULL || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+        fail_run(run, sync, CONTROL_QUERY, "reading the pipeline sync");
+    PQclear(sync);
+}
+
+enum store_status store_write_commands(struct store *store, struct command *const *commands,
+                                       size_t count, enum store_outcome *outcomes,
+                                       struct store_write_failure *failure)
+{
+    PGconn *conn = store->conn;
+    *failure = (struct store_write_failure){.command_index = SIZE_MAX};
+    struct write_run run = {store, outcomes, failure, STORE_NO_RESULTS, false};
+    for (size_t i = 0; i < count; i++)
+        outcomes[i] = STORE_OUTCOME_PENDING;
+    if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn)) {
+        fail_run(&run, NULL, CONTROL_QUERY, "starting a write");
+        return run.status;
+    }
+
+    size_t next = 0;
+    bool begin_sent = false;
+    while (run.status == STORE_NO_RESULTS && !run.commit_sent) {
+        size_t slots[CHUNK_COMMANDS + 2];
+        size_t sent = 0;
+        bool ok = true;
+        if (!begin_sent) {
+            ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+            slots[sent++] = CONTROL_QUERY;
+            begin_sent = true;
+        }
+        while (ok && next < count && sent < CHUNK_COMMANDS) {
+            ok = send_command(conn, commands[next]);
+            slots[sent++] = next++;
+        }
+        if (ok && next == count) {
+            ok = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+            slots[sent++] = CONTROL_QUERY;
+            run.commit_sent = ok;
+        }
+        if (!ok || !PQpipelineSync(conn)) {
+            fail_run(&run, NULL, CONTROL_QUERY, "sending a write");
+            break;
+        }
+        read_chunk(&run, slots, sent);
+    }
+    PQexitPipelineMode(conn);
+    if (run.status != STORE_NO_RESULTS) {
+        if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+            PQclear(PQexec(conn, "ROLLBACK"));
+        for (size_t i = 0; i < count; i++)
+            outcomes[i] = STORE_OUTCOME_PENDING;
+        return run.status;
+    }
+    return (enum store_status)count;
+}

@@ -1,0 +1,38 @@
+/* Group-committed writes of commands (store_ingest.c). */
+#ifndef TRACKD_STORE_INGEST_H
+#define TRACKD_STORE_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/command.h"
+#include "store/store.h"
+
+/* What one command did, once its transaction committed. */
+enum store_outcome {
+    STORE_OUTCOME_PENDING = 0, /* not written: its transaction failed or never ran */
+    STORE_OUTCOME_STORED,      /* stored, created, updated or recorded */
+    STORE_OUTCOME_DUPLICATE,   /* its message id was seen before: nothing changed */
+    STORE_OUTCOME_CONFLICT,    /* identify refused: the email belongs to another person */
+    STORE_OUTCOME_REFUSED,     /* PostgreSQL refused its values (set by ingest/): not stored */
+};
+
+/* Why a write failed, when store_write_commands returns STORE_HARD_ERROR. */
+struct store_write_failure {
+    size_t command_index;  /* the command whose statement failed, or SIZE_MAX if none did */
+    bool data_error;       /* PostgreSQL refused that command's values (SQLSTATE 22, 23, 54) */
+    bool maybe_committed;  /* the connection dropped after COMMIT was sent: outcome unknown */
+};
+
+/*
+ * Writes `count` commands in one transaction, pipelined (no round trip per command), and sets
+ * outcomes[i] for each. Returns the count on commit; STORE_SOFT_ERROR when the transaction hit a
+ * serialization failure or deadlock (nothing committed: run it again); STORE_HARD_ERROR with
+ * `failure` filled otherwise (nothing committed unless failure->maybe_committed).
+ * May be called again with the same commands after any error.
+ */
+enum store_status store_write_commands(struct store *store, struct command *const *commands,
+                                       size_t count, enum store_outcome *outcomes,
+                                       struct store_write_failure *failure);
+
+#endif
