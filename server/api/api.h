@@ -17,11 +17,11 @@
 #define API_CALL_MAX_BYTES 32768
 
 struct api_problem {
-    long batch_index;     /* position in the batch; -1 for a single call or the whole body */
+    long batch_index; /* position in the batch; -1 for a single call or the whole body */
     enum trackd_error code;
-    char field[96];       /* the offending field, as the client named it ("event", "traits.x") */
-    char message[320];    /* a sentence naming the field and the limit */
-    char *payload;        /* owned: the refused call as received, capped */
+    char field[96];    /* the offending field, as the client named it ("event", "traits.x") */
+    char message[320]; /* a sentence naming the field and the limit */
+    char *payload;     /* owned: the refused call as received, capped */
 };
 
 struct api_result {

@@ -58,7 +58,8 @@ bool api_result_add_problem(struct api_result *result, long batch_index, enum tr
     vsnprintf(p->message, sizeof p->message, fmt, ap);
     va_end(ap);
     if (payload != NULL) {
-        size_t keep = payload_len < API_REJECTED_PAYLOAD_MAX ? payload_len : API_REJECTED_PAYLOAD_MAX;
+        size_t keep =
+            payload_len < API_REJECTED_PAYLOAD_MAX ? payload_len : API_REJECTED_PAYLOAD_MAX;
         p->payload = strndup(payload, keep);
         if (p->payload == NULL)
             return false;

@@ -29,28 +29,28 @@ enum event_type {
 
 struct command {
     enum command_kind kind;
-    int64_t workspace_id;  /* set by the HTTP layer once the caller is authenticated */
-    char *customer_id;     /* the caller's id for the person (Pipelines userId); may be NULL */
-    char *anonymous_id;    /* may be NULL */
-    char *message_id;      /* deduplication key (messageId / Track id); may be NULL */
-    char *email;           /* identify: new email, or NULL to leave it */
-    int clear_email;       /* identify: email was set to null, so remove it */
+    int64_t workspace_id; /* set by the HTTP layer once the caller is authenticated */
+    char *customer_id;    /* the caller's id for the person (Pipelines userId); may be NULL */
+    char *anonymous_id;   /* may be NULL */
+    char *message_id;     /* deduplication key (messageId / Track id); may be NULL */
+    char *email;          /* identify: new email, or NULL to leave it */
+    int clear_email;      /* identify: email was set to null, so remove it */
     enum event_type event_type;
-    char *name;            /* track: event name; page/screen: name (or URL) */
-    char *properties;      /* JSON object: event properties, identify attributes to set, group
-                            * traits */
-    char *unset_keys;      /* identify: JSON array of attribute names set to null (removed) */
-    char *context;         /* JSON object: the call's context; may be NULL */
-    char *group_id;        /* group */
-    char *previous_id;     /* alias */
-    int64_t timestamp_us;  /* when it happened (client clock, skew-corrected) */
-    int64_t received_us;   /* when trackd received it */
-    long batch_index;      /* position in its batch, -1 for a single call */
-    const char *endpoint;  /* static string naming the route, e.g. "/v1/batch" */
+    char *name;           /* track: event name; page/screen: name (or URL) */
+    char *properties;     /* JSON object: event properties, identify attributes to set, group
+                           * traits */
+    char *unset_keys;     /* identify: JSON array of attribute names set to null (removed) */
+    char *context;        /* JSON object: the call's context; may be NULL */
+    char *group_id;       /* group */
+    char *previous_id;    /* alias */
+    int64_t timestamp_us; /* when it happened (client clock, skew-corrected) */
+    int64_t received_us;  /* when trackd received it */
+    long batch_index;     /* position in its batch, -1 for a single call */
+    const char *endpoint; /* static string naming the route, e.g. "/v1/batch" */
     /* COMMAND_REJECT */
-    const char *reason;    /* static reason word from the error registry */
-    char *message;         /* what was wrong, naming the field */
-    char *payload;         /* what the client sent (capped) */
+    const char *reason; /* static reason word from the error registry */
+    char *message;      /* what was wrong, naming the field */
+    char *payload;      /* what the client sent (capped) */
 };
 
 /* Frees every string of `cmd` and zeroes it; accepts NULL. */

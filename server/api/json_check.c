@@ -16,7 +16,9 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
         return NULL;
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+    /* Including the terminating NUL tells json-c the input is complete, so a bare scalar
+     * ("null", "42") ends there instead of waiting for more. */
+    json_object *root = json_tokener_parse_ex(tok, text, (int)len + 1);
     enum json_tokener_error err = json_tokener_get_error(tok);
     if (err == json_tokener_continue) {
         snprintf(error, error_size, "body is not valid JSON: unexpected end of input");
@@ -33,8 +35,10 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
         for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
             char c = text[i];
             if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-                snprintf(error, error_size, "body is not valid JSON: data after the value at "
-                                            "byte %zu", i);
+                snprintf(error, error_size,
+                         "body is not valid JSON: data after the value at "
+                         "byte %zu",
+                         i);
                 json_object_put(root);
                 root = NULL;
                 break;
@@ -45,8 +49,8 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
     return root;
 }
 
-static bool check(json_object *value, char *path, size_t path_len, size_t path_size,
-                  char *message, size_t message_size)
+static bool check(json_object *value, char *path, size_t path_len, size_t path_size, char *message,
+                  size_t message_size)
 {
     switch (json_object_get_type(value)) {
     case json_type_string: {
@@ -95,8 +99,8 @@ static bool check(json_object *value, char *path, size_t path_len, size_t path_s
     }
 }
 
-bool json_check_storable(json_object *value, const char *path, char *bad_path,
-                         size_t bad_path_size, char *message, size_t message_size)
+bool json_check_storable(json_object *value, const char *path, char *bad_path, size_t bad_path_size,
+                         char *message, size_t message_size)
 {
     if (bad_path_size == 0)
         return false;

@@ -14,9 +14,10 @@
 #define JSON_CHECK_MAX_DEPTH 64
 
 /*
- * Parses exactly `len` bytes as one JSON document: strict RFC 8259 (no NaN, comments or
- * trailing commas), valid UTF-8, nesting up to JSON_CHECK_MAX_DEPTH, nothing after the value.
- * Returns a new object the caller puts, or NULL with a reason in `error`.
+ * Parses the `len` bytes at `text` (which must be followed by a NUL at text[len]) as one JSON
+ * document: strict (no comments or trailing commas; NaN is refused by json_check_storable), valid
+ * UTF-8, nesting up to JSON_CHECK_MAX_DEPTH, nothing after the value. Returns a new object the
+ * caller puts, or NULL with a reason in `error`.
  */
 json_object *json_check_parse(const char *text, size_t len, char *error, size_t error_size);
 
@@ -25,7 +26,7 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
  * since jsonb stores neither. `path` names `value` ("properties"). On failure writes the path of
  * the first bad value to `bad_path`, a message to `message`, and returns false.
  */
-bool json_check_storable(json_object *value, const char *path, char *bad_path,
-                         size_t bad_path_size, char *message, size_t message_size);
+bool json_check_storable(json_object *value, const char *path, char *bad_path, size_t bad_path_size,
+                         char *message, size_t message_size);
 
 #endif

@@ -32,11 +32,11 @@ static const char *const endpoint_type_names[] = {
 };
 
 /* Records why a call is refused; always returns false so callers can `return refuse(...)`. */
-static bool refuse(struct call_error *e, enum trackd_error code, const char *field,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static bool refuse(struct call_error *e, enum trackd_error code, const char *field, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
-static bool refuse(struct call_error *e, enum trackd_error code, const char *field,
-                   const char *fmt, ...)
+static bool refuse(struct call_error *e, enum trackd_error code, const char *field, const char *fmt,
+                   ...)
 {
     e->code = code;
     snprintf(e->field, sizeof e->field, "%s", field);
@@ -51,8 +51,8 @@ static char *serialize(json_object *value)
 {
     if (value == NULL)
         return strdup("{}");
-    return strdup(
-        json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    return strdup(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Looks up `key`; a JSON null counts as absent. */
@@ -103,8 +103,10 @@ static bool required_string(json_object *call, const char *key, size_t max, char
     if (!optional_string(call, key, max, out, e))
         return false;
     if (*out == NULL)
-        return refuse(e, TRACKD_ERR_INVALID_FIELD, key, "%s is required and must be a non-empty "
-                                                        "string", key);
+        return refuse(e, TRACKD_ERR_INVALID_FIELD, key,
+                      "%s is required and must be a non-empty "
+                      "string",
+                      key);
     return true;
 }
 
@@ -270,8 +272,8 @@ static bool view_name(json_object *call, json_object *properties, struct command
 static void trim(char *s)
 {
     size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' ||
-                       s[len - 1] == '\r'))
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
         s[--len] = '\0';
     size_t start = strspn(s, " \t\r\n");
     memmove(s, s + start, len - start + 1);

@@ -24,18 +24,17 @@ enum exit_code {
 
 static void print_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: trackd COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  serve                    serve HTTP, write events (until SIGINT or SIGTERM)\n"
-            "  migrate                  apply pending database migrations\n"
-            "  workspace create NAME    create a workspace and print its keys (shown once)\n"
-            "  workspace list           list workspaces, one per line\n"
-            "  version                  print the version\n"
-            "  --help                   print this help\n"
-            "\n"
-            "settings (environment variables):\n");
+    fprintf(out, "usage: trackd COMMAND [ARGS]\n"
+                 "\n"
+                 "commands:\n"
+                 "  serve                    serve HTTP, write events (until SIGINT or SIGTERM)\n"
+                 "  migrate                  apply pending database migrations\n"
+                 "  workspace create NAME    create a workspace and print its keys (shown once)\n"
+                 "  workspace list           list workspaces, one per line\n"
+                 "  version                  print the version\n"
+                 "  --help                   print this help\n"
+                 "\n"
+                 "settings (environment variables):\n");
     config_describe(out);
     fprintf(out, "\nexit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n");
 }
@@ -77,15 +76,16 @@ static bool valid_workspace_name(const char *name)
     size_t len = strlen(name);
     if (len == 0 || len > WORKSPACE_NAME_MAX)
         return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-           len;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
 }
 
 static int cmd_workspace_create(const char *name)
 {
     if (!valid_workspace_name(name)) {
-        fprintf(stderr, "trackd workspace create: NAME must be 1 to %d characters of letters, "
-                        "digits, '.', '_' or '-'\n", WORKSPACE_NAME_MAX);
+        fprintf(stderr,
+                "trackd workspace create: NAME must be 1 to %d characters of letters, "
+                "digits, '.', '_' or '-'\n",
+                WORKSPACE_NAME_MAX);
         return EXIT_USAGE;
     }
     struct config cfg;

@@ -34,8 +34,8 @@ static const struct setting settings[] = {
      "HTTP worker threads; 0 means one per CPU core"},
     {"TRACKD_MAX_CONNECTIONS", SETTING_UNSIGNED, "1000", 1, 100000, false, AT(max_connections),
      "simultaneous HTTP connections; more are refused (keep below `ulimit -n`)"},
-    {"TRACKD_CONNECTION_TIMEOUT", SETTING_UNSIGNED, "30", 1, 3600, false,
-     AT(connection_timeout), "seconds an idle or stalled HTTP connection is kept"},
+    {"TRACKD_CONNECTION_TIMEOUT", SETTING_UNSIGNED, "30", 1, 3600, false, AT(connection_timeout),
+     "seconds an idle or stalled HTTP connection is kept"},
     {"TRACKD_QUEUE_MAX_REQUESTS", SETTING_UNSIGNED, "8192", 1, 1000000, false,
      AT(queue_max_requests), "requests waiting for the database writer before answering 503"},
     {"TRACKD_QUEUE_MAX_BYTES", SETTING_UNSIGNED, "33554432", 1048576, 1073741824, false,
@@ -160,8 +160,7 @@ void config_mask_url(const char *url, char *out, size_t out_size)
     /* URI form postgresql://user:password@host/db: hide what lies between ':' and '@'. */
     const char *scheme = strstr(url, "://");
     const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme ? memchr(scheme + 3, ':', at ? (size_t)(at - scheme - 3) : 0)
-                               : NULL;
+    const char *colon = scheme ? memchr(scheme + 3, ':', at ? (size_t)(at - scheme - 3) : 0) : NULL;
     if (colon != NULL && at != NULL) {
         snprintf(out, out_size, "%.*s:***%s", (int)(colon - url), url, at);
         return;

@@ -13,17 +13,17 @@
 #include "common/log.h"
 
 struct config {
-    char *database_url;           /* libpq URI or conninfo; NULL when unset */
-    char *listen_host;            /* from TRACKD_LISTEN */
-    unsigned listen_port;         /* 0 asks the kernel for a free port (tests) */
-    enum log_level log_level;     /* TRACKD_LOG_LEVEL */
-    unsigned http_threads;        /* 0 = one per core */
-    unsigned max_connections;     /* simultaneous HTTP connections before refusing */
-    unsigned connection_timeout;  /* seconds of inactivity before a connection is closed */
-    unsigned queue_max_requests;  /* requests waiting for the writer before 503 */
-    unsigned queue_max_bytes;     /* body bytes waiting for the writer before 503 */
-    unsigned write_batch_max;     /* calls committed in one transaction at most */
-    unsigned write_timeout;       /* seconds a request may wait for PostgreSQL before 503 */
+    char *database_url;          /* libpq URI or conninfo; NULL when unset */
+    char *listen_host;           /* from TRACKD_LISTEN */
+    unsigned listen_port;        /* 0 asks the kernel for a free port (tests) */
+    enum log_level log_level;    /* TRACKD_LOG_LEVEL */
+    unsigned http_threads;       /* 0 = one per core */
+    unsigned max_connections;    /* simultaneous HTTP connections before refusing */
+    unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+    unsigned queue_max_requests; /* requests waiting for the writer before 503 */
+    unsigned queue_max_bytes;    /* body bytes waiting for the writer before 503 */
+    unsigned write_batch_max;    /* calls committed in one transaction at most */
+    unsigned write_timeout;      /* seconds a request may wait for PostgreSQL before 503 */
 };
 
 /*

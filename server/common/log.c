@@ -29,9 +29,10 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &utc);
 
-    int used = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ",
-                        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                        utc.tm_sec, now.tv_nsec / 1000000, level_names[level], component);
+    int used = snprintf(line, sizeof line,
+                        "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", utc.tm_year + 1900,
+                        utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                        now.tv_nsec / 1000000, level_names[level], component);
     va_list ap;
     va_start(ap, fmt);
     int more = vsnprintf(line + used, sizeof line - (size_t)used - 1, fmt, ap);

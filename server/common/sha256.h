@@ -1,4 +1,5 @@
-/* SHA-256 (FIPS 180-4), used to store workspace keys hashed. Not for secrets at rest beyond that. */
+/* SHA-256 (FIPS 180-4), used to store workspace keys hashed. Not for secrets at rest beyond that.
+ */
 #ifndef TRACKD_COMMON_SHA256_H
 #define TRACKD_COMMON_SHA256_H
 

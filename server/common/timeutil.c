@@ -87,8 +87,8 @@ bool timeutil_parse_iso8601(const char *text, int64_t *out_us)
     int year, month, day, hour = 0, minute = 0, second = 0, offset = 0;
     int64_t fraction_us = 0;
 
-    if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &month) ||
-        *p++ != '-' || !read_digits(&p, 2, &day))
+    if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &month) || *p++ != '-' ||
+        !read_digits(&p, 2, &day))
         return false;
     if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
         return false;
@@ -127,8 +127,8 @@ bool timeutil_parse_iso8601(const char *text, int64_t *out_us)
     if (*p != '\0')
         return false;
 
-    int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 +
-                      second - offset;
+    int64_t seconds =
+        days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
     *out_us = seconds * TIMEUTIL_US_PER_SEC + fraction_us;
     return true;
 }

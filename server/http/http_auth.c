@@ -191,8 +191,7 @@ bool http_authenticate(struct http_request *request)
         char key[CREDENTIALS_MAX];
         if (!basic_user(header, key, sizeof key))
             return false;
-        request->authenticated = lookup_write_key(request->server->auth, key,
-                                                  &request->workspace);
+        request->authenticated = lookup_write_key(request->server->auth, key, &request->workspace);
         return request->authenticated;
     }
     }

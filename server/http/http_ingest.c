@@ -23,8 +23,8 @@ enum MHD_Result http_submit(struct http_request *request)
     struct ingest_request *ingest = &request->ingest;
     ingest->commands = parsed->commands;
     ingest->command_count = parsed->command_count;
-    ingest->outcomes = calloc(parsed->command_count ? parsed->command_count : 1,
-                              sizeof *ingest->outcomes);
+    ingest->outcomes =
+        calloc(parsed->command_count ? parsed->command_count : 1, sizeof *ingest->outcomes);
     ingest->bytes = request->body_len + REQUEST_OVERHEAD_BYTES;
     ingest->on_done = on_written;
     ingest->cls = request;

@@ -50,16 +50,17 @@ static enum MHD_Result answer(struct http_request *request)
         if (cmd->kind == COMMAND_REJECT)
             continue;
         if (ingest->outcomes[i] == STORE_OUTCOME_REFUSED) {
-            struct item_error e = {cmd->batch_index,
-                                   errors_reason(TRACKD_ERR_REJECTED_BY_DATABASE), "body",
-                                   ingest->refusal};
+            struct item_error e = {cmd->batch_index, errors_reason(TRACKD_ERR_REJECTED_BY_DATABASE),
+                                   "body", ingest->refusal};
             add_item_error(messages, errors, &e);
             refused++;
             continue;
         }
         if (ingest->outcomes[i] == STORE_OUTCOME_CONFLICT)
-            LOG_INFO("http", "identify left unchanged: the email belongs to another person "
-                             "(workspace=%s)", request->workspace.name);
+            LOG_INFO("http",
+                     "identify left unchanged: the email belongs to another person "
+                     "(workspace=%s)",
+                     request->workspace.name);
         accepted++;
     }
 

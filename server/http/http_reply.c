@@ -45,8 +45,7 @@ static struct MHD_Response *error_response(const char *message)
     return response;
 }
 
-enum MHD_Result http_reply_error(struct http_request *request, unsigned status,
-                                 const char *message)
+enum MHD_Result http_reply_error(struct http_request *request, unsigned status, const char *message)
 {
     return queue(request, status, error_response(message));
 }
@@ -59,7 +58,8 @@ enum MHD_Result http_reply_ok(struct http_request *request)
 
 enum MHD_Result http_reply_unauthorized(struct http_request *request)
 {
-    struct MHD_Response *response = json_response("{\"meta\":{\"error\":\"Unauthorized request\"}}");
+    struct MHD_Response *response =
+        json_response("{\"meta\":{\"error\":\"Unauthorized request\"}}");
     if (response != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Basic realm=\"trackd\"");

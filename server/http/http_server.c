@@ -26,7 +26,8 @@ static enum MHD_Result reply_not_routed(struct http_request *request, bool path_
 static enum MHD_Result reply_too_large(struct http_request *request)
 {
     char message[96];
-    snprintf(message, sizeof message, "body cannot be larger than %d bytes", HTTP_BODY_MAX);
+    snprintf(message, sizeof message, "body cannot be larger than 500 KB (%d bytes)",
+             HTTP_BODY_MAX);
     http_record_rejection(request, TRACKD_ERR_BODY_TOO_LARGE, message);
     return http_reply_error(request, MHD_HTTP_CONTENT_TOO_LARGE, message);
 }
@@ -74,9 +75,8 @@ static enum MHD_Result begin_request(struct http_request *request, bool *done)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_server *server = cls;
@@ -123,8 +123,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     if (request == NULL)
         return;
     LOG_INFO("http", "%s %s %u %.1fms workspace=%s%s", request->method, request->path,
-             request->status,
-             (double)(timeutil_monotonic_us() - request->started_us) / 1000.0,
+             request->status, (double)(timeutil_monotonic_us() - request->started_us) / 1000.0,
              request->authenticated ? request->workspace.name : "-",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     api_result_free(&request->parsed);
@@ -149,8 +148,8 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 static bool resolve(const char *host, unsigned port, struct sockaddr_storage *addr,
                     socklen_t *addr_len)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *found = NULL;
     char service[8];
     snprintf(service, sizeof service, "%u", port);
@@ -163,8 +162,7 @@ static bool resolve(const char *host, unsigned port, struct sockaddr_storage *ad
 }
 
 struct http_server *http_server_start(const struct http_options *options,
-                                      struct ingest_queue *ingest, char *error,
-                                      size_t error_size)
+                                      struct ingest_queue *ingest, char *error, size_t error_size)
 {
     struct http_server *server = calloc(1, sizeof *server);
     if (server == NULL) {
@@ -206,21 +204,17 @@ struct http_server *http_server_start(const struct http_options *options,
     server->daemon = MHD_start_daemon(
         flags, (uint16_t)options->listen_port, NULL, NULL, on_request, server,
         /* The logger goes first so that errors about the options below reach it. */
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, server, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (server->daemon == NULL) {
         snprintf(error, error_size, "cannot listen on %s:%u (in use, or not permitted?)",
                  options->listen_host, options->listen_port);
         goto failed;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
-                                                           MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info ? info->port : options->listen_port;
     return server;
 

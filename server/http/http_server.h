@@ -11,9 +11,9 @@
 #include "ingest/ingest_queue.h"
 
 struct http_options {
-    const char *listen_host;     /* numeric address or host name */
-    unsigned listen_port;        /* 0: any free port (see http_server_port) */
-    unsigned threads;            /* worker threads; 0 = one per core */
+    const char *listen_host; /* numeric address or host name */
+    unsigned listen_port;    /* 0: any free port (see http_server_port) */
+    unsigned threads;        /* worker threads; 0 = one per core */
     unsigned max_connections;
     unsigned connection_timeout; /* seconds */
     const char *database_url;    /* for readiness checks and workspace key look-ups */
@@ -24,8 +24,7 @@ struct http_server;
 /* Starts serving; NULL with a message in `error` on failure. The ingest queue is borrowed and
  * must outlive the server. Stop with http_server_stop(). */
 struct http_server *http_server_start(const struct http_options *options,
-                                      struct ingest_queue *ingest, char *error,
-                                      size_t error_size);
+                                      struct ingest_queue *ingest, char *error, size_t error_size);
 
 /* The port actually bound (useful with listen_port 0). */
 unsigned http_server_port(const struct http_server *server);

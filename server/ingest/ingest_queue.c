@@ -47,7 +47,8 @@ static struct ingest_request *take_group(struct ingest_queue *q)
         return NULL;
     struct ingest_request *group = q->head, *last = q->head;
     size_t commands = last->command_count;
-    while (last->next != NULL && commands + last->next->command_count <= q->options.batch_max_commands) {
+    while (last->next != NULL &&
+           commands + last->next->command_count <= q->options.batch_max_commands) {
         last = last->next;
         commands += last->command_count;
     }
@@ -95,8 +96,8 @@ static struct ingest_request *await_database(struct ingest_queue *q, struct inge
         }
         if (atomic_exchange(&q->database_up, false))
             LOG_WARN("writer", "database unreachable, retrying: %s", store_last_error(q->store));
-        int64_t deadline = timeutil_monotonic_us() -
-                           (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
+        int64_t deadline =
+            timeutil_monotonic_us() - (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
         struct ingest_request **link = &group;
         while (*link != NULL) {
             struct ingest_request *r = *link;

@@ -18,7 +18,7 @@
 #include "store/store_ingest.h"
 
 struct ingest_request {
-    struct command *commands;     /* borrowed from the submitter until on_done */
+    struct command *commands; /* borrowed from the submitter until on_done */
     size_t command_count;
     enum store_outcome *outcomes; /* command_count slots, owned by the submitter */
     size_t bytes;                 /* what the request counts against max_bytes */

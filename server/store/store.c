@@ -32,8 +32,10 @@ static bool prepare_list(struct store *store, const struct store_statement *list
         bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok) {
             char what[160];
-            snprintf(what, sizeof what, "preparing statement %s (is the schema migrated? run "
-                                        "`trackd migrate`)", list[i].name);
+            snprintf(what, sizeof what,
+                     "preparing statement %s (is the schema migrated? run "
+                     "`trackd migrate`)",
+                     list[i].name);
             store_set_error(store, what, res);
         }
         PQclear(res);

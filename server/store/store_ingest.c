@@ -49,16 +49,20 @@ static bool send_command(PGconn *conn, const struct command *cmd)
 
     switch (cmd->kind) {
     case COMMAND_TRACK: {
-        const char *p[10] = {t.workspace,   cmd->message_id,
-                             cmd->customer_id, cmd->anonymous_id,
+        const char *p[10] = {t.workspace,
+                             cmd->message_id,
+                             cmd->customer_id,
+                             cmd->anonymous_id,
                              command_event_type_name(cmd->event_type),
-                             cmd->name,        cmd->properties,
-                             cmd->context,     t.timestamp,
+                             cmd->name,
+                             cmd->properties,
+                             cmd->context,
+                             t.timestamp,
                              t.received};
         return PQsendQueryPrepared(conn, "ingest_event", 10, p, NULL, NULL, 0);
     }
     case COMMAND_IDENTIFY: {
-        const char *p[11] = {t.workspace,      cmd->message_id, cmd->customer_id,
+        const char *p[11] = {t.workspace,       cmd->message_id, cmd->customer_id,
                              cmd->anonymous_id, cmd->email,      cmd->clear_email ? "t" : "f",
                              cmd->properties,   cmd->unset_keys, cmd->context,
                              t.timestamp,       t.received};
@@ -66,7 +70,7 @@ static bool send_command(PGconn *conn, const struct command *cmd)
     }
     case COMMAND_GROUP:
     case COMMAND_ALIAS: {
-        const char *p[11] = {t.workspace,      cmd->kind == COMMAND_GROUP ? "group" : "alias",
+        const char *p[11] = {t.workspace,       cmd->kind == COMMAND_GROUP ? "group" : "alias",
                              cmd->message_id,   cmd->customer_id,
                              cmd->anonymous_id, cmd->group_id,
                              cmd->previous_id,  cmd->properties,
@@ -75,8 +79,8 @@ static bool send_command(PGconn *conn, const struct command *cmd)
         return PQsendQueryPrepared(conn, "ingest_identity_call", 11, p, NULL, NULL, 0);
     }
     case COMMAND_REJECT: {
-        const char *p[6] = {t.workspace, cmd->endpoint, cmd->reason,
-                            cmd->message, cmd->payload, t.received};
+        const char *p[6] = {t.workspace,  cmd->endpoint, cmd->reason,
+                            cmd->message, cmd->payload,  t.received};
         return PQsendQueryPrepared(conn, "ingest_reject", 6, p, NULL, NULL, 0);
     }
     }

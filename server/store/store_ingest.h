@@ -19,9 +19,9 @@ enum store_outcome {
 
 /* Why a write failed, when store_write_commands returns STORE_HARD_ERROR. */
 struct store_write_failure {
-    size_t command_index;  /* the command whose statement failed, or SIZE_MAX if none did */
-    bool data_error;       /* PostgreSQL refused that command's values (SQLSTATE 22, 23, 54) */
-    bool maybe_committed;  /* the connection dropped after COMMIT was sent: outcome unknown */
+    size_t command_index; /* the command whose statement failed, or SIZE_MAX if none did */
+    bool data_error;      /* PostgreSQL refused that command's values (SQLSTATE 22, 23, 54) */
+    bool maybe_committed; /* the connection dropped after COMMIT was sent: outcome unknown */
 };
 
 /*

@@ -40,8 +40,7 @@ static bool is_applied(PGconn *conn, const char *version, bool *applied, char *e
 }
 
 /* Runs one migration file and records it, in one transaction. */
-static bool apply_one(PGconn *conn, const struct store_migration *m, char *error,
-                      size_t error_size)
+static bool apply_one(PGconn *conn, const struct store_migration *m, char *error, size_t error_size)
 {
     char detail[400] = "";
     if (!exec_ok(conn, "BEGIN", detail, sizeof detail))

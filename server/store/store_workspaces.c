@@ -12,11 +12,10 @@
 #define KEY_BYTES 20
 
 const struct store_statement store_workspace_statements[] = {
-    {"workspace_insert",
-     "INSERT INTO workspaces (name, site_id, api_key_hash, write_key_hash)"
-     " VALUES ($1, $2, $3::bytea, $4::bytea)"
-     " ON CONFLICT (name) DO NOTHING"
-     " RETURNING id, created_at"},
+    {"workspace_insert", "INSERT INTO workspaces (name, site_id, api_key_hash, write_key_hash)"
+                         " VALUES ($1, $2, $3::bytea, $4::bytea)"
+                         " ON CONFLICT (name) DO NOTHING"
+                         " RETURNING id, created_at"},
     {"workspace_list",
      "SELECT id, name, site_id, encode(api_key_hash, 'hex'), encode(write_key_hash, 'hex'),"
      " created_at FROM workspaces ORDER BY id"},

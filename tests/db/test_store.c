@@ -1,0 +1,315 @@
+/* The store against a real PostgreSQL: each test gets its own database cloned from the
+ * migrated template (tests/support/testdb.c). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/pipelines.h"
+#include "common/timeutil.h"
+#include "store/store.h"
+#include "store/store_ingest.h"
+#include "testdb.h"
+
+static char *url;
+static struct store *store;
+static struct store_workspace workspace;
+
+static void setup(void)
+{
+    url = testdb_create();
+    char error[512];
+    store = store_connect(url, error, sizeof error);
+    cr_assert_not_null(store, "%s", error);
+    char api_key[41], write_key[41];
+    cr_assert_eq(store_create_workspace(store, "test", &workspace, api_key, write_key),
+                 STORE_ONE_RESULT);
+}
+
+static void teardown(void)
+{
+    store_close(store);
+    testdb_drop(url);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Parses a Pipelines body for the test workspace and writes it; returns the outcomes of the
+ * first command. */
+static enum store_outcome write_call(enum pipelines_endpoint endpoint, const char *body)
+{
+    struct api_result r;
+    pipelines_parse_request(endpoint, body, strlen(body), timeutil_now_us(), &r);
+    cr_assert_eq(r.problem_count, 0, "%s: %s", body, r.problem_count ? r.problems[0].message : "");
+    struct command **commands = calloc(r.command_count, sizeof *commands);
+    enum store_outcome *outcomes = calloc(r.command_count, sizeof *outcomes);
+    for (size_t i = 0; i < r.command_count; i++) {
+        r.commands[i].workspace_id = workspace.id;
+        r.commands[i].endpoint = "/test";
+        commands[i] = &r.commands[i];
+    }
+    struct store_write_failure failure;
+    enum store_status status =
+        store_write_commands(store, commands, r.command_count, outcomes, &failure);
+    cr_assert_eq(status, (enum store_status)r.command_count, "write failed: %s",
+                 store_last_error(store));
+    enum store_outcome first = outcomes[0];
+    free(commands);
+    free(outcomes);
+    api_result_free(&r);
+    return first;
+}
+
+static long count(const char *sql)
+{
+    char *value = testdb_query_value(url, sql);
+    long n = value ? atol(value) : -1;
+    free(value);
+    return n;
+}
+
+static void expect_value(const char *sql, const char *expected)
+{
+    char *value = testdb_query_value(url, sql);
+    if (expected == NULL)
+        cr_assert_null(value, "%s gave %s", sql, value);
+    else
+        cr_assert_str_eq(value ? value : "(null)", expected, "%s", sql);
+    free(value);
+}
+
+Test(store, migrate_is_idempotent_and_recorded)
+{
+    char error[256];
+    cr_assert_eq(store_migrate(url, stdout, error, sizeof error), 0, "%s", error);
+    cr_assert_eq(store_schema_is_current(store), STORE_ONE_RESULT);
+    cr_assert_eq(count("SELECT count(*) FROM schema_migrations"), 1);
+}
+
+Test(store, every_table_and_column_is_commented)
+{
+    cr_assert_eq(count("SELECT count(*) FROM information_schema.columns c"
+                       " JOIN pg_class t ON t.relname = c.table_name"
+                       " JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'"
+                       " WHERE c.table_schema = 'public' AND t.relkind IN ('r', 'p')"
+                       " AND col_description(t.oid, c.ordinal_position) IS NULL"),
+                 0);
+    cr_assert_eq(count("SELECT count(*) FROM pg_class t JOIN pg_namespace n"
+                       " ON n.oid = t.relnamespace WHERE n.nspname = 'public'"
+                       " AND t.relkind IN ('r', 'p') AND obj_description(t.oid) IS NULL"),
+                 0);
+}
+
+Test(store, workspace_keys_are_stored_hashed_and_names_unique)
+{
+    struct store_workspace again;
+    char api_key[41], write_key[41];
+    cr_assert_eq(store_create_workspace(store, "test", &again, api_key, write_key),
+                 STORE_NO_RESULTS);
+    struct store_workspace other;
+    cr_assert_eq(store_create_workspace(store, "other", &other, api_key, write_key),
+                 STORE_ONE_RESULT);
+    cr_assert_eq(strlen(api_key), 40);
+    cr_assert_str_neq(api_key, write_key);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM workspaces w WHERE w::text LIKE '%%%s%%'"
+             " OR w::text LIKE '%%%s%%'",
+             write_key, api_key);
+    cr_assert_eq(count(sql), 0, "the plain keys appear nowhere");
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM workspaces WHERE write_key_hash = sha256('%s'::bytea)",
+             write_key);
+    cr_assert_eq(count(sql), 1, "the write key is stored as its SHA-256");
+}
+
+Test(store, track_stores_an_event_for_a_new_person)
+{
+    cr_assert_eq(write_call(PIPELINES_TRACK,
+                            "{\"userId\":\"u1\",\"event\":\"purchase\",\"messageId\":\"m1\","
+                            "\"properties\":{\"price\":\"4.99\"},"
+                            "\"timestamp\":\"2026-11-28T09:50:00Z\","
+                            "\"context\":{\"library\":{\"name\":\"t\"}}}"),
+                 STORE_OUTCOME_STORED);
+    expect_value("SELECT p.customer_id || ' ' || e.type || ' ' || e.name || ' ' ||"
+                 " (e.properties->>'price') || ' ' || e.origin || ' ' ||"
+                 " (e.context->'library'->>'name') || ' ' ||"
+                 " to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+                 " FROM events e JOIN people p ON p.id = e.person_id",
+                 "u1 event purchase 4.99 direct t 2026-11-28 09:50:00");
+    expect_value("SELECT length(cio_id)::text FROM people", "10");
+}
+
+Test(store, a_repeated_message_id_is_stored_once)
+{
+    const char *body = "{\"userId\":\"u1\",\"event\":\"E\",\"messageId\":\"same\"}";
+    cr_assert_eq(write_call(PIPELINES_TRACK, body), STORE_OUTCOME_STORED);
+    cr_assert_eq(write_call(PIPELINES_TRACK, body), STORE_OUTCOME_DUPLICATE);
+    cr_assert_eq(write_call(PIPELINES_BATCH,
+                            "{\"batch\":[{\"type\":\"page\",\"userId\":\"u1\",\"messageId\":\"p\"},"
+                            "{\"type\":\"page\",\"userId\":\"u1\",\"messageId\":\"p\"}]}"),
+                 STORE_OUTCOME_STORED);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 2);
+    cr_assert_eq(count("SELECT count(*) FROM message_ids"), 2);
+}
+
+Test(store, anonymous_events_are_stored_without_a_person)
+{
+    write_call(PIPELINES_TRACK, "{\"anonymousId\":\"anon-1\",\"event\":\"Viewed\"}");
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE person_id IS NULL"
+                       " AND anonymous_id = 'anon-1'"),
+                 1);
+    cr_assert_eq(count("SELECT count(*) FROM people"), 0);
+}
+
+Test(store, identify_merges_attributes_and_removes_nulls)
+{
+    cr_assert_eq(write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"email\":"
+                                                "\"A@Example.com\",\"plan\":\"free\",\"age\":3}}"),
+                 STORE_OUTCOME_STORED);
+    cr_assert_eq(write_call(PIPELINES_IDENTIFY,
+                            "{\"userId\":\"u1\",\"traits\":{\"plan\":\"pro\",\"age\":null}}"),
+                 STORE_OUTCOME_STORED);
+    expect_value("SELECT email || ' ' || attributes::text FROM people WHERE customer_id = 'u1'",
+                 "A@Example.com {\"plan\": \"pro\", \"email\": \"A@Example.com\"}");
+    write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"email\":null}}");
+    expect_value("SELECT email FROM people WHERE customer_id = 'u1'", NULL);
+    cr_assert_eq(count("SELECT count(*) FROM people"), 1);
+}
+
+Test(store, identify_by_email_finds_the_person_whatever_the_case)
+{
+    write_call(PIPELINES_IDENTIFY, "{\"anonymousId\":\"a\",\"traits\":{\"email\":\"b@x.com\"}}");
+    write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u2\",\"traits\":{\"email\":\"B@X.com\"}}");
+    cr_assert_eq(count("SELECT count(*) FROM people"), 1);
+    expect_value("SELECT customer_id FROM people", "u2");
+}
+
+Test(store, identify_that_would_steal_an_email_changes_nothing)
+{
+    write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"email\":\"a@x.com\"}}");
+    write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u2\",\"traits\":{\"plan\":\"x\"}}");
+    cr_assert_eq(
+        write_call(PIPELINES_IDENTIFY,
+                   "{\"userId\":\"u2\",\"traits\":{\"email\":\"A@x.com\",\"plan\":\"y\"}}"),
+        STORE_OUTCOME_CONFLICT);
+    expect_value("SELECT attributes->>'plan' FROM people WHERE customer_id = 'u2'", "x");
+    expect_value("SELECT email FROM people WHERE customer_id = 'u2'", NULL);
+}
+
+Test(store, identify_without_person_group_and_alias_are_recorded)
+{
+    write_call(PIPELINES_IDENTIFY, "{\"anonymousId\":\"a1\",\"traits\":{\"plan\":\"x\"}}");
+    write_call(PIPELINES_GROUP, "{\"userId\":\"u1\",\"groupId\":\"g1\",\"traits\":{\"n\":1}}");
+    write_call(PIPELINES_ALIAS, "{\"userId\":\"u1\",\"previousId\":\"a1\"}");
+    expect_value("SELECT string_agg(type || ':' || coalesce(customer_id, '-') || ':' ||"
+                 " coalesce(group_id, previous_id, anonymous_id), ',' ORDER BY id)"
+                 " FROM identity_calls",
+                 "identify:-:a1,group:u1:g1,alias:u1:a1");
+}
+
+Test(store, a_refused_value_fails_only_its_own_write)
+{
+    struct command good = {.kind = COMMAND_TRACK,
+                           .workspace_id = workspace.id,
+                           .name = "ok",
+                           .properties = "{}",
+                           .endpoint = "/t"};
+    /* The adapter never lets this through; the store must still fail cleanly. */
+    struct command bad = good;
+    bad.properties = "{not json";
+    struct command *commands[] = {&good, &bad};
+    enum store_outcome outcomes[2];
+    struct store_write_failure failure;
+    cr_assert_eq(store_write_commands(store, commands, 2, outcomes, &failure), STORE_HARD_ERROR);
+    cr_assert_eq(failure.command_index, 1);
+    cr_assert(failure.data_error);
+    cr_assert_not(failure.maybe_committed);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 0, "nothing of the group committed");
+    cr_assert_eq(store_write_commands(store, commands, 1, outcomes, &failure), 1,
+                 "the connection is usable again: %s", store_last_error(store));
+    cr_assert_eq(count("SELECT count(*) FROM events"), 1);
+}
+
+Test(store, a_large_group_commits_in_one_transaction)
+{
+    enum { N = 1000 };
+    static struct command commands[N];
+    static struct command *pointers[N];
+    static char names[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "u%d", i % 37);
+        commands[i] = (struct command){.kind = COMMAND_TRACK,
+                                       .workspace_id = workspace.id,
+                                       .customer_id = names[i],
+                                       .name = "E",
+                                       .properties = "{}",
+                                       .endpoint = "/t",
+                                       .timestamp_us = timeutil_now_us(),
+                                       .received_us = timeutil_now_us()};
+        pointers[i] = &commands[i];
+    }
+    static enum store_outcome outcomes[N];
+    struct store_write_failure failure;
+    cr_assert_eq(store_write_commands(store, pointers, N, outcomes, &failure), N, "%s",
+                 store_last_error(store));
+    cr_assert_eq(count("SELECT count(*) FROM events"), N);
+    cr_assert_eq(count("SELECT count(*) FROM people"), 37);
+}
+
+/* Two connections identify the same new people at once. */
+struct racer {
+    const char *url;
+    int offset;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    char error[256];
+    struct store *s = store_connect(r->url, error, sizeof error);
+    if (s == NULL)
+        return (void *)1;
+    intptr_t failures = 0;
+    for (int i = 0; i < 200; i++) {
+        char id[16], attr[16];
+        snprintf(id, sizeof id, "p%d", i);
+        snprintf(attr, sizeof attr, "{\"k%d\":1}", r->offset);
+        struct command c = {.kind = COMMAND_IDENTIFY,
+                            .workspace_id = workspace.id,
+                            .customer_id = id,
+                            .properties = attr,
+                            .unset_keys = "[]",
+                            .endpoint = "/t",
+                            .timestamp_us = timeutil_now_us(),
+                            .received_us = timeutil_now_us()};
+        struct command *p = &c;
+        enum store_outcome outcome;
+        struct store_write_failure failure;
+        enum store_status st = STORE_SOFT_ERROR;
+        for (int attempt = 0; attempt < 5 && st == STORE_SOFT_ERROR; attempt++)
+            st = store_write_commands(s, &p, 1, &outcome, &failure);
+        if (st != 1)
+            failures++;
+    }
+    store_close(s);
+    return (void *)failures;
+}
+
+Test(store, concurrent_identifies_neither_duplicate_nor_lose_updates)
+{
+    pthread_t a, b;
+    struct racer ra = {url, 1}, rb = {url, 2};
+    pthread_create(&a, NULL, race, &ra);
+    pthread_create(&b, NULL, race, &rb);
+    void *fa, *fb;
+    pthread_join(a, &fa);
+    pthread_join(b, &fb);
+    cr_assert_eq((intptr_t)fa + (intptr_t)fb, 0, "every write succeeded");
+    cr_assert_eq(count("SELECT count(*) FROM people"), 200);
+    cr_assert_eq(count("SELECT count(*) FROM people WHERE attributes ? 'k1'"
+                       " AND attributes ? 'k2'"),
+                 200, "both attribute updates landed on every person");
+}

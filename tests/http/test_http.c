@@ -1,0 +1,344 @@
+/* The real server on a free port, driven over HTTP with libcurl. Each test starts its own
+ * server on its own database clone. */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/app.h"
+#include "store/store.h"
+#include "testdb.h"
+
+static char *url;
+static struct app *app;
+static char write_key[41], other_write_key[41];
+static char base[64];
+
+static void start_server(unsigned queue_max_requests)
+{
+    url = testdb_create();
+    char error[512];
+    struct store *store = store_connect(url, error, sizeof error);
+    cr_assert_not_null(store, "%s", error);
+    struct store_workspace ws;
+    char api_key[41];
+    cr_assert_eq(store_create_workspace(store, "alpha", &ws, api_key, write_key), 1);
+    cr_assert_eq(store_create_workspace(store, "beta", &ws, api_key, other_write_key), 1);
+    store_close(store);
+
+    static struct config cfg;
+    cfg = (struct config){
+        .database_url = url,
+        .listen_host = "127.0.0.1",
+        .listen_port = 0,
+        .log_level = LOG_LEVEL_WARN,
+        .http_threads = 2,
+        .max_connections = 64,
+        .connection_timeout = 10,
+        .queue_max_requests = queue_max_requests,
+        .queue_max_bytes = 8 * 1024 * 1024,
+        .write_batch_max = 500,
+        .write_timeout = 5,
+    };
+    log_current_level = LOG_LEVEL_WARN;
+    app = app_start(&cfg, error, sizeof error);
+    cr_assert_not_null(app, "%s", error);
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", app_port(app));
+}
+
+static void setup(void)
+{
+    start_server(1024);
+}
+
+static void teardown(void)
+{
+    app_stop(app);
+    testdb_drop(url);
+}
+
+TestSuite(http, .init = setup, .fini = teardown, .timeout = 60);
+
+struct reply {
+    long status;
+    char body[16384];
+    size_t body_len;
+    char headers[4096];
+    size_t headers_len;
+};
+
+static size_t collect_body(char *data, size_t size, size_t n, void *cls)
+{
+    struct reply *r = cls;
+    size_t len = size * n;
+    size_t room = sizeof r->body - 1 - r->body_len;
+    memcpy(r->body + r->body_len, data, len < room ? len : room);
+    r->body_len += len < room ? len : room;
+    r->body[r->body_len] = '\0';
+    return len;
+}
+
+static size_t collect_header(char *data, size_t size, size_t n, void *cls)
+{
+    struct reply *r = cls;
+    size_t len = size * n;
+    size_t room = sizeof r->headers - 1 - r->headers_len;
+    memcpy(r->headers + r->headers_len, data, len < room ? len : room);
+    r->headers_len += len < room ? len : room;
+    r->headers[r->headers_len] = '\0';
+    return len;
+}
+
+/* Sends one request; `key` NULL sends no Authorization. `body` NULL sends none. */
+static struct reply *request(const char *method, const char *path, const char *key,
+                             const char *body, size_t body_len)
+{
+    struct reply *r = calloc(1, sizeof *r);
+    CURL *curl = curl_easy_init();
+    char target[256];
+    snprintf(target, sizeof target, "%s%s", base, path);
+    curl_easy_setopt(curl, CURLOPT_URL, target);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    if (key != NULL) {
+        char userpwd[64];
+        snprintf(userpwd, sizeof userpwd, "%s:", key);
+        curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
+    }
+    if (body != NULL) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    CURLcode rc = curl_easy_perform(curl);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return r;
+}
+
+static struct reply *post(const char *path, const char *body)
+{
+    return request("POST", path, write_key, body, strlen(body));
+}
+
+static bool has_header(const struct reply *r, const char *line)
+{
+    return strcasestr(r->headers, line) != NULL;
+}
+
+static long count(const char *sql)
+{
+    char *value = testdb_query_value(url, sql);
+    long n = value ? atol(value) : -1;
+    free(value);
+    return n;
+}
+
+static void expect(struct reply *r, long status, const char *body_part)
+{
+    cr_assert_eq(r->status, status, "status %ld, body %s", r->status, r->body);
+    cr_assert(has_header(r, "Content-Type: application/json"), "headers: %s", r->headers);
+    if (body_part != NULL)
+        cr_assert(strstr(r->body, body_part) != NULL, "'%s' lacks '%s'", r->body, body_part);
+    free(r);
+}
+
+Test(http, health_and_readiness_answer_json)
+{
+    expect(request("GET", "/healthz", NULL, NULL, 0), 200, "\"ok\"");
+    expect(request("GET", "/readyz", NULL, NULL, 0), 200, "\"ready\"");
+}
+
+Test(http, unknown_paths_and_methods_answer_json)
+{
+    expect(request("GET", "/nope", NULL, NULL, 0), 404, "\"error\"");
+    struct reply *r = request("GET", "/v1/track", write_key, NULL, 0);
+    cr_assert(has_header(r, "Allow: POST"), "%s", r->headers);
+    expect(r, 405, "not allowed");
+}
+
+Test(http, wrong_or_missing_credentials_get_401)
+{
+    const char *body = "{\"userId\":\"u1\",\"event\":\"E\"}";
+    struct reply *r = request("POST", "/v1/track", NULL, body, strlen(body));
+    cr_assert(has_header(r, "WWW-Authenticate: Basic realm=\"trackd\""), "%s", r->headers);
+    expect(r, 401, "{\"meta\":{\"error\":\"Unauthorized request\"}}");
+    expect(request("POST", "/v1/track", "0123456789abcdef0123456789abcdef01234567", body,
+                   strlen(body)),
+           401, "Unauthorized request");
+    cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+}
+
+Test(http, track_is_committed_before_the_answer)
+{
+    expect(post("/v1/track", "{\"userId\":\"u1\",\"event\":\"purchase\","
+                             "\"properties\":{\"price\":\"4.99\"}}"),
+           200, "{}");
+    /* No waiting: the row must already be there. */
+    cr_assert_eq(count("SELECT count(*) FROM events e JOIN people p ON p.id = e.person_id"
+                       " WHERE p.customer_id = 'u1' AND e.name = 'purchase'"),
+                 1);
+}
+
+Test(http, each_pipelines_endpoint_stores_its_call)
+{
+    expect(post("/v1/identify", "{\"userId\":\"u1\",\"traits\":{\"email\":\"a@x.com\"}}"), 200,
+           NULL);
+    expect(post("/v1/track", "{\"anonymousId\":\"a1\",\"event\":\"E\"}"), 200, NULL);
+    expect(post("/v1/page", "{\"userId\":\"u1\",\"name\":\"Home\"}"), 200, NULL);
+    expect(post("/v1/screen", "{\"userId\":\"u1\",\"name\":\"Main\"}"), 200, NULL);
+    expect(post("/v1/group", "{\"userId\":\"u1\",\"groupId\":\"g1\"}"), 200, NULL);
+    expect(post("/v1/alias", "{\"userId\":\"u1\",\"previousId\":\"a1\"}"), 200, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM people WHERE email = 'a@x.com'"), 1);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 3);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE type = 'page' AND name = 'Home'"), 1);
+    cr_assert_eq(count("SELECT count(*) FROM identity_calls"), 2);
+}
+
+Test(http, a_duplicate_message_id_answers_200_and_stores_once)
+{
+    const char *body = "{\"userId\":\"u1\",\"event\":\"E\",\"messageId\":\"m-1\"}";
+    expect(post("/v1/track", body), 200, NULL);
+    expect(post("/v1/track", body), 200, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 1);
+}
+
+Test(http, invalid_calls_get_400_naming_the_field_and_are_recorded)
+{
+    expect(post("/v1/track", "{\"userId\":\"u1\"}"), 400,
+           "{\"meta\":{\"errors\":[\"event is required");
+    expect(post("/v1/identify", "{\"userId\":\"u1\",\"traits\":[]}"), 400, "traits must be");
+    expect(post("/v1/track", "{\"userId\":"), 400, "not valid JSON");
+    expect(post("/v1/track", ""), 400, "not valid JSON");
+    cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+    cr_assert_eq(count("SELECT count(*) FROM rejected_requests r JOIN workspaces w"
+                       " ON w.id = r.workspace_id WHERE w.name = 'alpha'"),
+                 4);
+    cr_assert_eq(count("SELECT count(*) FROM rejected_requests WHERE endpoint = '/v1/track'"
+                       " AND reason = 'invalid_field' AND payload = '{\"userId\":\"u1\"}'"),
+                 1);
+}
+
+Test(http, a_partly_invalid_batch_gets_207_with_indexes)
+{
+    expect(post("/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"A\"},"
+                             "{\"type\":\"track\",\"userId\":\"u1\"},"
+                             "{\"type\":\"screen\",\"anonymousId\":\"x\",\"name\":\"S\"}]}"),
+           207,
+           "{\"errors\":[{\"batch_index\":1,\"reason\":\"invalid_field\",\"field\":\"event\","
+           "\"message\":\"batch[1]: event is required");
+    cr_assert_eq(count("SELECT count(*) FROM events"), 2);
+    cr_assert_eq(count("SELECT count(*) FROM rejected_requests"), 1);
+}
+
+Test(http, a_wholly_invalid_batch_gets_400)
+{
+    expect(post("/v1/batch", "{\"batch\":[{\"type\":\"track\"},{\"type\":\"x\"}]}"), 400,
+           "\"batch_index\":1");
+    expect(post("/v1/batch", "{\"batch\":[]}"), 400, "batch is required");
+    cr_assert_eq(count("SELECT count(*) FROM rejected_requests"), 3);
+}
+
+Test(http, a_call_over_32_kb_is_refused)
+{
+    size_t n = 33 * 1024;
+    char *body = malloc(n + 100);
+    int used = sprintf(body, "{\"userId\":\"u\",\"event\":\"E\",\"properties\":{\"p\":\"");
+    memset(body + used, 'x', n);
+    strcpy(body + used + n, "\"}}");
+    expect(post("/v1/track", body), 400, "cannot be larger than 32768 bytes");
+    free(body);
+}
+
+Test(http, a_body_over_500_kb_gets_413_and_is_recorded)
+{
+    size_t n = 600 * 1024;
+    char *body = malloc(n);
+    memset(body, ' ', n);
+    expect(request("POST", "/v1/batch", write_key, body, n), 413, "500");
+    free(body);
+    /* The record is written without holding up the answer: wait for it, bounded. */
+    long recorded = 0;
+    for (int i = 0; i < 100 && recorded == 0; i++) {
+        recorded = count("SELECT count(*) FROM rejected_requests WHERE reason = 'body_too_large'");
+        struct timespec tick = {0, 20 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+    cr_assert_eq(recorded, 1);
+}
+
+Test(http, keys_write_only_to_their_own_workspace)
+{
+    const char *body = "{\"userId\":\"u1\",\"event\":\"E\"}";
+    expect(request("POST", "/v1/track", other_write_key, body, strlen(body)), 200, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events e JOIN workspaces w ON w.id = e.workspace_id"
+                       " WHERE w.name = 'beta'"),
+                 1);
+    cr_assert_eq(count("SELECT count(*) FROM people p JOIN workspaces w ON w.id = p.workspace_id"
+                       " WHERE w.name = 'alpha'"),
+                 0);
+}
+
+/* ---- overload: a blocked writer, a full queue, 503 with Retry-After ---- */
+
+struct pending {
+    struct reply *reply;
+    atomic_bool done;
+};
+
+static void *send_in_background(void *arg)
+{
+    struct pending *p = arg;
+    p->reply = post("/v1/track", "{\"userId\":\"u1\",\"event\":\"blocked\"}");
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+static void overload_setup(void)
+{
+    start_server(1);
+}
+
+/* A suite of its own: fixtures of a test add to those of its suite rather than replace them. */
+TestSuite(overload, .init = overload_setup, .fini = teardown, .timeout = 60);
+
+Test(overload, a_full_queue_answers_503_and_nothing_is_answered_before_commit)
+{
+    /* Hold a lock the writer needs, so the first request waits inside its transaction. */
+    PGconn *blocker = PQconnectdb(url);
+    cr_assert_eq(PQstatus(blocker), CONNECTION_OK);
+    PQclear(PQexec(blocker, "BEGIN"));
+    PQclear(PQexec(blocker, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"));
+
+    struct pending first = {0};
+    atomic_init(&first.done, false);
+    pthread_t thread;
+    pthread_create(&thread, NULL, send_in_background, &first);
+    struct timespec wait = {0, 400 * 1000 * 1000};
+    nanosleep(&wait, NULL);
+    cr_assert_not(atomic_load(&first.done), "answered before its transaction could commit");
+
+    struct reply *second = post("/v1/track", "{\"userId\":\"u2\",\"event\":\"E\"}");
+    cr_assert(has_header(second, "Retry-After: "), "%s", second->headers);
+    expect(second, 503, "queue full");
+
+    PQclear(PQexec(blocker, "COMMIT"));
+    PQfinish(blocker);
+    pthread_join(thread, NULL);
+    expect(first.reply, 200, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'blocked'"), 1);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 1, "the refused call was not stored");
+}

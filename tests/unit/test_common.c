@@ -1,0 +1,231 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_check.h"
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/randomkey.h"
+#include "common/sha256.h"
+
+/* ---- sha256: FIPS 180-4 vectors plus every padding boundary ---- */
+
+struct digest_case {
+    char fill;
+    size_t len;
+    const char *text; /* used instead of fill when set */
+    const char *hex;
+};
+
+static struct digest_case matches_reference_digests_cases[] = {
+    {0, 0, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {0, 0, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {0, 0, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    {'a', 55, NULL, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+    {'a', 56, NULL, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+    {'a', 64, NULL, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+    {'a', 1000, NULL, "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"},
+};
+
+static void check_matches_reference_digests(const struct digest_case *c)
+{
+    char buf[1000];
+    const char *data = c->text;
+    size_t len = c->text ? strlen(c->text) : c->len;
+    if (data == NULL) {
+        memset(buf, c->fill, c->len);
+        data = buf;
+    }
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256(data, len, digest);
+    char hex[2 * SHA256_DIGEST_SIZE + 1];
+    randomkey_to_hex(digest, sizeof digest, hex);
+    cr_assert_str_eq(hex, c->hex, "digest of %zu bytes", len);
+}
+
+Test(sha256, matches_reference_digests)
+{
+    for (size_t i = 0;
+         i < sizeof matches_reference_digests_cases / sizeof matches_reference_digests_cases[0];
+         i++)
+        check_matches_reference_digests(&matches_reference_digests_cases[i]);
+}
+
+Test(sha256, equal_compares_whole_digests)
+{
+    uint8_t a[SHA256_DIGEST_SIZE] = {0}, b[SHA256_DIGEST_SIZE] = {0};
+    cr_assert(sha256_equal(a, b));
+    b[SHA256_DIGEST_SIZE - 1] = 1;
+    cr_assert_not(sha256_equal(a, b));
+}
+
+Test(randomkey, gives_distinct_hex_keys)
+{
+    char a[41], b[41];
+    cr_assert(randomkey_hex(20, a));
+    cr_assert(randomkey_hex(20, b));
+    cr_assert_eq(strlen(a), 40);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), 40);
+    cr_assert_str_neq(a, b);
+}
+
+/* ---- the error registry ---- */
+
+Test(errors, every_code_has_a_status_reason_and_hint)
+{
+    for (int e = 0; e < TRACKD_ERR_COUNT_; e++) {
+        unsigned status = errors_http_status((enum trackd_error)e);
+        cr_assert(e == TRACKD_ERR_OK ? status == 200 : status >= 400 && status < 600,
+                  "code %d has status %u", e, status);
+        cr_assert(strlen(errors_reason((enum trackd_error)e)) > 0);
+        cr_assert(strlen(errors_hint((enum trackd_error)e)) > 0);
+        for (int other = 0; other < e; other++)
+            cr_assert_str_neq(errors_reason((enum trackd_error)e),
+                              errors_reason((enum trackd_error)other), "reasons must be unique");
+    }
+    cr_assert_eq(errors_http_status(TRACKD_ERR_UNAUTHORIZED), 401);
+    cr_assert_eq(errors_http_status(TRACKD_ERR_BODY_TOO_LARGE), 413);
+    cr_assert_eq(errors_http_status(TRACKD_ERR_OVERLOADED), 503);
+    cr_assert_str_eq(errors_reason((enum trackd_error)9999), "internal");
+}
+
+/* ---- configuration ---- */
+
+static const char *const *fake_env;
+
+static const char *fake_lookup(const char *name)
+{
+    for (const char *const *p = fake_env; p && *p; p += 2)
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    return NULL;
+}
+
+static int load_with(const char *const *env, bool need_db, struct config *cfg, char *errors,
+                     size_t size)
+{
+    fake_env = env;
+    FILE *out = fmemopen(errors, size, "w");
+    int invalid = config_load(cfg, fake_lookup, need_db, out);
+    fclose(out);
+    return invalid;
+}
+
+Test(config, defaults_apply_when_nothing_is_set)
+{
+    static const char *const env[] = {"DATABASE_URL", "postgresql:///x", NULL};
+    struct config cfg;
+    char errors[512] = "";
+    cr_assert_eq(load_with(env, true, &cfg, errors, sizeof errors), 0, "%s", errors);
+    cr_assert_str_eq(cfg.listen_host, "127.0.0.1");
+    cr_assert_eq(cfg.listen_port, 8080);
+    cr_assert_eq(cfg.log_level, LOG_LEVEL_INFO);
+    cr_assert_eq(cfg.write_timeout, 5);
+    config_free(&cfg);
+}
+
+Test(config, every_invalid_setting_is_named)
+{
+    static const char *const env[] = {"TRACKD_LISTEN",
+                                      "nowhere",
+                                      "TRACKD_LOG_LEVEL",
+                                      "loud",
+                                      "TRACKD_MAX_CONNECTIONS",
+                                      "-3",
+                                      NULL};
+    struct config cfg;
+    char errors[1024] = "";
+    cr_assert_eq(load_with(env, true, &cfg, errors, sizeof errors), 4, "%s", errors);
+    cr_assert(strstr(errors, "DATABASE_URL") != NULL, "%s", errors);
+    cr_assert(strstr(errors, "TRACKD_LISTEN=nowhere") != NULL, "%s", errors);
+    cr_assert(strstr(errors, "TRACKD_LOG_LEVEL=loud") != NULL, "%s", errors);
+    cr_assert(strstr(errors, "TRACKD_MAX_CONNECTIONS=-3") != NULL, "%s", errors);
+    config_free(&cfg);
+}
+
+Test(config, database_url_is_optional_when_not_needed)
+{
+    static const char *const env[] = {NULL};
+    struct config cfg;
+    char errors[256] = "";
+    cr_assert_eq(load_with(env, false, &cfg, errors, sizeof errors), 0, "%s", errors);
+    cr_assert_null(cfg.database_url);
+    config_free(&cfg);
+}
+
+Test(config, masks_passwords_in_urls)
+{
+    char out[256];
+    config_mask_url("postgresql://user:secret@db:5432/trackd", out, sizeof out);
+    cr_assert_str_eq(out, "postgresql://user:***@db:5432/trackd");
+    config_mask_url("host=db password=secret dbname=x", out, sizeof out);
+    cr_assert_str_eq(out, "host=db password=*** dbname=x");
+    config_mask_url("postgresql://trackd@/trackd?host=/tmp", out, sizeof out);
+    cr_assert_str_eq(out, "postgresql://trackd@/trackd?host=/tmp");
+}
+
+/* ---- JSON hygiene ---- */
+
+struct json_case {
+    const char *text;
+    size_t len; /* 0: strlen(text) */
+    bool parses;
+    bool storable;
+    const char *bad_path;
+};
+
+static struct json_case refuses_what_postgresql_would_cases[] = {
+    {"{\"a\":1}", 0, true, true, NULL},
+    {"{\"a\":{\"b\":[1,\"x\\u0000y\"]}}", 0, true, false, "a.b[1]"},
+    {"{\"a\":1e400}", 0, true, false, "a"},
+    {"{\"a\":-1e400}", 0, true, false, "a"},
+    {"{\"a\":123456789012345678901234567890}", 0, true, true, NULL},
+    {"{\"a\":NaN}", 0, true, false, "a"},
+    {"{\"a\":1,}", 0, false, false, NULL},
+    {"{\"a\":\"\xff\"}", 0, false, false, NULL},
+    {"{\"a\":1} trailing", 0, false, false, NULL},
+    {"{\"a\":1}\n", 0, true, true, NULL},
+    {"{\"a\":1}\0{}", 10, false, false, NULL},
+    {"null", 0, false, false, NULL},
+    {"", 0, false, false, NULL},
+    {"{\"a\":", 0, false, false, NULL},
+};
+
+static void check_refuses_what_postgresql_would(const struct json_case *c)
+{
+    char error[160] = "";
+    size_t len = c->len ? c->len : strlen(c->text);
+    json_object *root = json_check_parse(c->text, len, error, sizeof error);
+    cr_assert_eq(root != NULL, c->parses, "parse of %s: %s", c->text, error);
+    if (root == NULL) {
+        cr_assert(strlen(error) > 0, "a refusal says why");
+        return;
+    }
+    char path[96], message[200];
+    bool ok = json_check_storable(root, "", path, sizeof path, message, sizeof message);
+    cr_assert_eq(ok, c->storable, "storable %s", c->text);
+    if (!ok)
+        cr_assert_str_eq(path, c->bad_path);
+    json_object_put(root);
+}
+
+Test(json_check, refuses_what_postgresql_would)
+{
+    for (size_t i = 0; i < sizeof refuses_what_postgresql_would_cases /
+                               sizeof refuses_what_postgresql_would_cases[0];
+         i++)
+        check_refuses_what_postgresql_would(&refuses_what_postgresql_would_cases[i]);
+}
+
+Test(json_check, refuses_nesting_deeper_than_the_limit)
+{
+    char deep[2 * (JSON_CHECK_MAX_DEPTH + 10) + 1];
+    size_t n = JSON_CHECK_MAX_DEPTH + 10;
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = '\0';
+    char error[160];
+    cr_assert_null(json_check_parse(deep, 2 * n, error, sizeof error));
+}
