@@ -23,6 +23,7 @@ struct app *app_start(const struct config *cfg, char *error, size_t error_size)
         .max_requests = cfg->queue_max_requests,
         .max_bytes = cfg->queue_max_bytes,
         .batch_max_commands = cfg->write_batch_max,
+        .writers = cfg->writers,
         .write_timeout_s = cfg->write_timeout,
     };
     app->ingest = ingest_start(&ingest, error, error_size);

@@ -42,6 +42,8 @@ static const struct setting settings[] = {
      AT(queue_max_bytes), "request body bytes waiting for the writer before answering 503"},
     {"TRACKD_WRITE_BATCH_MAX", SETTING_UNSIGNED, "2000", 1, 100000, false, AT(write_batch_max),
      "calls committed together in one transaction, at most"},
+    {"TRACKD_WRITERS", SETTING_UNSIGNED, "2", 1, 16, false, AT(writers),
+     "writer threads, each with its own database connection; commits overlap"},
     {"TRACKD_WRITE_TIMEOUT", SETTING_UNSIGNED, "5", 1, 300, false, AT(write_timeout),
      "seconds a request waits for an unavailable database before answering 503"},
 };

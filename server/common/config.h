@@ -23,6 +23,7 @@ struct config {
     unsigned queue_max_requests; /* requests waiting for the writer before 503 */
     unsigned queue_max_bytes;    /* body bytes waiting for the writer before 503 */
     unsigned write_batch_max;    /* calls committed in one transaction at most */
+    unsigned writers;            /* writer threads, each with its own database connection */
     unsigned write_timeout;      /* seconds a request may wait for PostgreSQL before 503 */
 };
 

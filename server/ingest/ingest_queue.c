@@ -17,10 +17,18 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
 
+/* One writer thread and its own connection. While one writer waits for its COMMIT to be
+ * flushed, another executes the next group: commits overlap instead of queueing. */
+struct writer {
+    struct ingest_queue *queue;
+    struct store *store; /* touched by this writer's thread only */
+    pthread_t thread;
+    bool started;
+};
+
 struct ingest_queue {
     struct ingest_options options;
-    struct store *store; /* the writer's connection; touched by the writer thread only */
-    pthread_t writer;
+    struct writer *writers; /* options.writers of them */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     /* Guarded by lock: */
@@ -86,16 +94,17 @@ static void finish_all(struct ingest_queue *q, struct ingest_request *group,
 
 /* Makes sure the writer is connected; while the database stays down, answers 503 to requests
  * that waited longer than write_timeout. Returns the requests still waiting (maybe none). */
-static struct ingest_request *await_database(struct ingest_queue *q, struct ingest_request *group)
+static struct ingest_request *await_database(struct writer *w, struct ingest_request *group)
 {
+    struct ingest_queue *q = w->queue;
     unsigned backoff = BACKOFF_MIN_MS;
-    while (group != NULL && !store_is_connected(q->store)) {
-        if (store_reconnect(q->store)) {
+    while (group != NULL && !store_is_connected(w->store)) {
+        if (store_reconnect(w->store)) {
             atomic_store(&q->database_up, true);
             break;
         }
         if (atomic_exchange(&q->database_up, false))
-            LOG_WARN("writer", "database unreachable, retrying: %s", store_last_error(q->store));
+            LOG_WARN("writer", "database unreachable, retrying: %s", store_last_error(w->store));
         int64_t deadline =
             timeutil_monotonic_us() - (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
         struct ingest_request **link = &group;
@@ -118,20 +127,20 @@ static struct ingest_request *await_database(struct ingest_queue *q, struct inge
 /* Writes the commands of one request one at a time, each in its own transaction, so that a
  * command whose values PostgreSQL refuses is isolated from the rest. A refused command is
  * recorded in rejected_requests. Returns the request's result. */
-static enum trackd_error write_isolated(struct ingest_queue *q, struct ingest_request *r)
+static enum trackd_error write_isolated(struct writer *w, struct ingest_request *r)
 {
     for (size_t i = 0; i < r->command_count; i++) {
         struct command *cmd = &r->commands[i];
         struct store_write_failure failure;
         enum store_status status = STORE_SOFT_ERROR;
         for (int attempt = 0; attempt < SOFT_RETRIES && status == STORE_SOFT_ERROR; attempt++)
-            status = store_write_commands(q->store, &cmd, 1, &r->outcomes[i], &failure);
+            status = store_write_commands(w->store, &cmd, 1, &r->outcomes[i], &failure);
         if (status >= 0)
             continue;
         if (!failure.data_error)
             return TRACKD_ERR_DATABASE_UNAVAILABLE;
         r->outcomes[i] = STORE_OUTCOME_REFUSED;
-        snprintf(r->refusal, sizeof r->refusal, "%s", store_last_error(q->store));
+        snprintf(r->refusal, sizeof r->refusal, "%s", store_last_error(w->store));
         LOG_WARN("writer", "PostgreSQL refused a call to %s: %s", cmd->endpoint, r->refusal);
         struct command reject = {
             .kind = COMMAND_REJECT,
@@ -144,16 +153,17 @@ static enum trackd_error write_isolated(struct ingest_queue *q, struct ingest_re
         };
         struct command *reject_ptr = &reject;
         enum store_outcome ignored;
-        if (store_write_commands(q->store, &reject_ptr, 1, &ignored, &failure) < 0)
-            LOG_ERROR("writer", "could not record a refused call: %s", store_last_error(q->store));
+        if (store_write_commands(w->store, &reject_ptr, 1, &ignored, &failure) < 0)
+            LOG_ERROR("writer", "could not record a refused call: %s", store_last_error(w->store));
     }
     return TRACKD_ERR_OK;
 }
 
 /* Commits a group of requests in one transaction, falling back to isolated writes when a
  * statement fails, and completes every request of the group. */
-static void write_group(struct ingest_queue *q, struct ingest_request *group)
+static void write_group(struct writer *w, struct ingest_request *group)
 {
+    struct ingest_queue *q = w->queue;
     size_t total = 0;
     for (struct ingest_request *r = group; r != NULL; r = r->next)
         total += r->command_count;
@@ -165,7 +175,7 @@ static void write_group(struct ingest_queue *q, struct ingest_request *group)
         goto cleanup;
     }
     for (int attempt = 0;; attempt++) {
-        group = await_database(q, group);
+        group = await_database(w, group);
         if (group == NULL)
             goto cleanup;
         size_t n = 0;
@@ -173,7 +183,7 @@ static void write_group(struct ingest_queue *q, struct ingest_request *group)
             for (size_t i = 0; i < r->command_count; i++)
                 commands[n++] = &r->commands[i];
         struct store_write_failure failure;
-        enum store_status status = store_write_commands(q->store, commands, n, outcomes, &failure);
+        enum store_status status = store_write_commands(w->store, commands, n, outcomes, &failure);
         if (status >= 0) {
             size_t k = 0;
             for (struct ingest_request *r = group; r != NULL; r = r->next)
@@ -186,20 +196,20 @@ static void write_group(struct ingest_queue *q, struct ingest_request *group)
             continue;
         if (failure.maybe_committed) {
             /* The answer to COMMIT was lost: the client must retry (message ids dedupe). */
-            LOG_WARN("writer", "connection lost during commit: %s", store_last_error(q->store));
+            LOG_WARN("writer", "connection lost during commit: %s", store_last_error(w->store));
             finish_all(q, group, TRACKD_ERR_DATABASE_UNAVAILABLE);
             goto cleanup;
         }
-        if (!store_is_connected(q->store))
+        if (!store_is_connected(w->store))
             continue; /* nothing was committed: reconnect and write again */
         /* A statement failed: find the culprit by writing each request's commands alone. */
-        LOG_DEBUG("writer", "group write failed, isolating: %s", store_last_error(q->store));
+        LOG_DEBUG("writer", "group write failed, isolating: %s", store_last_error(w->store));
         while (group != NULL) {
             struct ingest_request *next = group->next;
             group->next = NULL;
-            group = await_database(q, group);
+            group = await_database(w, group);
             if (group != NULL)
-                finish(q, group, write_isolated(q, group));
+                finish(q, group, write_isolated(w, group));
             group = next;
         }
         goto cleanup;
@@ -211,14 +221,29 @@ cleanup:
 
 static void *writer_main(void *arg)
 {
-    struct ingest_queue *q = arg;
+    struct writer *w = arg;
+    struct ingest_queue *q = w->queue;
     for (;;) {
         pthread_mutex_lock(&q->lock);
         struct ingest_request *group = take_group(q);
         pthread_mutex_unlock(&q->lock);
         if (group == NULL)
             return NULL;
-        write_group(q, group);
+        write_group(w, group);
+    }
+}
+
+/* Stops and joins the writers that were started, closes their connections. */
+static void stop_writers(struct ingest_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->stopping = true;
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    for (unsigned i = 0; i < q->options.writers; i++) {
+        if (q->writers[i].started)
+            pthread_join(q->writers[i].thread, NULL);
+        store_close(q->writers[i].store);
     }
 }
 
@@ -231,23 +256,34 @@ struct ingest_queue *ingest_start(const struct ingest_options *options, char *er
         return NULL;
     }
     q->options = *options;
-    q->store = store_connect(options->database_url, error, error_size);
-    if (q->store == NULL) {
-        free(q);
-        return NULL;
-    }
+    if (q->options.writers == 0)
+        q->options.writers = 1;
     atomic_init(&q->database_up, true);
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->wake, NULL);
-    if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
-        snprintf(error, error_size, "cannot start the writer thread");
-        store_close(q->store);
-        pthread_mutex_destroy(&q->lock);
-        pthread_cond_destroy(&q->wake);
-        free(q);
-        return NULL;
+    q->writers = calloc(q->options.writers, sizeof *q->writers);
+    if (q->writers == NULL) {
+        snprintf(error, error_size, "out of memory");
+        goto failed;
+    }
+    /* Connect every writer first: a database that is down or not migrated fails the start. */
+    for (unsigned i = 0; i < q->options.writers; i++) {
+        q->writers[i].queue = q;
+        q->writers[i].store = store_connect(options->database_url, error, error_size);
+        if (q->writers[i].store == NULL)
+            goto failed;
+    }
+    for (unsigned i = 0; i < q->options.writers; i++) {
+        if (pthread_create(&q->writers[i].thread, NULL, writer_main, &q->writers[i]) != 0) {
+            snprintf(error, error_size, "cannot start a writer thread");
+            goto failed;
+        }
+        q->writers[i].started = true;
     }
     return q;
+failed:
+    ingest_stop(q);
+    return NULL;
 }
 
 bool ingest_reserve(struct ingest_queue *q, size_t bytes)
@@ -294,12 +330,9 @@ void ingest_stop(struct ingest_queue *q)
 {
     if (q == NULL)
         return;
-    pthread_mutex_lock(&q->lock);
-    q->stopping = true;
-    pthread_cond_broadcast(&q->wake);
-    pthread_mutex_unlock(&q->lock);
-    pthread_join(q->writer, NULL);
-    store_close(q->store);
+    if (q->writers != NULL)
+        stop_writers(q);
+    free(q->writers);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->wake);
     free(q);

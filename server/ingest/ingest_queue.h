@@ -1,7 +1,8 @@
 /*
- * The write path between the HTTP threads and PostgreSQL: a bounded queue of requests and a
- * writer thread that commits many requests in one transaction (group commit), then completes
- * each. A request is answered 2xx only after its transaction committed.
+ * The write path between the HTTP threads and PostgreSQL: a bounded queue of requests and
+ * writer threads that each commit many requests in one transaction (group commit), then complete
+ * each. A request is answered 2xx only after its transaction committed. Requests in flight at
+ * the same time may commit in either order; one request's calls commit together, in order.
  *
  * Memory is bounded: a request is admitted only while the queue holds fewer than
  * `max_requests` requests and `max_bytes` body bytes; otherwise the caller answers 503.
@@ -40,6 +41,7 @@ struct ingest_options {
     unsigned max_requests;
     size_t max_bytes;
     unsigned batch_max_commands; /* commands per transaction, at most */
+    unsigned writers;            /* writer threads, each with its own connection (0 = 1) */
     unsigned write_timeout_s;    /* how long a request may wait for an unreachable database */
 };
 

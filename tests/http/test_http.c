@@ -43,6 +43,7 @@ static void start_server(unsigned queue_max_requests)
         .queue_max_requests = queue_max_requests,
         .queue_max_bytes = 8 * 1024 * 1024,
         .write_batch_max = 500,
+        .writers = 2,
         .write_timeout = 5,
     };
     log_current_level = LOG_LEVEL_WARN;
