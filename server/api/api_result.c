@@ -1,5 +1,7 @@
 #include "api/api.h"
 
+#include "common/utf8.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,9 +62,14 @@ bool api_result_add_problem(struct api_result *result, long batch_index, enum tr
     if (payload != NULL) {
         size_t keep =
             payload_len < API_REJECTED_PAYLOAD_MAX ? payload_len : API_REJECTED_PAYLOAD_MAX;
-        p->payload = strndup(payload, keep);
+        p->payload = malloc(keep + 1);
         if (p->payload == NULL)
             return false;
+        memcpy(p->payload, payload, keep);
+        p->payload[keep] = '\0';
+        /* What the client sent may be anything; the record must still be storable text. The
+         * cut may also split a character, which this repairs too. */
+        utf8_sanitize(p->payload, keep);
     }
     return true;
 }

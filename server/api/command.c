@@ -7,7 +7,16 @@ void command_clear(struct command *cmd)
 {
     if (cmd == NULL)
         return;
-    free(cmd->customer_id);
+    free(cmd->person.value);
+    free(cmd->secondary.value);
+    free(cmd->body_id);
+    free(cmd->device_token);
+    free(cmd->platform);
+    free(cmd->delivery_id);
+    free(cmd->metric);
+    free(cmd->recipient);
+    free(cmd->metric_reason);
+    free(cmd->href);
     free(cmd->anonymous_id);
     free(cmd->message_id);
     free(cmd->email);
@@ -33,4 +42,19 @@ const char *command_event_type_name(enum event_type type)
         break;
     }
     return "event";
+}
+
+const char *command_identifier_type_name(enum identifier_type type)
+{
+    switch (type) {
+    case IDENTIFIER_ID:
+        return "id";
+    case IDENTIFIER_EMAIL:
+        return "email";
+    case IDENTIFIER_CIO_ID:
+        return "cio_id";
+    case IDENTIFIER_NONE:
+        break;
+    }
+    return NULL;
 }

@@ -13,11 +13,31 @@
 #include <stdint.h>
 
 enum command_kind {
-    COMMAND_IDENTIFY, /* upsert a person by customer_id (or email) and merge attributes */
-    COMMAND_TRACK,    /* store one event, page view or screen view */
-    COMMAND_GROUP,    /* record a group call (object + relationship) */
-    COMMAND_ALIAS,    /* record an alias call (previous_id -> customer_id) */
-    COMMAND_REJECT,   /* record a refused request or batch item in rejected_requests */
+    COMMAND_IDENTIFY,      /* upsert a person and merge attributes */
+    COMMAND_TRACK,         /* store one event, page view or screen view */
+    COMMAND_GROUP,         /* record a group call (object + relationship) */
+    COMMAND_ALIAS,         /* record an alias call (previous_id -> the person) */
+    COMMAND_DELETE_PERSON, /* delete the person with their events, devices and links */
+    COMMAND_SUPPRESS,      /* delete the person and block their identifiers */
+    COMMAND_UNSUPPRESS,    /* free suppressed identifiers */
+    COMMAND_ADD_DEVICE,    /* upsert a device token for the person */
+    COMMAND_DELETE_DEVICE, /* remove a device token from the person */
+    COMMAND_MERGE,         /* merge the `secondary` profile into the person */
+    COMMAND_METRIC,        /* record a delivery metric */
+    COMMAND_REJECT,        /* record a refused request or batch item in rejected_requests */
+};
+
+/* How a person is addressed. */
+enum identifier_type {
+    IDENTIFIER_NONE,   /* no person: anonymous, or not applicable */
+    IDENTIFIER_ID,     /* the client's id (people.customer_id), case-sensitive */
+    IDENTIFIER_EMAIL,  /* email, case-insensitive */
+    IDENTIFIER_CIO_ID, /* trackd's own immutable id (people.cio_id) */
+};
+
+struct identifier {
+    enum identifier_type type;
+    char *value; /* owned; NULL when type is IDENTIFIER_NONE */
 };
 
 /* The `type` column of events. */
@@ -29,24 +49,35 @@ enum event_type {
 
 struct command {
     enum command_kind kind;
-    int64_t workspace_id; /* set by the HTTP layer once the caller is authenticated */
-    char *customer_id;    /* the caller's id for the person (Pipelines userId); may be NULL */
-    char *anonymous_id;   /* may be NULL */
-    char *message_id;     /* deduplication key (messageId / Track id); may be NULL */
-    char *email;          /* identify: new email, or NULL to leave it */
-    int clear_email;      /* identify: email was set to null, so remove it */
+    int64_t workspace_id;     /* set by the HTTP layer once the caller is authenticated */
+    struct identifier person; /* who it is about: Pipelines userId, Track path identifier */
+    char *anonymous_id;       /* may be NULL */
+    char *message_id;         /* deduplication key (messageId / Track id); may be NULL */
+    char *body_id;            /* identify: an `id` sent among the attributes */
+    char *email;              /* identify: new email, or NULL to leave it */
+    int clear_email;          /* identify: email was set to null, so remove it */
+    int update_only;          /* identify: `_update: true`, never create the person */
     enum event_type event_type;
-    char *name;           /* track: event name; page/screen: name (or URL) */
-    char *properties;     /* JSON object: event properties, identify attributes to set, group
-                           * traits */
-    char *unset_keys;     /* identify: JSON array of attribute names set to null (removed) */
-    char *context;        /* JSON object: the call's context; may be NULL */
-    char *group_id;       /* group */
-    char *previous_id;    /* alias */
-    int64_t timestamp_us; /* when it happened (client clock, skew-corrected) */
-    int64_t received_us;  /* when trackd received it */
-    long batch_index;     /* position in its batch, -1 for a single call */
-    const char *endpoint; /* static string naming the route, e.g. "/v1/batch" */
+    char *name;                  /* track: event name; page/screen: name (or URL) */
+    char *properties;            /* JSON object: event properties, identify attributes to set, group
+                                  * traits, device attributes */
+    char *unset_keys;            /* identify: JSON array of attribute names set to null (removed) */
+    char *context;               /* JSON object: the call's context; may be NULL */
+    char *group_id;              /* group */
+    char *previous_id;           /* alias */
+    struct identifier secondary; /* merge: the profile merged into `person` */
+    char *device_token;          /* devices, push metrics */
+    char *platform;              /* add_device: ios or android */
+    char *delivery_id;           /* metric */
+    char *metric;                /* metric: delivered, opened, clicked, ... */
+    char *recipient;             /* metric, optional */
+    char *metric_reason;         /* metric, optional */
+    char *href;                  /* metric, optional */
+    int64_t timestamp_us;        /* when it happened (client clock, skew-corrected); add_device: the
+                                  * device's last use */
+    int64_t received_us;         /* when trackd received it */
+    long batch_index;            /* position in its batch, -1 for a single call */
+    const char *endpoint;        /* static string naming the route, e.g. "/v1/batch" */
     /* COMMAND_REJECT */
     const char *reason; /* static reason word from the error registry */
     char *message;      /* what was wrong, naming the field */
@@ -55,6 +86,9 @@ struct command {
 
 /* Frees every string of `cmd` and zeroes it; accepts NULL. */
 void command_clear(struct command *cmd);
+
+/* The SQL name of an identifier type: "id", "email", "cio_id", or NULL for none. */
+const char *command_identifier_type_name(enum identifier_type type);
 
 /* The `type` column value for an event type: "event", "page" or "screen". */
 const char *command_event_type_name(enum event_type type);

@@ -20,15 +20,6 @@ enum pipelines_endpoint {
     PIPELINES_BATCH, /* {"batch":[...]}, each item naming its own type */
 };
 
-/* Limits of Customer.io's API reference §1.10 that apply to Pipelines calls. */
-#define PIPELINES_ID_MAX_BYTES 150
-#define PIPELINES_MESSAGE_ID_MAX_BYTES 200
-#define PIPELINES_EVENT_NAME_MAX_BYTES 100
-#define PIPELINES_ATTRIBUTE_NAME_MAX_BYTES 150
-#define PIPELINES_ATTRIBUTE_VALUE_MAX_BYTES 1000
-#define PIPELINES_ATTRIBUTES_MAX 300
-#define PIPELINES_EMAIL_MAX_BYTES 254
-
 /*
  * Parses `len` bytes of `body` sent to `endpoint`, received at `received_us`, into `out` (which
  * the caller frees with api_result_free). Never fails as a whole: problems are reported in

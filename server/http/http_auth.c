@@ -20,7 +20,9 @@ struct http_auth {
     pthread_rwlock_t lock;
     /* Guarded by lock: */
     struct store_workspace *workspaces;
-    size_t count, capacity;
+    size_t count;
+    /* Guarded by reload_lock, which is never held while waiting for `lock`'s writers: */
+    pthread_mutex_t reload_lock;
     int64_t last_reload_us; /* monotonic */
 };
 
@@ -91,19 +93,33 @@ static bool load_workspaces(struct store *store, void *cls)
     return store_list_workspaces(store, collect_one, cls) >= 0;
 }
 
-/* Replaces the directory with the database's workspaces. Call with the write lock held. */
-static void reload(struct http_auth *auth)
+/*
+ * Replaces the directory with the database's workspaces, at most once per RELOAD_INTERVAL_US.
+ * The query runs without holding `lock`, so lookups of known keys never wait for the database;
+ * only the swap takes the write lock.
+ */
+static void reload(struct http_auth *auth, bool force)
 {
+    pthread_mutex_lock(&auth->reload_lock);
+    int64_t now = timeutil_monotonic_us();
+    if (!force && now - auth->last_reload_us < RELOAD_INTERVAL_US) {
+        pthread_mutex_unlock(&auth->reload_lock);
+        return;
+    }
+    auth->last_reload_us = now;
     struct collect c = {0};
-    auth->last_reload_us = timeutil_monotonic_us();
-    if (!http_with_control(auth->server, load_workspaces, &c) || c.failed) {
+    bool loaded = http_with_control(auth->server, load_workspaces, &c) && !c.failed;
+    pthread_mutex_unlock(&auth->reload_lock);
+    if (!loaded) {
         free(c.list);
         return;
     }
-    free(auth->workspaces);
+    pthread_rwlock_wrlock(&auth->lock);
+    struct store_workspace *old = auth->workspaces;
     auth->workspaces = c.list;
     auth->count = c.count;
-    auth->capacity = c.capacity;
+    pthread_rwlock_unlock(&auth->lock);
+    free(old);
 }
 
 struct http_auth *http_auth_new(struct http_server *server)
@@ -113,7 +129,8 @@ struct http_auth *http_auth_new(struct http_server *server)
         return NULL;
     auth->server = server;
     pthread_rwlock_init(&auth->lock, NULL);
-    reload(auth);
+    pthread_mutex_init(&auth->reload_lock, NULL);
+    reload(auth, true);
     return auth;
 }
 
@@ -122,19 +139,31 @@ void http_auth_free(struct http_auth *auth)
     if (auth == NULL)
         return;
     pthread_rwlock_destroy(&auth->lock);
+    pthread_mutex_destroy(&auth->reload_lock);
     free(auth->workspaces);
     free(auth);
 }
 
-/* Looks the digest up among all workspaces, comparing every entry so that the time taken does
- * not depend on which one matched. Call with a lock held. */
-static bool find_write_key(struct http_auth *auth, const uint8_t digest[SHA256_DIGEST_SIZE],
-                           struct http_workspace *out)
+/* Which key of a workspace a credential presents. */
+enum key_kind {
+    KEY_WRITE, /* Pipelines write key, the user name */
+    KEY_SITE,  /* Track API: site_id user name and api_key password */
+};
+
+/* Looks a credential up among all workspaces. Every entry is compared, so that the time taken
+ * does not depend on which one matched; digests are compared in constant time. Call with `lock`
+ * held. */
+static bool find_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
+                     const uint8_t digest[SHA256_DIGEST_SIZE], struct http_workspace *out)
 {
     const struct store_workspace *match = NULL;
     for (size_t i = 0; i < auth->count; i++) {
-        if (sha256_equal(auth->workspaces[i].write_key_hash, digest))
-            match = &auth->workspaces[i];
+        const struct store_workspace *ws = &auth->workspaces[i];
+        bool same = kind == KEY_WRITE ? sha256_equal(ws->write_key_hash, digest)
+                                      : strcmp(ws->site_id, site_id) == 0 &&
+                                            sha256_equal(ws->api_key_hash, digest);
+        if (same)
+            match = ws;
     }
     if (match == NULL)
         return false;
@@ -143,25 +172,25 @@ static bool find_write_key(struct http_auth *auth, const uint8_t digest[SHA256_D
     return true;
 }
 
-static bool lookup_write_key(struct http_auth *auth, const char *key, struct http_workspace *out)
+static bool lookup_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
+                       const char *secret, struct http_workspace *out)
 {
     uint8_t digest[SHA256_DIGEST_SIZE];
-    sha256(key, strlen(key), digest);
-    pthread_rwlock_rdlock(&auth->lock);
-    bool found = find_write_key(auth, digest, out);
-    pthread_rwlock_unlock(&auth->lock);
-    if (found)
-        return true;
-    pthread_rwlock_wrlock(&auth->lock);
-    if (timeutil_monotonic_us() - auth->last_reload_us >= RELOAD_INTERVAL_US)
-        reload(auth);
-    found = find_write_key(auth, digest, out);
-    pthread_rwlock_unlock(&auth->lock);
-    return found;
+    sha256(secret, strlen(secret), digest);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pthread_rwlock_rdlock(&auth->lock);
+        bool found = find_key(auth, kind, site_id, digest, out);
+        pthread_rwlock_unlock(&auth->lock);
+        if (found)
+            return true;
+        if (attempt == 0)
+            reload(auth, false); /* perhaps a workspace created since */
+    }
+    return false;
 }
 
-/* Splits "Basic base64(user:password)" into `user`; false if malformed. */
-static bool basic_user(const char *header, char *user, size_t user_size)
+/* Splits "Basic base64(user:password)" into `user` and `password`; false if malformed. */
+static bool basic_credentials(const char *header, char *user, char *password, size_t size)
 {
     if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
         return false;
@@ -172,28 +201,34 @@ static bool basic_user(const char *header, char *user, size_t user_size)
     if (strlen(encoded) >= sizeof decoded || base64_decode(encoded, decoded, sizeof decoded) < 0)
         return false;
     char *colon = strchr(decoded, ':');
-    if (colon != NULL)
-        *colon = '\0'; /* the password of a write key is empty and not checked */
-    if (strlen(decoded) + 1 > user_size || decoded[0] == '\0')
+    const char *pass = "";
+    if (colon != NULL) {
+        *colon = '\0';
+        pass = colon + 1;
+    }
+    if (decoded[0] == '\0' || strlen(decoded) >= size || strlen(pass) >= size)
         return false;
     memcpy(user, decoded, strlen(decoded) + 1);
+    memcpy(password, pass, strlen(pass) + 1);
     return true;
 }
 
 bool http_authenticate(struct http_request *request)
 {
-    switch (request->route->auth) {
-    case HTTP_AUTH_NONE:
+    enum http_auth_kind kind = request->route->auth;
+    if (kind == HTTP_AUTH_NONE)
         return true;
-    case HTTP_AUTH_WRITE_KEY: {
-        const char *header = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_AUTHORIZATION);
-        char key[CREDENTIALS_MAX];
-        if (!basic_user(header, key, sizeof key))
-            return false;
-        request->authenticated = lookup_write_key(request->server->auth, key, &request->workspace);
-        return request->authenticated;
-    }
-    }
-    return false;
+    const char *header = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_AUTHORIZATION);
+    if (header == NULL && kind == HTTP_AUTH_SITE_KEY_OPTIONAL)
+        return true; /* anonymous: workspace id 0 */
+    char user[CREDENTIALS_MAX], password[CREDENTIALS_MAX];
+    if (!basic_credentials(header, user, password, sizeof user))
+        return false;
+    /* The password of a write key is empty and not checked, as Segment does. */
+    request->authenticated =
+        kind == HTTP_AUTH_WRITE_KEY
+            ? lookup_key(request->server->auth, KEY_WRITE, NULL, user, &request->workspace)
+            : lookup_key(request->server->auth, KEY_SITE, user, password, &request->workspace);
+    return request->authenticated;
 }

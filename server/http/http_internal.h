@@ -24,8 +24,18 @@ struct http_workspace {
 
 /* Who may call a route. */
 enum http_auth_kind {
-    HTTP_AUTH_NONE,      /* operations endpoints */
-    HTTP_AUTH_WRITE_KEY, /* Pipelines: Basic write_key: */
+    HTTP_AUTH_NONE,              /* operations endpoints */
+    HTTP_AUTH_WRITE_KEY,         /* Pipelines: Basic write_key: */
+    HTTP_AUTH_SITE_KEY,          /* Track API: Basic site_id:api_key */
+    HTTP_AUTH_SITE_KEY_OPTIONAL, /* metrics: anonymous, or site_id:api_key if sent */
+};
+
+/* The "{}" segments of a route, percent-decoded. */
+#define HTTP_MAX_PARAMS 2
+struct http_params {
+    char *values[HTTP_MAX_PARAMS]; /* owned */
+    size_t count;
+    bool valid; /* every value is UTF-8 text without NUL */
 };
 
 struct http_request;
@@ -72,6 +82,11 @@ struct http_request {
     size_t body_len, body_cap;
     bool body_too_large;
     bool authenticated;
+    struct http_params params;
+    /* An answer decided before the body was read (401, 404, ...): sent once the body has been
+     * read and discarded, so that the client sees it instead of a connection reset. */
+    unsigned early_status;
+    bool counted_suspended; /* counted in server->suspended until the write is answered */
     struct http_workspace workspace;
     unsigned status; /* what was answered, for the log */
     /* The write in flight, if any. */
@@ -83,9 +98,13 @@ struct http_request {
 
 /* ---- routes (http_routes.c) ---- */
 
-/* Finds the route for a method and path. Sets *path_known when some route has this path, to
- * tell 405 from 404. */
-const struct http_route *http_find_route(const char *method, const char *path, bool *path_known);
+/* Finds the route for a method and path, filling `params` (cleared by the caller with
+ * http_params_clear). Sets *path_known when some route has this path, to tell 405 from 404. */
+const struct http_route *http_find_route(const char *method, const char *path,
+                                         struct http_params *params, bool *path_known);
+
+/* Frees the values of `params`. */
+void http_params_clear(struct http_params *params);
 
 /* The methods allowed on a path, as an Allow header value. */
 void http_allowed_methods(const char *path, char *out, size_t out_size);
@@ -133,12 +152,29 @@ bool http_with_control(struct http_server *server, bool (*fn)(struct store *stor
  * queue is full. */
 enum MHD_Result http_submit(struct http_request *request);
 
-/* Call once from the handler when it is called again after the write. */
-void http_written(struct http_request *request);
+/* How an API family shapes its answers. */
+enum http_answer_style {
+    HTTP_ANSWER_PIPELINES, /* 400 {"meta":{"errors":[...]}}; batches 207 {"errors":[...]} */
+    HTTP_ANSWER_TRACK_V1,  /* 400 {"meta":{"error":"..."}} */
+    HTTP_ANSWER_TRACK_V2,  /* 400/207 {"errors":[{batch_index?,reason,field,message}]} */
+};
+
+/* The handler's work for a request: parse with `parse` (done by the caller into
+ * request->parsed), then submit; called again after the write, it answers in `style`.
+ * `batch` says whether the endpoint takes several calls (207 is possible). */
+enum MHD_Result http_answer_written(struct http_request *request, enum http_answer_style style,
+                                    bool batch);
+
+/* Stamps the workspace and route on every parsed command, adds the rejection records, and
+ * submits the lot. */
+enum MHD_Result http_submit_parsed(struct http_request *request);
 
 /* ---- route handlers (http_pipelines.c, http_health.c) ---- */
 
 enum MHD_Result http_handle_pipelines(struct http_request *request);
+enum MHD_Result http_handle_track_v1(struct http_request *request);
+enum MHD_Result http_handle_track_v2(struct http_request *request);
+enum MHD_Result http_handle_region(struct http_request *request);
 enum MHD_Result http_handle_healthz(struct http_request *request);
 enum MHD_Result http_handle_readyz(struct http_request *request);
 

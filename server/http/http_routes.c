@@ -1,13 +1,21 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/pipelines.h"
+#include "api/track_v1.h"
+#include "api/track_v2.h"
+#include "common/utf8.h"
 #include "http/http_internal.h"
 
-/* Every endpoint trackd serves. Paths are exact; the query string is not part of the path. */
+/*
+ * Every endpoint trackd serves. A "{}" segment matches any non-empty segment and is handed to
+ * the handler percent-decoded, in order. The query string is not part of the path.
+ */
 static const struct http_route routes[] = {
     {"GET", "/healthz", HTTP_AUTH_NONE, http_handle_healthz, 0},
     {"GET", "/readyz", HTTP_AUTH_NONE, http_handle_readyz, 0},
+    /* Data Pipelines */
     {"POST", "/v1/identify", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_IDENTIFY},
     {"POST", "/v1/track", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_TRACK},
     {"POST", "/v1/page", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_PAGE},
@@ -15,21 +23,117 @@ static const struct http_route routes[] = {
     {"POST", "/v1/group", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_GROUP},
     {"POST", "/v1/alias", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_ALIAS},
     {"POST", "/v1/batch", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_BATCH},
+    /* Track API v1 */
+    {"PUT", "/api/v1/customers/{}", HTTP_AUTH_SITE_KEY, http_handle_track_v1, TRACK_V1_IDENTIFY},
+    {"DELETE", "/api/v1/customers/{}", HTTP_AUTH_SITE_KEY, http_handle_track_v1, TRACK_V1_DELETE},
+    {"POST", "/api/v1/customers/{}/events", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_EVENT},
+    {"POST", "/api/v1/events", HTTP_AUTH_SITE_KEY, http_handle_track_v1, TRACK_V1_ANONYMOUS_EVENT},
+    {"PUT", "/api/v1/customers/{}/devices", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_ADD_DEVICE},
+    {"DELETE", "/api/v1/customers/{}/devices/{}", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_DELETE_DEVICE},
+    {"POST", "/api/v1/customers/{}/suppress", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_SUPPRESS},
+    {"POST", "/api/v1/customers/{}/unsuppress", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_UNSUPPRESS},
+    {"POST", "/api/v1/merge_customers", HTTP_AUTH_SITE_KEY, http_handle_track_v1, TRACK_V1_MERGE},
+    /* Customer.io takes metrics without credentials (the delivery id is the secret). */
+    {"POST", "/api/v1/metrics", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1, TRACK_V1_METRIC},
+    {"POST", "/api/v1/push/events", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
+     TRACK_V1_PUSH_EVENT},
+    {"GET", "/api/v1/accounts/region", HTTP_AUTH_SITE_KEY, http_handle_region, 0},
+    /* Track API v2 */
+    {"POST", "/api/v2/entity", HTTP_AUTH_SITE_KEY, http_handle_track_v2, TRACK_V2_ENTITY},
+    {"POST", "/api/v2/batch", HTTP_AUTH_SITE_KEY, http_handle_track_v2, TRACK_V2_BATCH},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
 
-const struct http_route *http_find_route(const char *method, const char *path, bool *path_known)
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes `len` bytes of a path segment into a new string; a '%' not followed by two
+ * hex digits is kept as it is. Sets *valid false when the result is not UTF-8 text. */
+static char *decode_segment(const char *s, size_t len, bool *valid)
+{
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 &&
+            (lo = hex_value(s[i + 2])) >= 0) {
+            out[used++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[used++] = s[i];
+        }
+    }
+    out[used] = '\0';
+    if (!utf8_valid(out, used))
+        *valid = false;
+    return out;
+}
+
+/* Matches `path` against `pattern`, capturing "{}" segments into params (decoded). */
+static bool match(const char *pattern, const char *path, struct http_params *params)
+{
+    params->count = 0;
+    params->valid = true;
+    const char *p = pattern, *s = path;
+    while (*p != '\0' && *s != '\0') {
+        if (p[0] == '{' && p[1] == '}') {
+            size_t len = strcspn(s, "/");
+            if (len == 0 || params->count == HTTP_MAX_PARAMS)
+                return false;
+            params->values[params->count] = decode_segment(s, len, &params->valid);
+            if (params->values[params->count] == NULL)
+                return false;
+            params->count++;
+            p += 2;
+            s += len;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+void http_params_clear(struct http_params *params)
+{
+    for (size_t i = 0; i < params->count; i++)
+        free(params->values[i]);
+    params->count = 0;
+}
+
+const struct http_route *http_find_route(const char *method, const char *path,
+                                         struct http_params *params, bool *path_known)
 {
     *path_known = false;
-    for (size_t i = 0; i < ROUTE_COUNT; i++) {
-        if (strcmp(routes[i].path, path) != 0)
-            continue;
-        *path_known = true;
-        if (strcmp(routes[i].method, method) == 0)
-            return &routes[i];
+    const struct http_route *found = NULL;
+    for (size_t i = 0; i < ROUTE_COUNT && found == NULL; i++) {
+        bool same_path = match(routes[i].path, path, params);
+        if (same_path && strcmp(routes[i].method, method) == 0) {
+            found = &routes[i];
+            break;
+        }
+        *path_known = *path_known || same_path;
+        http_params_clear(params);
     }
-    return NULL;
+    return found;
 }
 
 void http_allowed_methods(const char *path, char *out, size_t out_size)
@@ -37,7 +141,10 @@ void http_allowed_methods(const char *path, char *out, size_t out_size)
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < ROUTE_COUNT && used < out_size; i++) {
-        if (strcmp(routes[i].path, path) != 0)
+        struct http_params params = {0};
+        bool same = match(routes[i].path, path, &params);
+        http_params_clear(&params);
+        if (!same)
             continue;
         int n = snprintf(out + used, out_size - used, "%s%s", used ? ", " : "", routes[i].method);
         if (n > 0)

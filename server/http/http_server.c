@@ -14,14 +14,9 @@
 /* How long shutdown waits for requests already handed to the writer. */
 #define DRAIN_TIMEOUT_US (10 * TIMEUTIL_US_PER_SEC)
 
-static enum MHD_Result reply_not_routed(struct http_request *request, bool path_known)
-{
-    if (!path_known)
-        return http_reply_error(request, MHD_HTTP_NOT_FOUND, "no such endpoint");
-    char allowed[64];
-    http_allowed_methods(request->path, allowed, sizeof allowed);
-    return http_reply_method_not_allowed(request, allowed);
-}
+/* Bodies larger than this are not read to the end just to answer politely: the connection is
+ * answered and closed at once. */
+#define DISCARD_MAX (4 * HTTP_BODY_MAX)
 
 static enum MHD_Result reply_too_large(struct http_request *request)
 {
@@ -30,6 +25,26 @@ static enum MHD_Result reply_too_large(struct http_request *request)
              HTTP_BODY_MAX);
     http_record_rejection(request, TRACKD_ERR_BODY_TOO_LARGE, message);
     return http_reply_error(request, MHD_HTTP_CONTENT_TOO_LARGE, message);
+}
+
+/* Sends the answer decided on the first callback. */
+static enum MHD_Result reply_early(struct http_request *request)
+{
+    char allowed[64];
+    switch (request->early_status) {
+    case MHD_HTTP_NOT_FOUND:
+        return http_reply_error(request, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    case MHD_HTTP_METHOD_NOT_ALLOWED:
+        http_allowed_methods(request->path, allowed, sizeof allowed);
+        return http_reply_method_not_allowed(request, allowed);
+    case MHD_HTTP_UNAUTHORIZED:
+        return http_reply_unauthorized(request);
+    case MHD_HTTP_CONTENT_TOO_LARGE:
+        return reply_too_large(request);
+    default:
+        return http_reply_error(request, MHD_HTTP_BAD_REQUEST,
+                                "path segments must be UTF-8 text without NUL characters");
+    }
 }
 
 /* Appends upload data to the body, up to HTTP_BODY_MAX; beyond it only notes the excess. */
@@ -55,23 +70,29 @@ static bool append_body(struct http_request *request, const char *data, size_t s
     return true;
 }
 
-/* First callback of a request: route, authenticate, and refuse early what can be refused
- * before reading the body. Returns MHD_YES with *done set when a response was queued. */
-static enum MHD_Result begin_request(struct http_request *request, bool *done)
+/*
+ * First callback of a request: route and authenticate. What can be refused now is decided now
+ * (request->early_status) but answered after the body has been read and dropped, so the client
+ * reads the answer rather than a reset. Only a declared body too large even to drop is answered
+ * at once (*answer_now).
+ */
+static void begin_request(struct http_request *request, bool *answer_now)
 {
     bool path_known = false;
-    request->route = http_find_route(request->method, request->path, &path_known);
-    *done = true;
-    if (request->route == NULL)
-        return reply_not_routed(request, path_known);
-    if (!http_authenticate(request))
-        return http_reply_unauthorized(request);
+    *answer_now = false;
+    request->route = http_find_route(request->method, request->path, &request->params, &path_known);
     const char *length = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (length != NULL && strtoull(length, NULL, 10) > HTTP_BODY_MAX)
-        return reply_too_large(request);
-    *done = false;
-    return MHD_YES;
+    unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
+    if (request->route == NULL)
+        request->early_status = path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
+    else if (!request->params.valid)
+        request->early_status = MHD_HTTP_BAD_REQUEST;
+    else if (!http_authenticate(request))
+        request->early_status = MHD_HTTP_UNAUTHORIZED;
+    else if (declared > HTTP_BODY_MAX)
+        request->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
+    *answer_now = request->early_status != 0 && declared > DISCARD_MAX;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
@@ -91,22 +112,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         request->path = url;
         request->started_us = timeutil_monotonic_us();
         request->received_us = timeutil_now_us();
+        request->params.valid = true;
         atomic_init(&request->written, false);
         *con_cls = request;
-        bool done = false;
-        enum MHD_Result ret = begin_request(request, &done);
-        if (done || ret != MHD_YES)
-            return ret;
-        /* Without a body there will be no further upload call before the final one. */
-        return MHD_YES;
+        bool answer_now = false;
+        begin_request(request, &answer_now);
+        return answer_now ? reply_early(request) : MHD_YES;
     }
     if (request->status != 0)
-        return MHD_YES; /* answered early; libmicrohttpd discards the rest of the upload */
+        return MHD_YES; /* answered already; libmicrohttpd drops the rest */
     if (*upload_data_size != 0) {
         size_t size = *upload_data_size;
         *upload_data_size = 0;
+        if (request->early_status != 0) {
+            /* Dropped unread; a body beyond DISCARD_MAX ends it. */
+            request->body_len += size;
+            return request->body_len > DISCARD_MAX ? reply_early(request) : MHD_YES;
+        }
         return append_body(request, upload_data, size) ? MHD_YES : MHD_NO;
     }
+    if (request->early_status != 0)
+        return reply_early(request);
     if (request->body_too_large)
         return reply_too_large(request);
     if (request->body == NULL && !append_body(request, "", 0))
@@ -126,11 +152,24 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
              request->status, (double)(timeutil_monotonic_us() - request->started_us) / 1000.0,
              request->authenticated ? request->workspace.name : "-",
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    /* A client that left while its write was pending is never answered: uncount it here. */
+    if (request->counted_suspended)
+        atomic_fetch_sub(&request->server->suspended, 1);
+    http_params_clear(&request->params);
     api_result_free(&request->parsed);
     free(request->ingest.outcomes);
     free(request->body);
     free(request);
     *con_cls = NULL;
+}
+
+/* Keeps the path as sent: routes split it into segments first and decode each one, so that an
+ * identifier holding an encoded '/' stays one segment. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *text)
+{
+    (void)cls;
+    (void)connection;
+    return strlen(text);
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -201,13 +240,16 @@ struct http_server *http_server_start(const struct http_options *options,
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    // clang-format off: one option per line reads better than packed pairs
     server->daemon = MHD_start_daemon(
         flags, (uint16_t)options->listen_port, NULL, NULL, on_request, server,
         /* The logger goes first so that errors about the options below reach it. */
         MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, server, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        on_completed, server, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+    // clang-format on
     if (server->daemon == NULL) {
         snprintf(error, error_size, "cannot listen on %s:%u (in use, or not permitted?)",
                  options->listen_host, options->listen_port);

@@ -17,18 +17,28 @@
 
 const struct store_statement store_ingest_statements[] = {
     {"ingest_event",
-     "SELECT trackd_ingest_event($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb,"
-     " $9::timestamptz, $10::timestamptz)"},
+     "SELECT trackd_ingest_event($1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb,"
+     " $10::timestamptz, $11::timestamptz)"},
     {"ingest_identify",
-     "SELECT trackd_identify($1::bigint, $2, $3, $4, $5, $6::boolean, $7::jsonb,"
-     " ARRAY(SELECT jsonb_array_elements_text($8::jsonb)), $9::jsonb, $10::timestamptz,"
-     " $11::timestamptz)"},
+     "SELECT trackd_identify($1::bigint, $2, $3, $4, $5, $6, $7::boolean, $8::boolean, $9::jsonb,"
+     " ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), $11, $12::jsonb, $13::timestamptz,"
+     " $14::timestamptz)"},
     {"ingest_identity_call",
      "SELECT trackd_record_identity_call($1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb,"
      " $9::jsonb, $10::timestamptz, $11::timestamptz)"},
+    {"ingest_delete_person", "SELECT trackd_delete_person($1::bigint, $2, $3)"},
+    {"ingest_suppress", "SELECT trackd_suppress($1::bigint, $2, $3)"},
+    {"ingest_unsuppress", "SELECT trackd_unsuppress($1::bigint, $2, $3)"},
+    {"ingest_add_device",
+     "SELECT trackd_add_device($1::bigint, $2, $3, $4, $5, $6::jsonb, $7::timestamptz)"},
+    {"ingest_delete_device", "SELECT trackd_delete_device($1::bigint, $2, $3, $4)"},
+    {"ingest_merge", "SELECT trackd_merge($1::bigint, $2, $3, $4, $5)"},
+    {"ingest_metric", "SELECT trackd_record_metric(nullif($1, '0')::bigint, $2, $3, $4, $5, $6, $7,"
+                      " $8::timestamptz, $9::timestamptz)"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
-     " received_at) VALUES ($1::bigint, $2, $3, $4, $5, $6::timestamptz) RETURNING 'recorded'"},
+     " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
+     " RETURNING 'recorded'"},
 };
 const size_t store_ingest_statement_count =
     sizeof store_ingest_statements / sizeof store_ingest_statements[0];
@@ -40,49 +50,60 @@ struct param_text {
     char received[TIMEUTIL_FORMAT_SIZE];
 };
 
+#define SEND(conn, name, ...)                                                                      \
+    do {                                                                                           \
+        const char *params_[] = {__VA_ARGS__};                                                     \
+        return PQsendQueryPrepared((conn), (name), (int)(sizeof params_ / sizeof params_[0]),      \
+                                   params_, NULL, NULL, 0);                                        \
+    } while (0)
+
+/* Sends the statement that carries out `cmd`; every command kind maps to one SQL function of the
+ * migrations, which returns one word saying what it did (see outcome_of). */
 static bool send_command(PGconn *conn, const struct command *cmd)
 {
     struct param_text t;
     snprintf(t.workspace, sizeof t.workspace, "%" PRId64, cmd->workspace_id);
     timeutil_format(cmd->timestamp_us, t.timestamp);
     timeutil_format(cmd->received_us, t.received);
+    const char *person_type = command_identifier_type_name(cmd->person.type);
+    const char *person = cmd->person.value;
 
     switch (cmd->kind) {
-    case COMMAND_TRACK: {
-        const char *p[10] = {t.workspace,
-                             cmd->message_id,
-                             cmd->customer_id,
-                             cmd->anonymous_id,
-                             command_event_type_name(cmd->event_type),
-                             cmd->name,
-                             cmd->properties,
-                             cmd->context,
-                             t.timestamp,
-                             t.received};
-        return PQsendQueryPrepared(conn, "ingest_event", 10, p, NULL, NULL, 0);
-    }
-    case COMMAND_IDENTIFY: {
-        const char *p[11] = {t.workspace,       cmd->message_id, cmd->customer_id,
-                             cmd->anonymous_id, cmd->email,      cmd->clear_email ? "t" : "f",
-                             cmd->properties,   cmd->unset_keys, cmd->context,
-                             t.timestamp,       t.received};
-        return PQsendQueryPrepared(conn, "ingest_identify", 11, p, NULL, NULL, 0);
-    }
+    case COMMAND_TRACK:
+        SEND(conn, "ingest_event", t.workspace, cmd->message_id, person_type, person,
+             cmd->anonymous_id, command_event_type_name(cmd->event_type), cmd->name,
+             cmd->properties, cmd->context, t.timestamp, t.received);
+    case COMMAND_IDENTIFY:
+        SEND(conn, "ingest_identify", t.workspace, cmd->message_id, person_type, person,
+             cmd->body_id, cmd->email, cmd->clear_email ? "t" : "f", cmd->update_only ? "t" : "f",
+             cmd->properties, cmd->unset_keys, cmd->anonymous_id, cmd->context, t.timestamp,
+             t.received);
     case COMMAND_GROUP:
-    case COMMAND_ALIAS: {
-        const char *p[11] = {t.workspace,       cmd->kind == COMMAND_GROUP ? "group" : "alias",
-                             cmd->message_id,   cmd->customer_id,
-                             cmd->anonymous_id, cmd->group_id,
-                             cmd->previous_id,  cmd->properties,
-                             cmd->context,      t.timestamp,
-                             t.received};
-        return PQsendQueryPrepared(conn, "ingest_identity_call", 11, p, NULL, NULL, 0);
-    }
-    case COMMAND_REJECT: {
-        const char *p[6] = {t.workspace,  cmd->endpoint, cmd->reason,
-                            cmd->message, cmd->payload,  t.received};
-        return PQsendQueryPrepared(conn, "ingest_reject", 6, p, NULL, NULL, 0);
-    }
+    case COMMAND_ALIAS:
+        SEND(conn, "ingest_identity_call", t.workspace,
+             cmd->kind == COMMAND_GROUP ? "group" : "alias", cmd->message_id, person,
+             cmd->anonymous_id, cmd->group_id, cmd->previous_id, cmd->properties, cmd->context,
+             t.timestamp, t.received);
+    case COMMAND_DELETE_PERSON:
+        SEND(conn, "ingest_delete_person", t.workspace, person_type, person);
+    case COMMAND_SUPPRESS:
+        SEND(conn, "ingest_suppress", t.workspace, person_type, person);
+    case COMMAND_UNSUPPRESS:
+        SEND(conn, "ingest_unsuppress", t.workspace, person_type, person);
+    case COMMAND_ADD_DEVICE:
+        SEND(conn, "ingest_add_device", t.workspace, person_type, person, cmd->device_token,
+             cmd->platform, cmd->properties, t.timestamp);
+    case COMMAND_DELETE_DEVICE:
+        SEND(conn, "ingest_delete_device", t.workspace, person_type, person, cmd->device_token);
+    case COMMAND_MERGE:
+        SEND(conn, "ingest_merge", t.workspace, person_type, person,
+             command_identifier_type_name(cmd->secondary.type), cmd->secondary.value);
+    case COMMAND_METRIC:
+        SEND(conn, "ingest_metric", t.workspace, cmd->delivery_id, cmd->metric, cmd->device_token,
+             cmd->recipient, cmd->metric_reason, cmd->href, t.timestamp, t.received);
+    case COMMAND_REJECT:
+        SEND(conn, "ingest_reject", t.workspace, cmd->endpoint, cmd->reason, cmd->message,
+             cmd->payload, t.received);
     }
     return false;
 }
@@ -93,7 +114,13 @@ static enum store_outcome outcome_of(const char *word)
         return STORE_OUTCOME_DUPLICATE;
     if (strcmp(word, "conflict") == 0)
         return STORE_OUTCOME_CONFLICT;
-    return STORE_OUTCOME_STORED; /* stored, created, updated, recorded */
+    if (strcmp(word, "primary_not_found") == 0)
+        return STORE_OUTCOME_NOT_FOUND;
+    if (strcmp(word, "suppressed") == 0 || strcmp(word, "not_found") == 0 ||
+        strcmp(word, "skipped") == 0)
+        return STORE_OUTCOME_IGNORED;
+    /* stored, created, updated, recorded, deleted, merged, unsuppressed */
+    return STORE_OUTCOME_STORED;
 }
 
 static bool is_data_error(const PGresult *res)

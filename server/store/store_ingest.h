@@ -13,7 +13,11 @@ enum store_outcome {
     STORE_OUTCOME_PENDING = 0, /* not written: its transaction failed or never ran */
     STORE_OUTCOME_STORED,      /* stored, created, updated or recorded */
     STORE_OUTCOME_DUPLICATE,   /* its message id was seen before: nothing changed */
-    STORE_OUTCOME_CONFLICT,    /* identify refused: the email belongs to another person */
+    STORE_OUTCOME_CONFLICT,    /* identify refused: an identifier belongs to another person */
+    STORE_OUTCOME_IGNORED,     /* dropped as Customer.io does, answered 200: a suppressed
+                                * identifier, an unknown cio_id, `_update` for nobody, a
+                                * delete of nobody */
+    STORE_OUTCOME_NOT_FOUND,   /* merge: the primary person does not exist (answered 404) */
     STORE_OUTCOME_REFUSED,     /* PostgreSQL refused its values (set by ingest/): not stored */
 };
 

@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "store/store.h"
 #include "store/store_ingest.h"
+#include "store/store_migrations.h"
 #include "testdb.h"
 
 static char *url;
@@ -85,7 +86,7 @@ Test(store, migrate_is_idempotent_and_recorded)
     char error[256];
     cr_assert_eq(store_migrate(url, stdout, error, sizeof error), 0, "%s", error);
     cr_assert_eq(store_schema_is_current(store), STORE_ONE_RESULT);
-    cr_assert_eq(count("SELECT count(*) FROM schema_migrations"), 1);
+    cr_assert_eq(count("SELECT count(*) FROM schema_migrations"), (long)store_migration_count);
 }
 
 Test(store, every_table_and_column_is_commented)
@@ -243,7 +244,7 @@ Test(store, a_large_group_commits_in_one_transaction)
         snprintf(names[i], sizeof names[i], "u%d", i % 37);
         commands[i] = (struct command){.kind = COMMAND_TRACK,
                                        .workspace_id = workspace.id,
-                                       .customer_id = names[i],
+                                       .person = {IDENTIFIER_ID, names[i]},
                                        .name = "E",
                                        .properties = "{}",
                                        .endpoint = "/t",
@@ -279,7 +280,7 @@ static void *race(void *arg)
         snprintf(attr, sizeof attr, "{\"k%d\":1}", r->offset);
         struct command c = {.kind = COMMAND_IDENTIFY,
                             .workspace_id = workspace.id,
-                            .customer_id = id,
+                            .person = {IDENTIFIER_ID, id},
                             .properties = attr,
                             .unset_keys = "[]",
                             .endpoint = "/t",
