@@ -154,6 +154,7 @@ COMMENT ON FUNCTION trackd_ingest_event(bigint, text, text, text, text, text, te
 --  * Found by the address: update. A body identifier belonging to someone else is a conflict.
 --  * Not found (and the address is an id or email): a person matching a body identifier is
 --    updated and given the address as identifier; two different matches are a conflict.
+--  * A person who has an id gets a different one only when addressed by cio_id.
 --  * Nobody matches: created, unless p_update_only ('skipped') or an identifier is suppressed.
 --  * Unknown cio_id: 'not_found' (the call is dropped).
 -- Attributes: p_set added, p_unset removed; the email set (or cleared) as asked.
@@ -223,6 +224,15 @@ BEGIN
     END LOOP;
 
     PERFORM 1 FROM people WHERE id = v_target FOR UPDATE;
+    -- An id is changed only for a person addressed by cio_id (Customer.io's rule): giving a new
+    -- id to someone who already has one would silently rename them, so it is a conflict.
+    IF v_id IS NOT NULL AND p_person_type IS DISTINCT FROM 'cio_id' THEN
+        PERFORM 1 FROM people
+        WHERE id = v_target AND customer_id IS NOT NULL AND customer_id <> v_id;
+        IF FOUND THEN
+            RETURN 'conflict';
+        END IF;
+    END IF;
     UPDATE people
     SET customer_id = coalesce(v_id, customer_id),
         email = CASE WHEN v_email IS NOT NULL THEN v_email

@@ -13,6 +13,9 @@
 
 /* Bytes of a refused call kept in rejected_requests.payload. */
 #define API_REJECTED_PAYLOAD_MAX 8192
+/* Refusals listed one by one per request; beyond this they are only counted, so that a body of
+ * 256,000 tiny invalid items cannot turn into hundreds of megabytes of answers and records. */
+#define API_PROBLEMS_MAX 100
 /* Largest single call or batch item. */
 #define API_CALL_MAX_BYTES 32768
 
@@ -29,6 +32,7 @@ struct api_result {
     size_t command_count;
     struct api_problem *problems; /* owned array of problem_count refusals */
     size_t problem_count;
+    size_t problems_omitted;    /* refusals beyond API_PROBLEMS_MAX, counted only */
     bool whole_request_invalid; /* the body itself is unusable; no commands */
 };
 

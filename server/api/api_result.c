@@ -48,6 +48,10 @@ bool api_result_add_problem(struct api_result *result, long batch_index, enum tr
                             const char *field, const char *payload, size_t payload_len,
                             const char *fmt, ...)
 {
+    if (result->problem_count >= API_PROBLEMS_MAX) {
+        result->problems_omitted++;
+        return true;
+    }
     struct api_problem *p =
         append((void **)&result->problems, &result->problem_count, sizeof(struct api_problem));
     if (p == NULL)
@@ -92,6 +96,25 @@ bool api_result_add_rejections(struct api_result *result, int64_t workspace_id,
         cmd->message = strdup(p->message);
         cmd->payload = p->payload ? strdup(p->payload) : NULL;
         if (cmd->message == NULL || (p->payload != NULL && cmd->payload == NULL))
+            return false;
+    }
+    if (result->problems_omitted > 0) {
+        struct command *cmd = api_result_add_command(result);
+        if (cmd == NULL)
+            return false;
+        char message[160];
+        snprintf(message, sizeof message,
+                 "%zu more calls of this request were refused (only the first %d are recorded)",
+                 result->problems_omitted, API_PROBLEMS_MAX);
+        *cmd = (struct command){.kind = COMMAND_REJECT,
+                                .workspace_id = workspace_id,
+                                .endpoint = endpoint,
+                                .reason = errors_reason(TRACKD_ERR_INVALID_FIELD),
+                                .received_us = received_us,
+                                .timestamp_us = received_us,
+                                .batch_index = -1,
+                                .message = strdup(message)};
+        if (cmd->message == NULL)
             return false;
     }
     return true;

@@ -2,10 +2,37 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* True when the JSON text holds the escape \u0000 outside of an escaped backslash. json-c
+ * would cut object keys at that NUL ({"a\u0000b":1} becomes {"a":1}), which is silent
+ * corruption, and jsonb stores no NUL anyway. */
+static bool has_nul_escape(const char *text, size_t len, size_t *at)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0) {
+            *at = i;
+            return true;
+        }
+        i++; /* skip the escaped character, so "\\\\u0000" is not taken for an escape */
+    }
+    return false;
+}
 
 json_object *json_check_parse(const char *text, size_t len, char *error, size_t error_size)
 {
+    size_t nul_at = 0;
+    if (has_nul_escape(text, len, &nul_at)) {
+        snprintf(error, error_size,
+                 "body must not contain \\u0000 (NUL characters), found at "
+                 "byte %zu",
+                 nul_at);
+        return NULL;
+    }
     if (len > (size_t)INT32_MAX) {
         snprintf(error, error_size, "body is too large to parse");
         return NULL;
@@ -49,6 +76,18 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
     return root;
 }
 
+/* A parsed number keeps its text, which is what gets stored: an exponent such as 1e-99999 reads
+ * as 0.0 but overflows PostgreSQL's numeric. Exponents beyond +-1000 are refused. */
+static bool exponent_in_range(json_object *value)
+{
+    const char *text = json_object_get_string(value);
+    const char *e = text ? strpbrk(text, "eE") : NULL;
+    if (e == NULL)
+        return true;
+    long exponent = strtol(e + 1, NULL, 10);
+    return exponent >= -1000 && exponent <= 1000;
+}
+
 static bool check(json_object *value, char *path, size_t path_len, size_t path_size, char *message,
                   size_t message_size)
 {
@@ -62,7 +101,17 @@ static bool check(json_object *value, char *path, size_t path_len, size_t path_s
         return true;
     }
     case json_type_double:
-        if (!isfinite(json_object_get_double(value))) {
+        if (!isfinite(json_object_get_double(value)) || !exponent_in_range(value)) {
+            snprintf(message, message_size, "%s is a number out of range", path);
+            return false;
+        }
+        return true;
+    case json_type_int:
+        /* json-c clamps integers it cannot hold to these bounds instead of refusing them. */
+        if (json_object_get_int64(value) == INT64_MIN ||
+            json_object_get_uint64(value) == UINT64_MAX ||
+            (json_object_get_int64(value) == INT64_MAX &&
+             json_object_get_uint64(value) == (uint64_t)INT64_MAX)) {
             snprintf(message, message_size, "%s is a number out of range", path);
             return false;
         }

@@ -14,10 +14,16 @@
 #define EARLIEST_US (INT64_C(-62135596800) * TIMEUTIL_US_PER_SEC)
 #define LATEST_US (INT64_C(253402300799) * TIMEUTIL_US_PER_SEC)
 
+/* The longest a client may plausibly hold a call before sending it (offline queues), and how far
+ * timestamp may run past sentAt, for the skew correction to apply. */
+#define MAX_HOLD_US (INT64_C(30) * 86400 * TIMEUTIL_US_PER_SEC)
+#define MAX_CLOCK_JITTER_US (INT64_C(60) * TIMEUTIL_US_PER_SEC)
+
 /* Fields that a /v1/batch body sets for every item unless the item has its own. */
 struct batch_defaults {
     json_object *context; /* borrowed; may be NULL */
     json_object *sent_at; /* borrowed; may be NULL */
+    size_t context_bytes; /* serialized size of context: it becomes part of every item */
 };
 
 static const char *const endpoint_type_names[] = {
@@ -62,7 +68,12 @@ static bool event_time(json_object *call, const struct batch_defaults *d, int64_
         *out_us = received_us;
         return true;
     }
-    int64_t corrected = has_sent ? received_us - (sent - ts) : ts;
+    /* sent - ts is how long the client held the call before sending it. Outside a sane range
+     * the client's fields contradict each other, and correcting would only move the event
+     * to another millennium: the timestamp is then taken as sent. */
+    int64_t held = sent - ts;
+    bool plausible = held >= -MAX_CLOCK_JITTER_US && held <= MAX_HOLD_US;
+    int64_t corrected = has_sent && plausible ? received_us - held : ts;
     *out_us = corrected < EARLIEST_US ? EARLIEST_US : corrected > LATEST_US ? LATEST_US : corrected;
     return true;
 }
@@ -205,10 +216,11 @@ static void take_call(json_object *call, const char *text, size_t text_len, long
     struct api_error e = {0};
     struct command cmd = {0};
     bool ok;
-    if (text_len > API_CALL_MAX_BYTES)
+    if (text_len + d->context_bytes > API_CALL_MAX_BYTES)
         ok = api_refuse(&e, TRACKD_ERR_ITEM_TOO_LARGE, batch_index < 0 ? "body" : "batch",
-                        "a call cannot be larger than %d bytes (this one has %zu)",
-                        API_CALL_MAX_BYTES, text_len);
+                        "a call cannot be larger than %d bytes (this one has %zu, with the "
+                        "batch's context)",
+                        API_CALL_MAX_BYTES, text_len + d->context_bytes);
     else if (!json_object_is_type(call, json_type_object))
         ok = api_refuse(&e, TRACKD_ERR_INVALID_FIELD, batch_index < 0 ? "body" : "batch",
                         "%s must be a JSON object", batch_index < 0 ? "body" : "each batch item");
@@ -255,6 +267,16 @@ static void parse_batch(json_object *root, const char *body, size_t len, int64_t
         out->whole_request_invalid = true;
         return;
     }
+    char bad_path[96], message[320];
+    if (d.context != NULL && !json_check_storable(d.context, "context", bad_path, sizeof bad_path,
+                                                  message, sizeof message)) {
+        api_result_add_problem(out, -1, TRACKD_ERR_INVALID_FIELD, bad_path, body, len, "%s",
+                               message);
+        out->whole_request_invalid = true;
+        return;
+    }
+    if (d.context != NULL)
+        json_object_to_json_string_length(d.context, JSON_C_TO_STRING_PLAIN, &d.context_bytes);
     d.sent_at = has_sent ? api_field(root, "sentAt") : NULL;
     size_t count = json_object_array_length(items);
     for (size_t i = 0; i < count; i++) {

@@ -36,6 +36,8 @@ struct app *app_start(const struct config *cfg, char *error, size_t error_size)
         .max_connections = cfg->max_connections,
         .connection_timeout = cfg->connection_timeout,
         .database_url = cfg->database_url,
+        /* Past the write timeout every waiting request has been answered 503. */
+        .drain_timeout = cfg->write_timeout + 5,
     };
     app->http = http_server_start(&http, app->ingest, error, error_size);
     if (app->http == NULL)

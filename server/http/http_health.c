@@ -1,6 +1,9 @@
 #include <stdio.h>
 
 #include "common/log.h"
+
+/* Seconds a readiness check or key look-up may take before it counts as a failure. */
+#define CONTROL_STATEMENT_TIMEOUT 2
 #include "http/http_internal.h"
 
 bool http_with_control(struct http_server *server, bool (*fn)(struct store *store, void *cls),
@@ -13,6 +16,8 @@ bool http_with_control(struct http_server *server, bool (*fn)(struct store *stor
         server->control = store_connect(server->database_url, error, sizeof error);
         if (server->control == NULL)
             LOG_WARN("http", "control connection failed: %s", error);
+        else if (!store_set_statement_timeout(server->control, CONTROL_STATEMENT_TIMEOUT))
+            LOG_WARN("http", "control connection: %s", store_last_error(server->control));
     } else if (!store_is_connected(server->control) && !store_reconnect(server->control)) {
         LOG_WARN("http", "control connection failed: %s", store_last_error(server->control));
     }

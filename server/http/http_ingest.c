@@ -7,8 +7,10 @@
 #include "common/log.h"
 #include "http/http_internal.h"
 
-/* Bytes a request counts against the queue's bound beyond its body: the parsed commands. */
+/* What a request counts against the queue's bound: its body (freed only on completion), the
+ * parsed commands (about as large again), and a fixed cost per command. */
 #define REQUEST_OVERHEAD_BYTES 1024
+#define COMMAND_OVERHEAD_BYTES 256
 
 /* Runs on the writer thread once the request's transaction is done. */
 static void on_written(struct ingest_request *ingest, void *cls)
@@ -28,7 +30,8 @@ enum MHD_Result http_submit(struct http_request *request)
     ingest->command_count = parsed->command_count;
     ingest->outcomes =
         calloc(parsed->command_count ? parsed->command_count : 1, sizeof *ingest->outcomes);
-    ingest->bytes = request->body_len + REQUEST_OVERHEAD_BYTES;
+    ingest->bytes = 2 * request->body_len + REQUEST_OVERHEAD_BYTES +
+                    parsed->command_count * COMMAND_OVERHEAD_BYTES;
     ingest->on_done = on_written;
     ingest->cls = request;
     if (ingest->outcomes == NULL)
@@ -95,6 +98,15 @@ static void collect_errors(const struct http_request *request, struct answer_err
     for (size_t i = 0; i < parsed->problem_count; i++) {
         const struct api_problem *p = &parsed->problems[i];
         struct item_error e = {p->batch_index, errors_reason(p->code), p->field, p->message};
+        add_item_error(a, &e);
+    }
+    if (parsed->problems_omitted > 0) {
+        char message[160];
+        snprintf(message, sizeof message,
+                 "%zu more calls were refused (only the first %d are "
+                 "listed)",
+                 parsed->problems_omitted, API_PROBLEMS_MAX);
+        struct item_error e = {-1, errors_reason(TRACKD_ERR_INVALID_FIELD), "batch", message};
         add_item_error(a, &e);
     }
     for (size_t i = 0; i < parsed->command_count; i++) {

@@ -63,6 +63,7 @@ struct http_server {
     unsigned port;
     struct MHD_Response *empty_ok; /* the shared `200 {}` */
     atomic_size_t suspended;       /* requests waiting for the writer */
+    unsigned drain_timeout;        /* seconds */
     /* A connection for /readyz and key look-ups, used under control_lock. */
     pthread_mutex_t control_lock;
     struct store *control;

@@ -11,9 +11,6 @@
 #include "common/timeutil.h"
 #include "http/http_internal.h"
 
-/* How long shutdown waits for requests already handed to the writer. */
-#define DRAIN_TIMEOUT_US (10 * TIMEUTIL_US_PER_SEC)
-
 /* Bodies larger than this are not read to the end just to answer politely: the connection is
  * answered and closed at once. */
 #define DISCARD_MAX (4 * HTTP_BODY_MAX)
@@ -209,6 +206,7 @@ struct http_server *http_server_start(const struct http_options *options,
         return NULL;
     }
     server->ingest = ingest;
+    server->drain_timeout = options->drain_timeout;
     atomic_init(&server->suspended, 0);
     pthread_mutex_init(&server->control_lock, NULL);
     server->database_url = strdup(options->database_url);
@@ -277,10 +275,18 @@ void http_server_stop(struct http_server *server)
     if (server->daemon != NULL) {
         /* Stop accepting, then let suspended requests get their answers before stopping. */
         MHD_socket listener = MHD_quiesce_daemon(server->daemon);
-        int64_t deadline = timeutil_monotonic_us() + DRAIN_TIMEOUT_US;
+        int64_t deadline =
+            timeutil_monotonic_us() + (int64_t)server->drain_timeout * TIMEUTIL_US_PER_SEC;
         while (atomic_load(&server->suspended) > 0 && timeutil_monotonic_us() < deadline) {
             struct timespec tick = {0, 10 * 1000 * 1000};
             nanosleep(&tick, NULL);
+        }
+        if (atomic_load(&server->suspended) > 0) {
+            /* libmicrohttpd aborts the process when stopped with suspended connections, and
+             * the writers still hold those requests: leave the daemon to the process exit. */
+            LOG_ERROR("http", "%zu requests still waiting for the database at shutdown",
+                      atomic_load(&server->suspended));
+            return;
         }
         MHD_stop_daemon(server->daemon);
         if (listener != MHD_INVALID_SOCKET)

@@ -17,6 +17,7 @@ struct http_options {
     unsigned max_connections;
     unsigned connection_timeout; /* seconds */
     const char *database_url;    /* for readiness checks and workspace key look-ups */
+    unsigned drain_timeout;      /* seconds shutdown waits for requests handed to the writers */
 };
 
 struct http_server;

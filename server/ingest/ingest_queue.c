@@ -141,7 +141,8 @@ static enum trackd_error write_isolated(struct writer *w, struct ingest_request 
             return TRACKD_ERR_DATABASE_UNAVAILABLE;
         r->outcomes[i] = STORE_OUTCOME_REFUSED;
         snprintf(r->refusal, sizeof r->refusal, "%s", store_last_error(w->store));
-        LOG_WARN("writer", "PostgreSQL refused a call to %s: %s", cmd->endpoint, r->refusal);
+        LOG_WARN("writer", "PostgreSQL refused a call to %s (batch index %ld): %s", cmd->endpoint,
+                 cmd->batch_index, r->refusal);
         struct command reject = {
             .kind = COMMAND_REJECT,
             .workspace_id = cmd->workspace_id,
@@ -159,6 +160,23 @@ static enum trackd_error write_isolated(struct writer *w, struct ingest_request 
     return TRACKD_ERR_OK;
 }
 
+/* Unlinks and returns the request holding the `index`th command of the group (counting the
+ * commands of its requests in order), or NULL if there is none. */
+static struct ingest_request *take_request_of(struct ingest_request **group, size_t index)
+{
+    size_t first = 0;
+    for (struct ingest_request **link = group; *link != NULL; link = &(*link)->next) {
+        struct ingest_request *r = *link;
+        if (index < first + r->command_count) {
+            *link = r->next;
+            r->next = NULL;
+            return r;
+        }
+        first += r->command_count;
+    }
+    return NULL;
+}
+
 /* Commits a group of requests in one transaction, falling back to isolated writes when a
  * statement fails, and completes every request of the group. */
 static void write_group(struct writer *w, struct ingest_request *group)
@@ -174,7 +192,8 @@ static void write_group(struct writer *w, struct ingest_request *group)
         finish_all(q, group, TRACKD_ERR_DATABASE_UNAVAILABLE);
         goto cleanup;
     }
-    for (int attempt = 0;; attempt++) {
+    int soft_attempts = 0;
+    for (;;) {
         group = await_database(w, group);
         if (group == NULL)
             goto cleanup;
@@ -192,18 +211,29 @@ static void write_group(struct writer *w, struct ingest_request *group)
             finish_all(q, group, TRACKD_ERR_OK);
             goto cleanup;
         }
-        if (status == STORE_SOFT_ERROR && attempt < SOFT_RETRIES)
+        if (status == STORE_SOFT_ERROR && soft_attempts++ < SOFT_RETRIES)
             continue;
-        if (failure.maybe_committed) {
-            /* The answer to COMMIT was lost: the client must retry (message ids dedupe). */
-            LOG_WARN("writer", "connection lost during commit: %s", store_last_error(w->store));
+        if (failure.maybe_committed || failure.timed_out) {
+            /* The answer to COMMIT was lost, or the database is too slow: the client must
+             * retry (message ids make that safe). */
+            LOG_WARN("writer", "write not confirmed: %s", store_last_error(w->store));
             finish_all(q, group, TRACKD_ERR_DATABASE_UNAVAILABLE);
             goto cleanup;
         }
         if (!store_is_connected(w->store))
             continue; /* nothing was committed: reconnect and write again */
-        /* A statement failed: find the culprit by writing each request's commands alone. */
-        LOG_DEBUG("writer", "group write failed, isolating: %s", store_last_error(w->store));
+        if (failure.data_error) {
+            /* One command's values were refused: take its request out, write that one alone,
+             * and write the others together again. */
+            struct ingest_request *culprit = take_request_of(&group, failure.command_index);
+            if (culprit != NULL) {
+                finish(q, culprit, write_isolated(w, culprit));
+                continue;
+            }
+        }
+        /* Some other failure: write each request alone so that the rest still get through. */
+        LOG_WARN("writer", "group write failed, writing requests one by one: %s",
+                 store_last_error(w->store));
         while (group != NULL) {
             struct ingest_request *next = group->next;
             group->next = NULL;
@@ -272,6 +302,11 @@ struct ingest_queue *ingest_start(const struct ingest_options *options, char *er
         q->writers[i].store = store_connect(options->database_url, error, error_size);
         if (q->writers[i].store == NULL)
             goto failed;
+        /* A write blocked longer than a client is asked to wait becomes a 503. */
+        if (!store_set_statement_timeout(q->writers[i].store, options->write_timeout_s)) {
+            snprintf(error, error_size, "%s", store_last_error(q->writers[i].store));
+            goto failed;
+        }
     }
     for (unsigned i = 0; i < q->options.writers; i++) {
         if (pthread_create(&q->writers[i].thread, NULL, writer_main, &q->writers[i]) != 0) {

@@ -20,7 +20,11 @@ void store_set_error(struct store *store, const char *what, const PGresult *resu
 enum store_status store_failure_status(const PGresult *result)
 {
     const char *state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
-    if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
+    /* A unique violation can only come from two transactions creating the same person or
+     * identifier at once: the functions check for existing rows first, so running again
+     * finds the winner's row. */
+    if (state != NULL &&
+        (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "23505") == 0))
         return STORE_SOFT_ERROR;
     return STORE_HARD_ERROR;
 }
@@ -45,15 +49,36 @@ static bool prepare_list(struct store *store, const struct store_statement *list
     return true;
 }
 
+/* Seconds a connection attempt may take, unless the URL sets connect_timeout itself. */
+#define CONNECT_TIMEOUT "5"
+
+static bool apply_statement_timeout(struct store *store)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %u", store->statement_timeout_s * 1000);
+    PGresult *res = PQexec(store->conn, sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        store_set_error(store, "setting statement_timeout", res);
+    PQclear(res);
+    return ok;
+}
+
 /* Opens the connection and prepares every statement of every store file. */
 static bool open_connection(struct store *store)
 {
     PQfinish(store->conn);
-    store->conn = PQconnectdb(store->url);
+    /* With expand_dbname the URL is expanded in place of "dbname"; keywords before it are
+     * defaults that the URL may override. */
+    const char *keywords[] = {"connect_timeout", "dbname", NULL};
+    const char *values[] = {CONNECT_TIMEOUT, store->url, NULL};
+    store->conn = PQconnectdbParams(keywords, values, 1);
     if (PQstatus(store->conn) != CONNECTION_OK) {
         store_set_error(store, "connecting to the database", NULL);
         return false;
     }
+    if (store->statement_timeout_s > 0 && !apply_statement_timeout(store))
+        return false;
     return prepare_list(store, store_ingest_statements, store_ingest_statement_count) &&
            prepare_list(store, store_workspace_statements, store_workspace_statement_count) &&
            prepare_list(store, store_migrate_statements, store_migrate_statement_count);
@@ -73,6 +98,12 @@ struct store *store_connect(const char *url, char *error, size_t error_size)
         return NULL;
     }
     return store;
+}
+
+bool store_set_statement_timeout(struct store *store, unsigned seconds)
+{
+    store->statement_timeout_s = seconds;
+    return apply_statement_timeout(store);
 }
 
 void store_close(struct store *store)

@@ -17,7 +17,8 @@
 
 enum store_status {
     STORE_HARD_ERROR = -2, /* connection lost or statement failed; see store_last_error() */
-    STORE_SOFT_ERROR = -1, /* serialization failure or deadlock (40001, 40P01): run again */
+    STORE_SOFT_ERROR = -1, /* serialization failure, deadlock or a unique-key race (40001,
+                            * 40P01, 23505): run the whole transaction again */
     STORE_NO_RESULTS = 0,  /* success, nothing found or changed */
     STORE_ONE_RESULT = 1,  /* success, one row; larger values count rows */
 };
@@ -30,6 +31,10 @@ struct store;
  * message in `error` on failure. Close with store_close().
  */
 struct store *store_connect(const char *url, char *error, size_t error_size);
+
+/* Bounds every statement of this store to `seconds` (0: no bound), now and after reconnects,
+ * so that a blocked database turns into an error rather than a hang. */
+bool store_set_statement_timeout(struct store *store, unsigned seconds);
 
 /* Closes the connection and frees the store; accepts NULL. */
 void store_close(struct store *store);

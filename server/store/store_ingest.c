@@ -145,14 +145,19 @@ static void fail_run(struct write_run *run, const PGresult *res, size_t index, c
     if (run->status != STORE_NO_RESULTS)
         return; /* keep the first failure */
     store_set_error(run->store, what, res);
-    if (res == NULL) {
-        run->status = STORE_HARD_ERROR;
-        run->failure->maybe_committed = run->commit_sent;
-        return;
-    }
-    run->status = store_failure_status(res);
+    run->status = res ? store_failure_status(res) : STORE_HARD_ERROR;
     run->failure->command_index = index;
-    run->failure->data_error = index != SIZE_MAX && is_data_error(res);
+    run->failure->data_error = res != NULL && index != SIZE_MAX && is_data_error(res);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    run->failure->timed_out = state != NULL && strcmp(state, "57014") == 0;
+    /* libpq reports a lost connection as an error result too: whatever the result, a
+     * connection that is gone after COMMIT was sent leaves the outcome unknown. */
+    if (PQstatus(run->store->conn) != CONNECTION_OK || res == NULL ||
+        (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))) {
+        run->status = STORE_HARD_ERROR;
+        run->failure->data_error = false;
+        run->failure->maybe_committed = run->commit_sent;
+    }
 }
 
 /* A query of a chunk that is not a command: BEGIN or COMMIT. */
@@ -226,7 +231,16 @@ enum store_status store_write_commands(struct store *store, struct command *cons
         }
         read_chunk(&run, slots, sent);
     }
-    PQexitPipelineMode(conn);
+    if (!PQexitPipelineMode(conn)) {
+        /* Results are still pending (a broken read): the connection cannot be trusted. */
+        PQfinish(store->conn);
+        store->conn = NULL;
+        if (run.status == STORE_NO_RESULTS)
+            fail_run(&run, NULL, CONTROL_QUERY, "leaving pipeline mode");
+        for (size_t i = 0; i < count; i++)
+            outcomes[i] = STORE_OUTCOME_PENDING;
+        return run.status;
+    }
     if (run.status != STORE_NO_RESULTS) {
         if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
             PQclear(PQexec(conn, "ROLLBACK"));

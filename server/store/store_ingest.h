@@ -26,6 +26,7 @@ struct store_write_failure {
     size_t command_index; /* the command whose statement failed, or SIZE_MAX if none did */
     bool data_error;      /* PostgreSQL refused that command's values (SQLSTATE 22, 23, 54) */
     bool maybe_committed; /* the connection dropped after COMMIT was sent: outcome unknown */
+    bool timed_out;       /* a statement ran past statement_timeout (or was cancelled) */
 };
 
 /*

@@ -15,6 +15,7 @@ struct store_statement {
 struct store {
     PGconn *conn;
     char *url;
+    unsigned statement_timeout_s; /* 0: none; applied again after a reconnect */
     char last_error[512];
 };
 

@@ -180,6 +180,15 @@ Test(store, identify_merges_attributes_and_removes_nulls)
     cr_assert_eq(count("SELECT count(*) FROM people"), 1);
 }
 
+Test(store, a_new_id_never_renames_a_person_who_has_one)
+{
+    write_call(PIPELINES_IDENTIFY, "{\"userId\":\"alice\",\"traits\":{\"email\":\"a@x.com\"}}");
+    cr_assert_eq(
+        write_call(PIPELINES_IDENTIFY, "{\"userId\":\"bob\",\"traits\":{\"email\":\"A@x.com\"}}"),
+        STORE_OUTCOME_CONFLICT);
+    expect_value("SELECT string_agg(customer_id, ',') FROM people", "alice");
+}
+
 Test(store, identify_by_email_finds_the_person_whatever_the_case)
 {
     write_call(PIPELINES_IDENTIFY, "{\"anonymousId\":\"a\",\"traits\":{\"email\":\"b@x.com\"}}");

@@ -19,7 +19,7 @@ static struct app *app;
 static char write_key[41], other_write_key[41];
 static char base[64];
 
-static void start_server(unsigned queue_max_requests)
+static void start_server_with(unsigned queue_max_requests, unsigned write_timeout)
 {
     url = testdb_create();
     char error[512];
@@ -44,12 +44,17 @@ static void start_server(unsigned queue_max_requests)
         .queue_max_bytes = 8 * 1024 * 1024,
         .write_batch_max = 500,
         .writers = 2,
-        .write_timeout = 5,
+        .write_timeout = write_timeout,
     };
     log_current_level = LOG_LEVEL_WARN;
     app = app_start(&cfg, error, sizeof error);
     cr_assert_not_null(app, "%s", error);
     snprintf(base, sizeof base, "http://127.0.0.1:%u", app_port(app));
+}
+
+static void start_server(unsigned queue_max_requests)
+{
+    start_server_with(queue_max_requests, 5);
 }
 
 static void setup(void)
@@ -342,4 +347,57 @@ Test(overload, a_full_queue_answers_503_and_nothing_is_answered_before_commit)
     expect(first.reply, 200, NULL);
     cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'blocked'"), 1);
     cr_assert_eq(count("SELECT count(*) FROM events"), 1, "the refused call was not stored");
+}
+
+Test(http, a_refusal_is_answered_even_when_the_body_was_not_read)
+{
+    /* Decided before the body arrives, sent after it was read: not a connection reset. */
+    size_t n = 100 * 1024;
+    char *body = malloc(n);
+    memset(body, ' ', n);
+    body[0] = '{';
+    body[n - 1] = '}';
+    expect(request("POST", "/v1/track", "0123456789abcdef0123456789abcdef01234567", body, n), 401,
+           "Unauthorized request");
+    expect(request("POST", "/nowhere", write_key, body, n), 404, "no such endpoint");
+    free(body);
+}
+
+Test(http, a_flood_of_invalid_items_is_capped)
+{
+    char body[4096] = "{\"batch\":[";
+    for (int i = 0; i < 300; i++)
+        strcat(body, i ? ",1" : "1");
+    strcat(body, "]}");
+    expect(post("/v1/batch", body), 400, "200 more calls were refused");
+    cr_assert_eq(count("SELECT count(*) FROM rejected_requests"), 101);
+}
+
+Test(http, track_v1_and_pipelines_keys_do_not_open_each_other)
+{
+    const char *event = "{\"name\":\"E\"}";
+    expect(request("POST", "/api/v1/customers/u1/events", write_key, event, strlen(event)), 401,
+           "Unauthorized request");
+    cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+}
+
+static void slow_setup(void)
+{
+    start_server_with(1024, 1);
+}
+
+TestSuite(slow_database, .init = slow_setup, .fini = teardown, .timeout = 60);
+
+Test(slow_database, a_write_blocked_past_the_timeout_gets_503_and_shutdown_still_works)
+{
+    PGconn *blocker = PQconnectdb(url);
+    cr_assert_eq(PQstatus(blocker), CONNECTION_OK);
+    PQclear(PQexec(blocker, "BEGIN"));
+    PQclear(PQexec(blocker, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"));
+    struct reply *r = post("/v1/track", "{\"userId\":\"u1\",\"event\":\"E\"}");
+    cr_assert(has_header(r, "Retry-After: "), "%s", r->headers);
+    expect(r, 503, "retry later");
+    PQclear(PQexec(blocker, "ROLLBACK"));
+    PQfinish(blocker);
+    expect(post("/v1/track", "{\"userId\":\"u1\",\"event\":\"E\"}"), 200, NULL);
 }

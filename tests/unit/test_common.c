@@ -178,10 +178,16 @@ struct json_case {
 
 static struct json_case refuses_what_postgresql_would_cases[] = {
     {"{\"a\":1}", 0, true, true, NULL},
-    {"{\"a\":{\"b\":[1,\"x\\u0000y\"]}}", 0, true, false, "a.b[1]"},
+    {"{\"a\":{\"b\":[1,\"x\\u0000y\"]}}", 0, false, false, NULL},
+    {"{\"a\\u0000b\":1}", 0, false, false, NULL},
+    {"{\"a\":\"\\\\u0000\"}", 0, true, true, NULL},
+    {"{\"a\":1e-99999}", 0, true, false, "a"},
+    {"{\"a\":1.5e300}", 0, true, true, NULL},
+    {"{\"a\":-123456789012345678901234567890}", 0, true, false, "a"},
     {"{\"a\":1e400}", 0, true, false, "a"},
     {"{\"a\":-1e400}", 0, true, false, "a"},
-    {"{\"a\":123456789012345678901234567890}", 0, true, true, NULL},
+    {"{\"a\":123456789012345678901234567890}", 0, true, false, "a"},
+    {"{\"a\":9223372036854775806}", 0, true, true, NULL},
     {"{\"a\":NaN}", 0, true, false, "a"},
     {"{\"a\":1,}", 0, false, false, NULL},
     {"{\"a\":\"\xff\"}", 0, false, false, NULL},

@@ -83,8 +83,8 @@ static struct rule_case validates_each_field_cases[] = {
      "traits must be an object", TRACKD_ERR_INVALID_FIELD},
     /* values jsonb cannot hold */
     {PIPELINES_TRACK,
-     "{\"userId\":\"u1\",\"event\":\"E\",\"properties\":{\"a\":{\"b\":\"x\\u0000\"}}}",
-     "properties.a.b", "NUL", TRACKD_ERR_INVALID_FIELD},
+     "{\"userId\":\"u1\",\"event\":\"E\",\"properties\":{\"a\":{\"b\":\"x\\u0000\"}}}", "body",
+     "NUL", TRACKD_ERR_INVALID_JSON},
     {PIPELINES_TRACK, "{\"userId\":\"u1\",\"event\":\"E\",\"properties\":{\"n\":1e999}}",
      "properties.n", "out of range", TRACKD_ERR_INVALID_FIELD},
     /* timestamps */
@@ -370,4 +370,55 @@ Test(pipelines, rejections_become_commands_for_the_record)
     cr_assert(strstr(reject->message, "batch[0]") != NULL);
     cr_assert_str_eq(reject->payload, "{\"type\":\"track\"}");
     api_result_free(&r);
+}
+
+Test(pipelines, an_implausible_sent_at_is_not_used_to_correct)
+{
+    struct api_result r = parse(PIPELINES_TRACK, "{\"userId\":\"u1\",\"event\":\"E\","
+                                                 "\"timestamp\":\"2026-11-28T09:00:00Z\","
+                                                 "\"sentAt\":\"0001-01-01T00:00:00Z\"}");
+    cr_assert_eq(r.command_count, 1);
+    cr_assert_eq(r.commands[0].timestamp_us, RECEIVED_US - 50 * 60 * TIMEUTIL_US_PER_SEC,
+                 "the timestamp is taken as sent");
+    api_result_free(&r);
+}
+
+Test(pipelines, the_batch_context_is_checked_and_counted_in_each_item)
+{
+    struct api_result r =
+        parse(PIPELINES_BATCH, "{\"context\":{\"n\":1e-99999},\"batch\":[{\"type\":\"track\","
+                               "\"userId\":\"u\",\"event\":\"E\"}]}");
+    cr_assert(r.whole_request_invalid);
+    cr_assert_str_eq(r.problems[0].field, "context.n");
+    api_result_free(&r);
+
+    char *big = repeat('x', 30000);
+    char *body = malloc(40000);
+    sprintf(body,
+            "{\"context\":{\"pad\":\"%s\"},\"batch\":[{\"type\":\"track\",\"userId\":"
+            "\"u\",\"event\":\"E\",\"properties\":{\"p\":\"%.3000s\"}}]}",
+            big, big);
+    r = parse(PIPELINES_BATCH, body);
+    cr_assert_eq(r.command_count, 0);
+    cr_assert_eq(r.problems[0].code, TRACKD_ERR_ITEM_TOO_LARGE);
+    api_result_free(&r);
+    free(body);
+    free(big);
+}
+
+Test(pipelines, refusals_beyond_the_cap_are_counted_not_listed)
+{
+    char *body = malloc(8192);
+    strcpy(body, "{\"batch\":[");
+    for (int i = 0; i < 300; i++)
+        strcat(body, i ? ",1" : "1");
+    strcat(body, "]}");
+    struct api_result r = parse(PIPELINES_BATCH, body);
+    cr_assert_eq(r.problem_count, API_PROBLEMS_MAX);
+    cr_assert_eq(r.problems_omitted, 300 - API_PROBLEMS_MAX);
+    cr_assert(api_result_add_rejections(&r, 1, "/v1/batch", RECEIVED_US));
+    cr_assert_eq(r.command_count, API_PROBLEMS_MAX + 1, "one summary record for the rest");
+    cr_assert(strstr(r.commands[API_PROBLEMS_MAX].message, "200 more") != NULL);
+    api_result_free(&r);
+    free(body);
 }
