@@ -10,6 +10,8 @@ void command_clear(struct command *cmd)
     free(cmd->person.value);
     free(cmd->secondary.value);
     free(cmd->body_id);
+    free(cmd->object_type_id);
+    free(cmd->relationship);
     free(cmd->device_token);
     free(cmd->platform);
     free(cmd->delivery_id);

@@ -63,7 +63,9 @@ struct command {
                                   * traits, device attributes */
     char *unset_keys;            /* identify: JSON array of attribute names set to null (removed) */
     char *context;               /* JSON object: the call's context; may be NULL */
-    char *group_id;              /* group */
+    char *group_id;              /* group: the object id */
+    char *object_type_id;        /* group: the object type, "1" unless the traits say otherwise */
+    char *relationship;          /* group: JSON of traits.relationshipAttributes */
     char *previous_id;           /* alias */
     struct identifier secondary; /* merge: the profile merged into `person` */
     char *device_token;          /* devices, push metrics */

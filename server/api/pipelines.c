@@ -8,6 +8,7 @@
 
 #include "api/api_fields.h"
 #include "api/json_check.h"
+#include "api/pipelines_semantic.h"
 #include "common/timeutil.h"
 
 /* Instants outside years 0001-9999 are clamped to them (PostgreSQL and the formatter agree). */
@@ -113,6 +114,56 @@ static bool view_name(json_object *call, json_object *properties, struct command
     return cmd->name != NULL || api_refuse(e, TRACKD_ERR_INTERNAL, "name", "out of memory");
 }
 
+/* A group call: groupId names the object; traits.object_type_id its type ("1" by default),
+ * traits.relationshipAttributes the person's relationship; the other traits describe the
+ * object. */
+static bool group_traits(json_object *call, json_object *traits, struct command *cmd,
+                         struct api_error *e)
+{
+    cmd->kind = COMMAND_GROUP;
+    json_object *group_id = api_field(call, "groupId");
+    if (group_id != NULL && json_object_is_type(group_id, json_type_int)) {
+        /* Numeric group ids are common; they are ids all the same. */
+        char number[32];
+        snprintf(number, sizeof number, "%lld", (long long)json_object_get_int64(group_id));
+        cmd->group_id = strdup(number);
+    } else if (!api_required_string(call, "groupId", API_ID_MAX_BYTES, &cmd->group_id, e)) {
+        return false;
+    }
+    json_object *type = api_field(traits, "object_type_id");
+    char type_text[32] = "1";
+    if (type != NULL && json_object_is_type(type, json_type_int))
+        snprintf(type_text, sizeof type_text, "%lld", (long long)json_object_get_int64(type));
+    else if (type != NULL && json_object_is_type(type, json_type_string) &&
+             json_object_get_string_len(type) > 0 && json_object_get_string_len(type) < 20)
+        snprintf(type_text, sizeof type_text, "%s", json_object_get_string(type));
+    else if (type != NULL)
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "traits.object_type_id",
+                          "traits.object_type_id must be an integer or a short string");
+    json_object *relationship = NULL;
+    json_object *described = json_object_new_object();
+    if (traits != NULL) {
+        json_object_object_foreach(traits, key, value)
+        {
+            if (strcmp(key, "relationshipAttributes") == 0)
+                relationship = value;
+            else if (strcmp(key, "object_type_id") != 0)
+                json_object_object_add(described, key, json_object_get(value));
+        }
+    }
+    if (relationship != NULL && !json_object_is_type(relationship, json_type_object)) {
+        json_object_put(described);
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "traits.relationshipAttributes",
+                          "traits.relationshipAttributes must be an object");
+    }
+    cmd->object_type_id = strdup(type_text);
+    cmd->relationship = api_serialize(relationship);
+    cmd->properties = api_serialize(described);
+    json_object_put(described);
+    return (cmd->group_id && cmd->object_type_id && cmd->relationship && cmd->properties) ||
+           api_refuse(e, TRACKD_ERR_INTERNAL, "traits", "out of memory");
+}
+
 /* Validates one call of type `type` and fills `cmd`; on refusal fills `e` and returns false
  * (the caller clears `cmd`). */
 static bool parse_call(json_object *call, enum pipelines_endpoint type,
@@ -156,6 +207,8 @@ static bool parse_call(json_object *call, enum pipelines_endpoint type,
         if (!api_optional_object(call, "properties", &properties, e))
             return false;
         cmd->properties = api_serialize(properties);
+        if (cmd->properties != NULL && semantic_is_reserved(cmd->name))
+            return semantic_to_command(properties, context, cmd, e);
         break;
     case PIPELINES_PAGE:
     case PIPELINES_SCREEN:
@@ -167,11 +220,8 @@ static bool parse_call(json_object *call, enum pipelines_endpoint type,
         cmd->properties = api_serialize(properties);
         break;
     case PIPELINES_GROUP:
-        cmd->kind = COMMAND_GROUP;
-        if (!api_required_string(call, "groupId", API_ID_MAX_BYTES, &cmd->group_id, e) ||
-            !api_optional_object(call, "traits", &traits, e))
+        if (!api_optional_object(call, "traits", &traits, e) || !group_traits(call, traits, cmd, e))
             return false;
-        cmd->properties = api_serialize(traits);
         break;
     case PIPELINES_ALIAS:
         cmd->kind = COMMAND_ALIAS;

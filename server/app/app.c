@@ -5,10 +5,12 @@
 
 #include "http/http_server.h"
 #include "ingest/ingest_queue.h"
+#include "ingest/retention.h"
 
 struct app {
     struct ingest_queue *ingest;
     struct http_server *http;
+    struct retention *retention; /* NULL when disabled */
 };
 
 struct app *app_start(const struct config *cfg, char *error, size_t error_size)
@@ -42,6 +44,8 @@ struct app *app_start(const struct config *cfg, char *error, size_t error_size)
     app->http = http_server_start(&http, app->ingest, error, error_size);
     if (app->http == NULL)
         goto failed;
+    if (cfg->purge_interval > 0)
+        app->retention = retention_start(cfg->database_url, cfg->purge_interval);
     return app;
 failed:
     app_stop(app);
@@ -57,6 +61,7 @@ void app_stop(struct app *app)
 {
     if (app == NULL)
         return;
+    retention_stop(app->retention);
     http_server_stop(app->http);
     ingest_stop(app->ingest);
     free(app);

@@ -46,6 +46,8 @@ static const struct setting settings[] = {
      "writer threads, each with its own database connection; commits overlap"},
     {"TRACKD_WRITE_TIMEOUT", SETTING_UNSIGNED, "5", 1, 300, false, AT(write_timeout),
      "seconds a request waits for an unavailable database before answering 503"},
+    {"TRACKD_PURGE_INTERVAL", SETTING_UNSIGNED, "600", 0, 86400, false, AT(purge_interval),
+     "seconds between deletions of expired anonymous events and dedup keys (0: never)"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -25,6 +25,7 @@ struct config {
     unsigned write_batch_max;    /* calls committed in one transaction at most */
     unsigned writers;            /* writer threads, each with its own database connection */
     unsigned write_timeout;      /* seconds a request may wait for PostgreSQL before 503 */
+    unsigned purge_interval;     /* seconds between retention runs; 0 disables them */
 };
 
 /*

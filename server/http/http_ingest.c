@@ -131,6 +131,11 @@ static void collect_errors(const struct http_request *request, struct answer_err
                          "identify left unchanged: an identifier belongs to another "
                          "person (workspace=%s)",
                          request->workspace.name);
+            if (ingest->outcomes[i] == STORE_OUTCOME_LINK_REFUSED)
+                LOG_WARN("http",
+                         "anonymous id not linked: it belongs to another person "
+                         "(workspace=%s)",
+                         request->workspace.name);
             a->accepted++;
         }
     }

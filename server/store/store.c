@@ -81,6 +81,7 @@ static bool open_connection(struct store *store)
         return false;
     return prepare_list(store, store_ingest_statements, store_ingest_statement_count) &&
            prepare_list(store, store_workspace_statements, store_workspace_statement_count) &&
+           prepare_list(store, store_retention_statements, store_retention_statement_count) &&
            prepare_list(store, store_migrate_statements, store_migrate_statement_count);
 }
 

@@ -84,4 +84,11 @@ enum store_status store_list_workspaces(struct store *store,
                                         void (*each)(void *cls, const struct store_workspace *ws),
                                         void *cls);
 
+/* ---- retention (store_retention.c) ---- */
+
+/* Deletes one batch of at most `limit` expired rows: anonymous events never linked within 30
+ * days, deduplication keys older than 30 days. *deleted is the larger of the two counts; call
+ * again while it equals `limit`. */
+enum store_status store_purge_expired(struct store *store, unsigned limit, long *deleted);
+
 #endif

@@ -23,9 +23,11 @@ const struct store_statement store_ingest_statements[] = {
      "SELECT trackd_identify($1::bigint, $2, $3, $4, $5, $6, $7::boolean, $8::boolean, $9::jsonb,"
      " ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), $11, $12::jsonb, $13::timestamptz,"
      " $14::timestamptz)"},
-    {"ingest_identity_call",
-     "SELECT trackd_record_identity_call($1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb,"
-     " $9::jsonb, $10::timestamptz, $11::timestamptz)"},
+    {"ingest_group",
+     "SELECT trackd_group($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb,"
+     " $10::timestamptz, $11::timestamptz)"},
+    {"ingest_alias", "SELECT trackd_alias($1::bigint, $2, $3, $4, $5::jsonb, $6::timestamptz,"
+                     " $7::timestamptz)"},
     {"ingest_delete_person", "SELECT trackd_delete_person($1::bigint, $2, $3)"},
     {"ingest_suppress", "SELECT trackd_suppress($1::bigint, $2, $3)"},
     {"ingest_unsuppress", "SELECT trackd_unsuppress($1::bigint, $2, $3)"},
@@ -79,11 +81,12 @@ static bool send_command(PGconn *conn, const struct command *cmd)
              cmd->properties, cmd->unset_keys, cmd->anonymous_id, cmd->context, t.timestamp,
              t.received);
     case COMMAND_GROUP:
-    case COMMAND_ALIAS:
-        SEND(conn, "ingest_identity_call", t.workspace,
-             cmd->kind == COMMAND_GROUP ? "group" : "alias", cmd->message_id, person,
-             cmd->anonymous_id, cmd->group_id, cmd->previous_id, cmd->properties, cmd->context,
+        SEND(conn, "ingest_group", t.workspace, cmd->message_id, person, cmd->anonymous_id,
+             cmd->object_type_id, cmd->group_id, cmd->properties, cmd->relationship, cmd->context,
              t.timestamp, t.received);
+    case COMMAND_ALIAS:
+        SEND(conn, "ingest_alias", t.workspace, cmd->message_id, person, cmd->previous_id,
+             cmd->context, t.timestamp, t.received);
     case COMMAND_DELETE_PERSON:
         SEND(conn, "ingest_delete_person", t.workspace, person_type, person);
     case COMMAND_SUPPRESS:
@@ -91,6 +94,10 @@ static bool send_command(PGconn *conn, const struct command *cmd)
     case COMMAND_UNSUPPRESS:
         SEND(conn, "ingest_unsuppress", t.workspace, person_type, person);
     case COMMAND_ADD_DEVICE:
+        /* A device sent by an anonymous id goes to the person that id is linked to. */
+        if (cmd->person.type == IDENTIFIER_NONE)
+            SEND(conn, "ingest_add_device", t.workspace, "anonymous", cmd->anonymous_id,
+                 cmd->device_token, cmd->platform, cmd->properties, t.timestamp);
         SEND(conn, "ingest_add_device", t.workspace, person_type, person, cmd->device_token,
              cmd->platform, cmd->properties, t.timestamp);
     case COMMAND_DELETE_DEVICE:
@@ -110,6 +117,8 @@ static bool send_command(PGconn *conn, const struct command *cmd)
 
 static enum store_outcome outcome_of(const char *word)
 {
+    if (strstr(word, ";link_refused") != NULL)
+        return STORE_OUTCOME_LINK_REFUSED;
     if (strcmp(word, "duplicate") == 0)
         return STORE_OUTCOME_DUPLICATE;
     if (strcmp(word, "conflict") == 0)

@@ -10,15 +10,17 @@
 
 /* What one command did, once its transaction committed. */
 enum store_outcome {
-    STORE_OUTCOME_PENDING = 0, /* not written: its transaction failed or never ran */
-    STORE_OUTCOME_STORED,      /* stored, created, updated or recorded */
-    STORE_OUTCOME_DUPLICATE,   /* its message id was seen before: nothing changed */
-    STORE_OUTCOME_CONFLICT,    /* identify refused: an identifier belongs to another person */
-    STORE_OUTCOME_IGNORED,     /* dropped as Customer.io does, answered 200: a suppressed
-                                * identifier, an unknown cio_id, `_update` for nobody, a
-                                * delete of nobody */
-    STORE_OUTCOME_NOT_FOUND,   /* merge: the primary person does not exist (answered 404) */
-    STORE_OUTCOME_REFUSED,     /* PostgreSQL refused its values (set by ingest/): not stored */
+    STORE_OUTCOME_PENDING = 0,  /* not written: its transaction failed or never ran */
+    STORE_OUTCOME_STORED,       /* stored, created, updated or recorded */
+    STORE_OUTCOME_LINK_REFUSED, /* stored, but its anonymous id belongs to another person and
+                                 * was not linked (answered 200, logged) */
+    STORE_OUTCOME_DUPLICATE,    /* its message id was seen before: nothing changed */
+    STORE_OUTCOME_CONFLICT,     /* identify refused: an identifier belongs to another person */
+    STORE_OUTCOME_IGNORED,      /* dropped as Customer.io does, answered 200: a suppressed
+                                 * identifier, an unknown cio_id, `_update` for nobody, a
+                                 * delete of nobody */
+    STORE_OUTCOME_NOT_FOUND,    /* merge: the primary person does not exist (answered 404) */
+    STORE_OUTCOME_REFUSED,      /* PostgreSQL refused its values (set by ingest/): not stored */
 };
 
 /* Why a write failed, when store_write_commands returns STORE_HARD_ERROR. */

@@ -23,6 +23,8 @@ extern const struct store_statement store_ingest_statements[];
 extern const size_t store_ingest_statement_count;
 extern const struct store_statement store_workspace_statements[];
 extern const size_t store_workspace_statement_count;
+extern const struct store_statement store_retention_statements[];
+extern const size_t store_retention_statement_count;
 extern const struct store_statement store_migrate_statements[];
 extern const size_t store_migrate_statement_count;
 

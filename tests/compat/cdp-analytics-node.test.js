@@ -129,8 +129,7 @@ describe('cdp-analytics-node against trackd', { timeout: SUITE_TIMEOUT_MS }, () 
         }
     });
 
-    // Linking arrives with issue 4 (anonymous activity); until then alias is recorded only.
-    it.todo('alias links the earlier anonymous events to the person', async () => {
+    it('alias links the earlier anonymous events to the person', async () => {
         assertDelivered(
             await send(settings, [
                 ['identify', { userId: 'u2', traits: { email: 'u2@example.com' } }],

@@ -109,8 +109,7 @@ describe('customerio-node PipelinesClient against trackd', { timeout: SUITE_TIME
         }
     });
 
-    // Linking arrives with issue 4 (anonymous activity); until then alias is recorded only.
-    it.todo('alias links the earlier anonymous events to the person', async () => {
+    it('alias links the earlier anonymous events to the person', async () => {
         await client.identify({ userId: 'p-alias', traits: { email: 'alias@example.com' } });
         await client.track({ anonymousId: 'anon-alias', event: 'Viewed Before Alias' });
         assert.deepEqual(
