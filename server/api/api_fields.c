@@ -28,8 +28,7 @@ char *api_serialize(json_object *value)
 {
     if (value == NULL)
         return strdup("{}");
-    return strdup(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN |
-                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+    return strdup(json_object_to_json_string_ext(value, API_JSON_FLAGS));
 }
 
 json_object *api_field(json_object *object, const char *key)
@@ -163,8 +162,12 @@ bool api_split_attributes(json_object *attributes, const char *prefix, const cha
                 json_object_array_add(unset, json_object_new_string(key));
                 continue;
             }
+            /* A string's size is its own bytes; other values are measured as JSON. */
             size_t value_len = 0;
-            json_object_to_json_string_length(value, JSON_C_TO_STRING_PLAIN, &value_len);
+            if (json_object_is_type(value, json_type_string))
+                value_len = (size_t)json_object_get_string_len(value);
+            else
+                json_object_to_json_string_length(value, API_JSON_FLAGS, &value_len);
             if (value_len > API_ATTRIBUTE_VALUE_MAX_BYTES) {
                 api_refuse(e, TRACKD_ERR_INVALID_FIELD, path,
                            "value for attribute '%s' cannot be longer than %d bytes", key,

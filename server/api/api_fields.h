@@ -23,6 +23,10 @@
 #define API_EMAIL_MAX_BYTES 254
 #define API_EVENT_DATA_MAX_BYTES 100000
 
+/* How JSON is written, for storage and for every size check alike: compact, and '/' left
+ * alone (json-c escapes it by default, which would count each one twice). */
+#define API_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 /* Why one call was refused. */
 struct api_error {
     enum trackd_error code;

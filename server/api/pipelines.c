@@ -326,14 +326,13 @@ static void parse_batch(json_object *root, const char *body, size_t len, int64_t
         return;
     }
     if (d.context != NULL)
-        json_object_to_json_string_length(d.context, JSON_C_TO_STRING_PLAIN, &d.context_bytes);
+        json_object_to_json_string_length(d.context, API_JSON_FLAGS, &d.context_bytes);
     d.sent_at = has_sent ? api_field(root, "sentAt") : NULL;
     size_t count = json_object_array_length(items);
     for (size_t i = 0; i < count; i++) {
         json_object *item = json_object_array_get_idx(items, i);
         size_t item_len = 0;
-        const char *item_text =
-            json_object_to_json_string_length(item, JSON_C_TO_STRING_PLAIN, &item_len);
+        const char *item_text = json_object_to_json_string_length(item, API_JSON_FLAGS, &item_len);
         take_call(item, item_text, item_len, (long)i, PIPELINES_BATCH, &d, received_us, out);
     }
 }

@@ -27,14 +27,16 @@ static bool one_of(const char *value, const char *const *allowed)
     return false;
 }
 
-bool track_parse_event(json_object *call, const char *data_key, struct command *cmd,
-                       struct api_error *e)
+bool track_parse_event(json_object *call, const char *data_key, const char *type_name,
+                       struct command *cmd, struct api_error *e)
 {
     cmd->kind = COMMAND_TRACK;
-    json_object *type = api_field(call, "type");
-    const char *type_name = type && json_object_is_type(type, json_type_string)
-                                ? json_object_get_string(type)
-                                : "event";
+    if (type_name == NULL) {
+        json_object *type = api_field(call, "type");
+        type_name = type && json_object_is_type(type, json_type_string)
+                        ? json_object_get_string(type)
+                        : "event";
+    }
     /* Anything that is not page or screen is an event, as Customer.io does. */
     cmd->event_type = strcmp(type_name, "page") == 0     ? EVENT_TYPE_PAGE
                       : strcmp(type_name, "screen") == 0 ? EVENT_TYPE_SCREEN
@@ -61,7 +63,7 @@ bool track_parse_event(json_object *call, const char *data_key, struct command *
                           data_key, data_key);
     size_t data_len = 0;
     if (data != NULL)
-        json_object_to_json_string_length(data, JSON_C_TO_STRING_PLAIN, &data_len);
+        json_object_to_json_string_length(data, API_JSON_FLAGS, &data_len);
     if (data_len > API_EVENT_DATA_MAX_BYTES)
         return api_refuse(e, TRACKD_ERR_INVALID_FIELD, data_key,
                           "event data cannot be longer than %d bytes", API_EVENT_DATA_MAX_BYTES);
@@ -150,7 +152,7 @@ bool track_parse_identify(json_object *body, struct command *cmd, struct api_err
  * Customer.io's "invite" events. */
 static bool parse_anonymous_event(json_object *body, struct command *cmd, struct api_error *e)
 {
-    if (!track_parse_event(body, "data", cmd, e) ||
+    if (!track_parse_event(body, "data", NULL, cmd, e) ||
         !api_optional_string(body, "anonymous_id", API_ID_MAX_BYTES, &cmd->anonymous_id, e))
         return false;
     if (cmd->anonymous_id == NULL && api_field(api_field(body, "data"), "recipient") == NULL)
@@ -209,7 +211,7 @@ static bool parse_call(enum track_v1_endpoint endpoint, const char *const *param
         cmd->kind = COMMAND_DELETE_PERSON;
         return true;
     case TRACK_V1_EVENT:
-        return track_parse_event(body, "data", cmd, e);
+        return track_parse_event(body, "data", NULL, cmd, e);
     case TRACK_V1_ANONYMOUS_EVENT:
         return parse_anonymous_event(body, cmd, e);
     case TRACK_V1_ADD_DEVICE:

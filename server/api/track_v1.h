@@ -39,9 +39,10 @@ void track_v1_parse_request(enum track_v1_endpoint endpoint, const char *const *
 bool track_parse_identify(json_object *attributes, struct command *cmd, struct api_error *e);
 
 /* Parses the body of an event (v1 `data`, or v2 `attributes` when `data_key` says so) into a
- * COMMAND_TRACK; shared with the v2 adapter. */
-bool track_parse_event(json_object *call, const char *data_key, struct command *cmd,
-                       struct api_error *e);
+ * COMMAND_TRACK; shared with the v2 adapter. `type_name` is "event", "page" or "screen", or
+ * NULL to read the call's own "type" field (v1). */
+bool track_parse_event(json_object *call, const char *data_key, const char *type_name,
+                       struct command *cmd, struct api_error *e);
 
 /* Parses a device object ({"id"|"token", "platform", "last_used", "attributes"}) into a
  * COMMAND_ADD_DEVICE; `token_key` is "id" in v1 and "token" in v2. */

@@ -30,12 +30,8 @@ static bool parse_person(json_object *op, const char *action, struct command *cm
                track_parse_identify(attributes, cmd, e);
     if (strcmp(action, "event") == 0 || strcmp(action, "page") == 0 ||
         strcmp(action, "screen") == 0) {
-        if (!track_parse_event(op, "attributes", cmd, e))
-            return false;
-        cmd->event_type = action[0] == 'p'   ? EVENT_TYPE_PAGE
-                          : action[0] == 's' ? EVENT_TYPE_SCREEN
-                                             : EVENT_TYPE_EVENT;
-        return true;
+        /* The action is the event type: the op's own "type" is "person". */
+        return track_parse_event(op, "attributes", action, cmd, e);
     }
     if (strcmp(action, "add_device") == 0)
         return track_parse_device(api_field(op, "device"), "token", cmd, e);
@@ -189,7 +185,7 @@ void track_v2_parse_request(enum track_v2_endpoint endpoint, const char *body, s
                 json_object *op = json_object_array_get_idx(items, i);
                 size_t op_len = 0;
                 const char *op_text =
-                    json_object_to_json_string_length(op, JSON_C_TO_STRING_PLAIN, &op_len);
+                    json_object_to_json_string_length(op, API_JSON_FLAGS, &op_len);
                 take_operation(op, op_text, op_len, (long)i, received_us, out);
             }
         }

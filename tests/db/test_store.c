@@ -13,79 +13,42 @@
 #include "store/store_ingest.h"
 #include "store/store_migrations.h"
 #include "testdb.h"
+#include "teststore.h"
 
-static char *url;
-static struct store *store;
-static struct store_workspace workspace;
+static struct teststore t;
 
 static void setup(void)
 {
-    url = testdb_create();
-    char error[512];
-    store = store_connect(url, error, sizeof error);
-    cr_assert_not_null(store, "%s", error);
-    char api_key[41], write_key[41];
-    cr_assert_eq(store_create_workspace(store, "test", &workspace, api_key, write_key),
-                 STORE_ONE_RESULT);
+    teststore_open(&t);
 }
 
 static void teardown(void)
 {
-    store_close(store);
-    testdb_drop(url);
+    teststore_close(&t);
 }
 
 TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
 
-/* Parses a Pipelines body for the test workspace and writes it; returns the outcomes of the
- * first command. */
 static enum store_outcome write_call(enum pipelines_endpoint endpoint, const char *body)
 {
-    struct api_result r;
-    pipelines_parse_request(endpoint, body, strlen(body), timeutil_now_us(), &r);
-    cr_assert_eq(r.problem_count, 0, "%s: %s", body, r.problem_count ? r.problems[0].message : "");
-    struct command **commands = calloc(r.command_count, sizeof *commands);
-    enum store_outcome *outcomes = calloc(r.command_count, sizeof *outcomes);
-    for (size_t i = 0; i < r.command_count; i++) {
-        r.commands[i].workspace_id = workspace.id;
-        r.commands[i].endpoint = "/test";
-        commands[i] = &r.commands[i];
-    }
-    struct store_write_failure failure;
-    enum store_status status =
-        store_write_commands(store, commands, r.command_count, outcomes, &failure);
-    cr_assert_eq(status, (enum store_status)r.command_count, "write failed: %s",
-                 store_last_error(store));
-    enum store_outcome first = outcomes[0];
-    free(commands);
-    free(outcomes);
-    api_result_free(&r);
-    return first;
+    return teststore_pipelines(&t, NULL, endpoint, body);
 }
 
 static long count(const char *sql)
 {
-    char *value = testdb_query_value(url, sql);
-    long n = value ? atol(value) : -1;
-    free(value);
-    return n;
+    return teststore_count(&t, sql);
 }
 
 static void expect_value(const char *sql, const char *expected)
 {
-    char *value = testdb_query_value(url, sql);
-    if (expected == NULL)
-        cr_assert_null(value, "%s gave %s", sql, value);
-    else
-        cr_assert_str_eq(value ? value : "(null)", expected, "%s", sql);
-    free(value);
+    teststore_expect(&t, sql, expected);
 }
 
 Test(store, migrate_is_idempotent_and_recorded)
 {
     char error[256];
-    cr_assert_eq(store_migrate(url, stdout, error, sizeof error), 0, "%s", error);
-    cr_assert_eq(store_schema_is_current(store), STORE_ONE_RESULT);
+    cr_assert_eq(store_migrate(t.url, stdout, error, sizeof error), 0, "%s", error);
+    cr_assert_eq(store_schema_is_current(t.store), STORE_ONE_RESULT);
     cr_assert_eq(count("SELECT count(*) FROM schema_migrations"), (long)store_migration_count);
 }
 
@@ -107,10 +70,10 @@ Test(store, workspace_keys_are_stored_hashed_and_names_unique)
 {
     struct store_workspace again;
     char api_key[41], write_key[41];
-    cr_assert_eq(store_create_workspace(store, "test", &again, api_key, write_key),
+    cr_assert_eq(store_create_workspace(t.store, "test", &again, api_key, write_key),
                  STORE_NO_RESULTS);
     struct store_workspace other;
-    cr_assert_eq(store_create_workspace(store, "other", &other, api_key, write_key),
+    cr_assert_eq(store_create_workspace(t.store, "other", &other, api_key, write_key),
                  STORE_ONE_RESULT);
     cr_assert_eq(strlen(api_key), 40);
     cr_assert_str_neq(api_key, write_key);
@@ -223,7 +186,7 @@ Test(store, identify_without_person_group_and_alias_are_recorded)
 Test(store, a_refused_value_fails_only_its_own_write)
 {
     struct command good = {.kind = COMMAND_TRACK,
-                           .workspace_id = workspace.id,
+                           .workspace_id = t.workspace_id,
                            .name = "ok",
                            .properties = "{}",
                            .endpoint = "/t"};
@@ -233,13 +196,13 @@ Test(store, a_refused_value_fails_only_its_own_write)
     struct command *commands[] = {&good, &bad};
     enum store_outcome outcomes[2];
     struct store_write_failure failure;
-    cr_assert_eq(store_write_commands(store, commands, 2, outcomes, &failure), STORE_HARD_ERROR);
+    cr_assert_eq(store_write_commands(t.store, commands, 2, outcomes, &failure), STORE_HARD_ERROR);
     cr_assert_eq(failure.command_index, 1);
     cr_assert(failure.data_error);
     cr_assert_not(failure.maybe_committed);
     cr_assert_eq(count("SELECT count(*) FROM events"), 0, "nothing of the group committed");
-    cr_assert_eq(store_write_commands(store, commands, 1, outcomes, &failure), 1,
-                 "the connection is usable again: %s", store_last_error(store));
+    cr_assert_eq(store_write_commands(t.store, commands, 1, outcomes, &failure), 1,
+                 "the connection is usable again: %s", store_last_error(t.store));
     cr_assert_eq(count("SELECT count(*) FROM events"), 1);
 }
 
@@ -252,7 +215,7 @@ Test(store, a_large_group_commits_in_one_transaction)
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "u%d", i % 37);
         commands[i] = (struct command){.kind = COMMAND_TRACK,
-                                       .workspace_id = workspace.id,
+                                       .workspace_id = t.workspace_id,
                                        .person = {IDENTIFIER_ID, names[i]},
                                        .name = "E",
                                        .properties = "{}",
@@ -263,8 +226,8 @@ Test(store, a_large_group_commits_in_one_transaction)
     }
     static enum store_outcome outcomes[N];
     struct store_write_failure failure;
-    cr_assert_eq(store_write_commands(store, pointers, N, outcomes, &failure), N, "%s",
-                 store_last_error(store));
+    cr_assert_eq(store_write_commands(t.store, pointers, N, outcomes, &failure), N, "%s",
+                 store_last_error(t.store));
     cr_assert_eq(count("SELECT count(*) FROM events"), N);
     cr_assert_eq(count("SELECT count(*) FROM people"), 37);
 }
@@ -288,7 +251,7 @@ static void *race(void *arg)
         snprintf(id, sizeof id, "p%d", i);
         snprintf(attr, sizeof attr, "{\"k%d\":1}", r->offset);
         struct command c = {.kind = COMMAND_IDENTIFY,
-                            .workspace_id = workspace.id,
+                            .workspace_id = t.workspace_id,
                             .person = {IDENTIFIER_ID, id},
                             .properties = attr,
                             .unset_keys = "[]",
@@ -311,7 +274,7 @@ static void *race(void *arg)
 Test(store, concurrent_identifies_neither_duplicate_nor_lose_updates)
 {
     pthread_t a, b;
-    struct racer ra = {url, 1}, rb = {url, 2};
+    struct racer ra = {t.url, 1}, rb = {t.url, 2};
     pthread_create(&a, NULL, race, &ra);
     pthread_create(&b, NULL, race, &rb);
     void *fa, *fb;

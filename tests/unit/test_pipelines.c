@@ -190,8 +190,8 @@ Test(pipelines, enforces_size_limits_at_their_boundaries)
     expect_limit(PIPELINES_IDENTIFY, name, 150, NULL, NULL);
     expect_limit(PIPELINES_IDENTIFY, name, 151, "traits.xxx", "attribute name");
     const char *value = "{\"userId\":\"u\",\"traits\":{\"v\":\"%s\"}}";
-    expect_limit(PIPELINES_IDENTIFY, value, 998, NULL, NULL); /* 1000 bytes with quotes */
-    expect_limit(PIPELINES_IDENTIFY, value, 999, "traits.v", "cannot be longer than 1000 bytes");
+    expect_limit(PIPELINES_IDENTIFY, value, 1000, NULL, NULL);
+    expect_limit(PIPELINES_IDENTIFY, value, 1001, "traits.v", "cannot be longer than 1000 bytes");
     const char *big = "{\"userId\":\"u\",\"event\":\"E\",\"properties\":{\"p\":\"%s\"}}";
     expect_limit(PIPELINES_TRACK, big, 32000, NULL, NULL);
     expect_limit(PIPELINES_TRACK, big, 32768, "body", "cannot be larger than 32768 bytes");
