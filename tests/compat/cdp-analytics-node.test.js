@@ -155,6 +155,57 @@ describe('cdp-analytics-node against trackd', { timeout: SUITE_TIMEOUT_MS }, () 
         assert.deepEqual(links, [{ person_id: u2.id }], 'anon-2 is linked to u2');
     });
 
+    it('identify with the same anonymousId brings the anonymous events to the person', async () => {
+        assertDelivered(
+            await send(settings, [
+                ['track', { anonymousId: 'anon-3', event: 'Browsed Before Signup' }],
+                ['page', { anonymousId: 'anon-3', name: 'Pricing' }],
+            ])
+        );
+        assertDelivered(
+            await send(settings, [['identify', { userId: 'u3', anonymousId: 'anon-3', traits: { plan: 'trial' } }]])
+        );
+        const rows = await trackd.query(
+            `SELECT e.name, e.origin, e.eligible_at IS NOT NULL AS eligible, p.customer_id
+               FROM events e LEFT JOIN people p ON p.id = e.person_id
+              WHERE e.anonymous_id = 'anon-3' ORDER BY e.name`
+        );
+        assert.deepEqual(rows, [
+            { name: 'Browsed Before Signup', origin: 'anonymous_merge', eligible: true, customer_id: 'u3' },
+            { name: 'Pricing', origin: 'anonymous_merge', eligible: true, customer_id: 'u3' },
+        ]);
+    });
+
+    it('semantic events act instead of being stored', async () => {
+        assertDelivered(
+            await send(settings, [
+                ['identify', { userId: 'u-sem', traits: { email: 'sem@example.com' } }],
+                [
+                    'track',
+                    {
+                        userId: 'u-sem',
+                        event: 'Device Created or Updated',
+                        properties: { app_version: '4.1' },
+                        context: { device: { token: 'sem-token', type: 'android' } },
+                    },
+                ],
+            ])
+        );
+        const devices = await trackd.query(
+            `SELECT d.platform, d.attributes->>'app_version' AS app_version, p.customer_id
+               FROM devices d JOIN people p ON p.id = d.person_id WHERE d.token = 'sem-token'`
+        );
+        assert.deepEqual(devices, [{ platform: 'android', app_version: '4.1', customer_id: 'u-sem' }]);
+
+        assertDelivered(await send(settings, [['track', { userId: 'u-sem', event: 'User Deleted' }]]));
+        assert.deepEqual(await trackd.query(`SELECT id FROM people WHERE customer_id = 'u-sem'`), []);
+        assert.deepEqual(await trackd.query(`SELECT id FROM devices WHERE token = 'sem-token'`), []);
+        const stored = await trackd.query(
+            `SELECT name FROM events WHERE name IN ('Device Created or Updated', 'User Deleted')`
+        );
+        assert.deepEqual(stored, [], 'semantic events are not stored as events');
+    });
+
     it('a wrong write key makes delivery fail and stores nothing', async () => {
         const delivery = await send({ ...settings, writeKey: 'not-a-write-key', maxRetries: 0 }, [
             ['identify', { userId: 'intruder', traits: { email: 'intruder@example.com' } }],

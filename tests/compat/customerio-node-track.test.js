@@ -276,6 +276,21 @@ describe('customerio-node TrackClient against trackd', { timeout: SUITE_TIMEOUT_
         assert.deepEqual(event.properties, { x: 1 });
     });
 
+    it('identify with an anonymous_id attribute brings the anonymous events to the person', async () => {
+        await client.trackAnonymous('t3-link', { name: 't3 before identify', data: { step: 1 } });
+        await client.identify('t3-linked', { anonymous_id: 't3-link', plan: 'pro' });
+        const [event] = await eventsNamed('t3 before identify');
+        const [person] = await trackd.query(
+            `SELECT id, attributes FROM people WHERE customer_id = 't3-linked'`
+        );
+        assert.equal(event.person_id, person.id);
+        assert.deepEqual(person.attributes, { plan: 'pro' }, 'anonymous_id is not an attribute');
+        const [origin] = await trackd.query(
+            `SELECT origin FROM events WHERE name = 't3 before identify'`
+        );
+        assert.equal(origin.origin, 'anonymous_merge');
+    });
+
     // ---- 4. devices --------------------------------------------------------------------------
 
     it('addDevice stores a device, re-adding updates it, deleteDevice removes it', async () => {
