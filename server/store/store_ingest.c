@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <json-c/json.h>
+#include <stdlib.h>
+
 #include "common/timeutil.h"
 #include "store/store_internal.h"
 
@@ -37,6 +40,7 @@ const struct store_statement store_ingest_statements[] = {
     {"ingest_merge", "SELECT trackd_merge($1::bigint, $2, $3, $4, $5)"},
     {"ingest_metric", "SELECT trackd_record_metric(nullif($1, '0')::bigint, $2, $3, $4, $5, $6, $7,"
                       " $8::timestamptz, $9::timestamptz)"},
+    {"ingest_prepare_people", "SELECT trackd_prepare_people($1::jsonb)"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
@@ -113,6 +117,38 @@ static bool send_command(PGconn *conn, const struct command *cmd)
              cmd->payload, t.received);
     }
     return false;
+}
+
+/*
+ * The people a group will create anyway (events and plain identifies by id), with a lock flag
+ * for those its identifies will update, as JSON for trackd_prepare_people. NULL when there are
+ * none. Identifies by email, with a body id or `_update` are left out: whether they create
+ * anyone depends on what they find.
+ */
+static char *people_to_prepare(struct command *const *commands, size_t count)
+{
+    json_object *list = json_object_new_array();
+    if (list == NULL)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        const struct command *cmd = commands[i];
+        if (cmd->person.type != IDENTIFIER_ID)
+            continue;
+        bool plain_identify = cmd->kind == COMMAND_IDENTIFY && cmd->email == NULL &&
+                              cmd->body_id == NULL && !cmd->update_only;
+        if (cmd->kind != COMMAND_TRACK && !plain_identify)
+            continue;
+        json_object *entry = json_object_new_object();
+        json_object_object_add(entry, "w", json_object_new_int64(cmd->workspace_id));
+        json_object_object_add(entry, "c", json_object_new_string(cmd->person.value));
+        json_object_object_add(entry, "l", json_object_new_boolean(plain_identify));
+        json_object_array_add(list, entry);
+    }
+    char *text = NULL;
+    if (json_object_array_length(list) > 0)
+        text = strdup(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN));
+    json_object_put(list);
+    return text;
 }
 
 static enum store_outcome outcome_of(const char *word)
@@ -217,13 +253,20 @@ enum store_status store_write_commands(struct store *store, struct command *cons
     size_t next = 0;
     bool begin_sent = false;
     while (run.status == STORE_NO_RESULTS && !run.commit_sent) {
-        size_t slots[CHUNK_COMMANDS + 2];
+        size_t slots[CHUNK_COMMANDS + 3]; /* BEGIN, prepare, commands, COMMIT */
         size_t sent = 0;
         bool ok = true;
         if (!begin_sent) {
             ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
             slots[sent++] = CONTROL_QUERY;
             begin_sent = true;
+            char *people = people_to_prepare(commands, count);
+            if (ok && people != NULL) {
+                const char *params[1] = {people};
+                ok = PQsendQueryPrepared(conn, "ingest_prepare_people", 1, params, NULL, NULL, 0);
+                slots[sent++] = CONTROL_QUERY;
+            }
+            free(people);
         }
         while (ok && next < count && sent < CHUNK_COMMANDS) {
             ok = send_command(conn, commands[next]);
