@@ -27,7 +27,7 @@ done
 
 packages=(
     build-essential cmake pkg-config
-    libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libcriterion-dev
+    libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libcriterion-dev
     postgresql-15 postgresql-client-15
     wrk
 )

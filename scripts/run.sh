@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh — what `make run` does: install what is missing, build, start a private PostgreSQL under
 # .trackd/ (unless DATABASE_URL is set), apply migrations, make sure workspace "default" exists,
-# load rules/, then serve in the foreground. Ctrl-C stops trackd, then the PostgreSQL this script
+# load rules/ into it, then serve in the foreground. Ctrl-C stops trackd, then the PostgreSQL this script
 # started (never one it did not start).
 set -euo pipefail
 
@@ -77,11 +77,9 @@ shopt -s nullglob
 rule_files=(rules/*.json)
 shopt -u nullglob
 if ((${#rule_files[@]} > 0)); then
-    if "$trackd" rules --help >/dev/null 2>&1; then
-        "$trackd" rules load --workspace default rules/
-    else
-        echo "Not loading rules/: this trackd has no 'rules' command yet."
-    fi
+    # All or nothing: a rule that does not validate is named with its field, and none is loaded.
+    "$trackd" rules load --workspace default rules/ ||
+        echo "rules/ was not loaded (see above); serving with the rules already stored."
 fi
 
 echo "DATABASE_URL=$DATABASE_URL"

@@ -3,17 +3,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "delivery/delivery_worker.h"
+#include "engine/evaluator.h"
 #include "http/http_server.h"
 #include "ingest/ingest_queue.h"
 #include "ingest/retention.h"
 
+/* The most delivery threads a process runs (TRACKD_DELIVERY_WORKERS is bounded by it). */
+#define MAX_DELIVERY_WORKERS 64
+
 struct app {
-    struct ingest_queue *ingest;
-    struct http_server *http;
+    struct ingest_queue *ingest; /* NULL without HTTP */
+    struct http_server *http;    /* NULL without HTTP */
     struct retention *retention; /* NULL when disabled */
+    struct evaluator *evaluator; /* NULL without workers */
+    struct delivery_worker *deliveries[MAX_DELIVERY_WORKERS];
+    unsigned delivery_count;
 };
 
-struct app *app_start(const struct config *cfg, char *error, size_t error_size)
+/* Starts the evaluator and the delivery threads. */
+static bool start_workers(struct app *app, const struct config *cfg, char *error, size_t error_size)
+{
+    app->evaluator = evaluator_start(cfg->database_url);
+    if (app->evaluator == NULL) {
+        snprintf(error, error_size, "cannot start the rule evaluator");
+        return false;
+    }
+    struct delivery_options options = {
+        .database_url = cfg->database_url,
+        .fcm_url = cfg->fcm_url,
+        .fcm_token = cfg->fcm_token,
+        .fcm_credentials = cfg->fcm_credentials,
+        .concurrency = cfg->delivery_concurrency,
+        .max_attempts = cfg->delivery_attempts,
+        .retry_base_s = cfg->retry_base,
+        .retry_cap_s = cfg->retry_cap,
+        .connect_timeout_s = cfg->delivery_timeout < 5 ? cfg->delivery_timeout : 5,
+        .request_timeout_s = cfg->delivery_timeout,
+    };
+    for (unsigned i = 0; i < cfg->delivery_workers && i < MAX_DELIVERY_WORKERS; i++) {
+        app->deliveries[i] = delivery_start(&options);
+        if (app->deliveries[i] == NULL) {
+            snprintf(error, error_size, "cannot start a delivery worker");
+            return false;
+        }
+        app->delivery_count++;
+    }
+    return true;
+}
+
+struct app *app_start(const struct config *cfg, struct app_parts parts, char *error,
+                      size_t error_size)
 {
     struct app *app = calloc(1, sizeof *app);
     if (app == NULL) {
@@ -28,6 +68,10 @@ struct app *app_start(const struct config *cfg, char *error, size_t error_size)
         .writers = cfg->writers,
         .write_timeout_s = cfg->write_timeout,
     };
+    if (parts.workers && !start_workers(app, cfg, error, error_size))
+        goto failed;
+    if (!parts.http)
+        return app;
     app->ingest = ingest_start(&ingest, error, error_size);
     if (app->ingest == NULL)
         goto failed;
@@ -54,7 +98,7 @@ failed:
 
 unsigned app_port(const struct app *app)
 {
-    return http_server_port(app->http);
+    return app->http ? http_server_port(app->http) : 0;
 }
 
 void app_stop(struct app *app)
@@ -64,5 +108,8 @@ void app_stop(struct app *app)
     retention_stop(app->retention);
     http_server_stop(app->http);
     ingest_stop(app->ingest);
+    evaluator_stop(app->evaluator);
+    for (unsigned i = 0; i < app->delivery_count; i++)
+        delivery_stop(app->deliveries[i]);
     free(app);
 }

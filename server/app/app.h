@@ -2,16 +2,24 @@
 #ifndef TRACKD_APP_APP_H
 #define TRACKD_APP_APP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/config.h"
 
 struct app;
 
-/* Starts the ingest writer and the HTTP server; NULL with a message in `error` on failure. */
-struct app *app_start(const struct config *cfg, char *error, size_t error_size);
+/* What a process runs. */
+struct app_parts {
+    bool http;    /* the HTTP server and its writers */
+    bool workers; /* the rule evaluator and the delivery workers */
+};
 
-/* The HTTP port actually bound. */
+/* Starts what `parts` asks for; NULL with a message in `error` on failure. */
+struct app *app_start(const struct config *cfg, struct app_parts parts, char *error,
+                      size_t error_size);
+
+/* The HTTP port actually bound (0 without HTTP). */
 unsigned app_port(const struct app *app);
 
 /* Stops HTTP (draining requests in flight), then the writer; accepts NULL. */

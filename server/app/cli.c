@@ -1,3 +1,4 @@
+#include <curl/curl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/cli_internal.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "store/store.h"
@@ -14,27 +16,29 @@
 #define TRACKD_VERSION "dev"
 #endif
 
-enum exit_code {
-    EXIT_OK = 0,      /* success */
-    EXIT_RUNTIME = 1, /* the database or the network failed */
-    EXIT_USAGE = 2,   /* bad arguments or configuration */
-};
-
 #define WORKSPACE_NAME_MAX 100
 
 static void print_usage(FILE *out)
 {
-    fprintf(out, "usage: trackd COMMAND [ARGS]\n"
-                 "\n"
-                 "commands:\n"
-                 "  serve                    serve HTTP, write events (until SIGINT or SIGTERM)\n"
-                 "  migrate                  apply pending database migrations\n"
-                 "  workspace create NAME    create a workspace and print its keys (shown once)\n"
-                 "  workspace list           list workspaces, one per line\n"
-                 "  version                  print the version\n"
-                 "  --help                   print this help\n"
-                 "\n"
-                 "settings (environment variables):\n");
+    fprintf(
+        out,
+        "usage: trackd COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  serve [--no-workers]     serve HTTP and write events; also evaluate rules and\n"
+        "                           send deliveries unless --no-workers (until SIGINT/SIGTERM)\n"
+        "  worker                   evaluate rules and send deliveries only, without HTTP\n"
+        "  migrate                  apply pending database migrations\n"
+        "  workspace create NAME    create a workspace and print its keys (shown once)\n"
+        "  workspace list           list workspaces, one per line\n"
+        "  rules load --workspace NAME PATH...\n"
+        "                           load rule files or directories of *.json, all or none\n"
+        "  rules list --workspace NAME\n"
+        "                           list a workspace's rules\n"
+        "  version                  print the version\n"
+        "  --help                   print this help\n"
+        "\n"
+        "settings (environment variables):\n");
     config_describe(out);
     fprintf(out, "\nexit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n");
 }
@@ -59,16 +63,16 @@ static int cmd_migrate(void)
 {
     struct config cfg;
     if (!load_config(&cfg, true))
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     char error[512];
     int applied = store_migrate(cfg.database_url, stdout, error, sizeof error);
     config_free(&cfg);
     if (applied < 0) {
         fprintf(stderr, "trackd migrate: %s\n", error);
-        return EXIT_RUNTIME;
+        return CLI_EXIT_RUNTIME;
     }
     printf("schema is current (%d migration%s applied now)\n", applied, applied == 1 ? "" : "s");
-    return EXIT_OK;
+    return CLI_EXIT_OK;
 }
 
 static bool valid_workspace_name(const char *name)
@@ -86,13 +90,13 @@ static int cmd_workspace_create(const char *name)
                 "trackd workspace create: NAME must be 1 to %d characters of letters, "
                 "digits, '.', '_' or '-'\n",
                 WORKSPACE_NAME_MAX);
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     struct config cfg;
     if (!load_config(&cfg, true))
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     char error[512];
-    int code = EXIT_RUNTIME;
+    int code = CLI_EXIT_RUNTIME;
     struct store *store = store_connect(cfg.database_url, error, sizeof error);
     if (store == NULL) {
         fprintf(stderr, "trackd workspace create: %s\n", error);
@@ -113,7 +117,7 @@ static int cmd_workspace_create(const char *name)
         json_object_object_add(out, "write_key", json_object_new_string(write_key));
         printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
         json_object_put(out);
-        code = EXIT_OK;
+        code = CLI_EXIT_OK;
     }
 cleanup:
     store_close(store);
@@ -131,26 +135,26 @@ static int cmd_workspace_list(void)
 {
     struct config cfg;
     if (!load_config(&cfg, true))
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     char error[512];
-    int code = EXIT_RUNTIME;
+    int code = CLI_EXIT_RUNTIME;
     struct store *store = store_connect(cfg.database_url, error, sizeof error);
     if (store == NULL)
         fprintf(stderr, "trackd workspace list: %s\n", error);
     else if (store_list_workspaces(store, print_workspace, NULL) < 0)
         fprintf(stderr, "trackd workspace list: %s\n", store_last_error(store));
     else
-        code = EXIT_OK;
+        code = CLI_EXIT_OK;
     store_close(store);
     config_free(&cfg);
     return code;
 }
 
-static int cmd_serve(void)
+static int cmd_serve(struct app_parts parts)
 {
     struct config cfg;
     if (!load_config(&cfg, true))
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     /* Shutdown signals are taken by sigwait below; every thread started after this inherits
      * the mask, so none of them is interrupted. A peer closing a socket must not kill us. */
     sigset_t stop_signals;
@@ -162,43 +166,71 @@ static int cmd_serve(void)
 
     char error[512], masked[512];
     config_mask_url(cfg.database_url, masked, sizeof masked);
-    struct app *app = app_start(&cfg, error, sizeof error);
+    /* libcurl's global state must be set up once, before any thread uses it. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct app *app = app_start(&cfg, parts, error, sizeof error);
     if (app == NULL) {
         fprintf(stderr, "trackd serve: %s\n", error);
         config_free(&cfg);
-        return EXIT_RUNTIME;
+        return CLI_EXIT_RUNTIME;
     }
-    LOG_INFO("main", "trackd %s serving on %s:%u (database %s)", TRACKD_VERSION, cfg.listen_host,
-             app_port(app), masked);
+    if (parts.http)
+        LOG_INFO("main", "trackd %s serving on %s:%u%s (database %s)", TRACKD_VERSION,
+                 cfg.listen_host, app_port(app), parts.workers ? " with workers" : "", masked);
+    else
+        LOG_INFO("main", "trackd %s worker running (database %s)", TRACKD_VERSION, masked);
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     LOG_INFO("main", "received %s, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     app_stop(app);
+    curl_global_cleanup();
     config_free(&cfg);
     LOG_INFO("main", "stopped");
-    return EXIT_OK;
+    return CLI_EXIT_OK;
+}
+
+static int cmd_rules(const char *action, const char *workspace, char **paths, int count)
+{
+    bool load = strcmp(action, "load") == 0;
+    if ((!load && strcmp(action, "list") != 0) || (load && count == 0) || (!load && count > 0)) {
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    struct config cfg;
+    if (!load_config(&cfg, true))
+        return CLI_EXIT_USAGE;
+    int code = load ? cli_rules_load(cfg.database_url, workspace, paths, count)
+                    : cli_rules_list(cfg.database_url, workspace);
+    config_free(&cfg);
+    return code;
 }
 
 int app_main(int argc, char **argv)
 {
     if (argc < 2) {
         print_usage(stderr);
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
     const char *command = argv[1];
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
         strcmp(command, "help") == 0) {
         print_usage(stdout);
-        return EXIT_OK;
+        return CLI_EXIT_OK;
     }
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("trackd %s\n", TRACKD_VERSION);
-        return EXIT_OK;
+        return CLI_EXIT_OK;
     }
     if (strcmp(command, "migrate") == 0 && argc == 2)
         return cmd_migrate();
     if (strcmp(command, "serve") == 0 && argc == 2)
-        return cmd_serve();
+        return cmd_serve((struct app_parts){.http = true, .workers = true});
+    if (strcmp(command, "serve") == 0 && argc == 3 && strcmp(argv[2], "--no-workers") == 0)
+        return cmd_serve((struct app_parts){.http = true, .workers = false});
+    if (strcmp(command, "worker") == 0 && argc == 2)
+        return cmd_serve((struct app_parts){.http = false, .workers = true});
+    if (strcmp(command, "rules") == 0 && argc >= 5 && strcmp(argv[3], "--workspace") == 0)
+        return cmd_rules(argv[2], argv[4], argv + 5, argc - 5);
     if (strcmp(command, "workspace") == 0) {
         if (argc == 4 && strcmp(argv[2], "create") == 0)
             return cmd_workspace_create(argv[3]);
@@ -209,5 +241,5 @@ int app_main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         fprintf(stderr, "%s%s", argv[i], i + 1 < argc ? " " : "\n");
     print_usage(stderr);
-    return EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }

@@ -48,6 +48,24 @@ static const struct setting settings[] = {
      "seconds a request waits for an unavailable database before answering 503"},
     {"TRACKD_PURGE_INTERVAL", SETTING_UNSIGNED, "600", 0, 86400, false, AT(purge_interval),
      "seconds between deletions of expired anonymous events and dedup keys (0: never)"},
+    {"TRACKD_FCM_URL", SETTING_STRING, NULL, 0, 0, false, AT(fcm_url),
+     "FCM HTTP v1 messages:send endpoint (unset: Google's, for the key file's project)"},
+    {"TRACKD_FCM_TOKEN", SETTING_STRING, NULL, 0, 0, true, AT(fcm_token),
+     "static bearer token for the FCM endpoint"},
+    {"TRACKD_FCM_CREDENTIALS", SETTING_STRING, NULL, 0, 0, false, AT(fcm_credentials),
+     "Google service-account key file: trackd signs a JWT and exchanges it for tokens"},
+    {"TRACKD_DELIVERY_WORKERS", SETTING_UNSIGNED, "1", 0, 64, false, AT(delivery_workers),
+     "delivery threads, each with its own connection (0: none in this process)"},
+    {"TRACKD_DELIVERY_CONCURRENCY", SETTING_UNSIGNED, "64", 1, 1024, false,
+     AT(delivery_concurrency), "sends in flight at once per delivery thread"},
+    {"TRACKD_DELIVERY_ATTEMPTS", SETTING_UNSIGNED, "8", 1, 100, false, AT(delivery_attempts),
+     "attempts before a delivery is dead"},
+    {"TRACKD_RETRY_BASE", SETTING_UNSIGNED, "10", 1, 86400, false, AT(retry_base),
+     "seconds before the first retry; doubles each attempt, with jitter"},
+    {"TRACKD_RETRY_CAP", SETTING_UNSIGNED, "3600", 1, 604800, false, AT(retry_cap),
+     "longest delay between retries, seconds"},
+    {"TRACKD_DELIVERY_TIMEOUT", SETTING_UNSIGNED, "10", 1, 300, false, AT(delivery_timeout),
+     "seconds one webhook or push request may take (connecting: at most 5)"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
@@ -146,8 +164,12 @@ void config_free(struct config *cfg)
         return;
     free(cfg->database_url);
     free(cfg->listen_host);
+    free(cfg->fcm_url);
+    free(cfg->fcm_token);
+    free(cfg->fcm_credentials);
     cfg->database_url = NULL;
     cfg->listen_host = NULL;
+    cfg->fcm_url = cfg->fcm_token = cfg->fcm_credentials = NULL;
 }
 
 void config_describe(FILE *out)

@@ -13,19 +13,29 @@
 #include "common/log.h"
 
 struct config {
-    char *database_url;          /* libpq URI or conninfo; NULL when unset */
-    char *listen_host;           /* from TRACKD_LISTEN */
-    unsigned listen_port;        /* 0 asks the kernel for a free port (tests) */
-    enum log_level log_level;    /* TRACKD_LOG_LEVEL */
-    unsigned http_threads;       /* 0 = one per core */
-    unsigned max_connections;    /* simultaneous HTTP connections before refusing */
-    unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
-    unsigned queue_max_requests; /* requests waiting for the writer before 503 */
-    unsigned queue_max_bytes;    /* body bytes waiting for the writer before 503 */
-    unsigned write_batch_max;    /* calls committed in one transaction at most */
-    unsigned writers;            /* writer threads, each with its own database connection */
-    unsigned write_timeout;      /* seconds a request may wait for PostgreSQL before 503 */
-    unsigned purge_interval;     /* seconds between retention runs; 0 disables them */
+    char *database_url;            /* libpq URI or conninfo; NULL when unset */
+    char *listen_host;             /* from TRACKD_LISTEN */
+    unsigned listen_port;          /* 0 asks the kernel for a free port (tests) */
+    enum log_level log_level;      /* TRACKD_LOG_LEVEL */
+    unsigned http_threads;         /* 0 = one per core */
+    unsigned max_connections;      /* simultaneous HTTP connections before refusing */
+    unsigned connection_timeout;   /* seconds of inactivity before a connection is closed */
+    unsigned queue_max_requests;   /* requests waiting for the writer before 503 */
+    unsigned queue_max_bytes;      /* body bytes waiting for the writer before 503 */
+    unsigned write_batch_max;      /* calls committed in one transaction at most */
+    unsigned writers;              /* writer threads, each with its own database connection */
+    unsigned write_timeout;        /* seconds a request may wait for PostgreSQL before 503 */
+    unsigned purge_interval;       /* seconds between retention runs; 0 disables them */
+    char *fcm_url;                 /* TRACKD_FCM_URL; NULL: Google's, from the key's project */
+    char *fcm_token;               /* TRACKD_FCM_TOKEN (secret) */
+    char *fcm_credentials;         /* TRACKD_FCM_CREDENTIALS: service-account key file */
+    unsigned delivery_workers;     /* delivery threads */
+    unsigned delivery_concurrency; /* sends in flight per delivery thread */
+    unsigned delivery_attempts;    /* attempts before a delivery is dead */
+    unsigned retry_base;           /* seconds before the first retry */
+    unsigned retry_cap;            /* longest retry delay, seconds */
+    unsigned delivery_timeout;
+        /* seconds one send may take */ /* seconds between retention runs; 0 disables them */
 };
 
 /*

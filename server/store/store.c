@@ -82,6 +82,9 @@ static bool open_connection(struct store *store)
     return prepare_list(store, store_ingest_statements, store_ingest_statement_count) &&
            prepare_list(store, store_workspace_statements, store_workspace_statement_count) &&
            prepare_list(store, store_retention_statements, store_retention_statement_count) &&
+           prepare_list(store, store_rules_statements, store_rules_statement_count) &&
+           prepare_list(store, store_evaluations_statements, store_evaluations_statement_count) &&
+           prepare_list(store, store_deliveries_statements, store_deliveries_statement_count) &&
            prepare_list(store, store_migrate_statements, store_migrate_statement_count);
 }
 

@@ -118,7 +118,8 @@ function installExitHooks() {
 }
 
 class Trackd {
-    constructor({ databaseName, databaseUrl, workspace }) {
+    constructor({ databaseName, databaseUrl, workspace, extraEnv = {} }) {
+        this.extraEnv = extraEnv; // settings for every trackd run (TRACKD_FCM_URL, ...)
         this.databaseName = databaseName;
         this.databaseUrl = databaseUrl;
         this.workspace = workspace;
@@ -132,7 +133,13 @@ class Trackd {
     }
 
     env(extra = {}) {
-        return { ...process.env, DATABASE_URL: this.databaseUrl, ...extra };
+        return { ...process.env, DATABASE_URL: this.databaseUrl, ...this.extraEnv, ...extra };
+    }
+
+    // Runs a trackd command (`rules load ...`) against this server's database; resolves with
+    // its stdout, rejects with its output when it fails.
+    cli(args) {
+        return run(TRACKD_BIN, args, { env: this.env() });
     }
 
     // The server's recent stdout and stderr, for failure messages.
@@ -260,19 +267,27 @@ function dropSql(name) {
     return `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`;
 }
 
-// Creates a fresh database, migrates it, creates a workspace and starts a server on it.
-async function startTrackd({ workspaceName = 'compat' } = {}) {
+// Creates a fresh database, migrates it, creates a workspace, loads `rules` (paths, if any) into
+// it and starts a server on it with `env` added to its environment.
+async function startTrackd({ workspaceName = 'compat', env = {}, rules = [] } = {}) {
     installExitHooks();
     const base = baseDatabaseUrl();
     // Lower case letters, digits and _ only: safe to splice into SQL unquoted.
     const databaseName = `trackd_compat_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-    const trackd = new Trackd({ databaseName, databaseUrl: withDatabase(base, databaseName) });
+    const trackd = new Trackd({
+        databaseName,
+        databaseUrl: withDatabase(base, databaseName),
+        extraEnv: env,
+    });
     await run('psql', psqlArgs(base, `CREATE DATABASE ${databaseName}`));
     live.add(trackd);
     try {
         await run(TRACKD_BIN, ['migrate'], { env: trackd.env() });
         const out = await run(TRACKD_BIN, ['workspace', 'create', workspaceName], { env: trackd.env() });
         trackd.workspace = parseWorkspace(out);
+        if (rules.length > 0) {
+            await trackd.cli(['rules', 'load', '--workspace', workspaceName, ...rules]);
+        }
         await trackd.serve();
     } catch (error) {
         await trackd.stop().catch(() => {});

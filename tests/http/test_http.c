@@ -47,7 +47,7 @@ static void start_server_with(unsigned queue_max_requests, unsigned write_timeou
         .write_timeout = write_timeout,
     };
     log_current_level = LOG_LEVEL_WARN;
-    app = app_start(&cfg, error, sizeof error);
+    app = app_start(&cfg, (struct app_parts){.http = true, .workers = false}, error, sizeof error);
     cr_assert_not_null(app, "%s", error);
     snprintf(base, sizeof base, "http://127.0.0.1:%u", app_port(app));
 }

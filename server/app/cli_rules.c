@@ -1,0 +1,207 @@
+/* `trackd rules load --workspace NAME PATH...` and `trackd rules list --workspace NAME`. */
+#include <dirent.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/cli_internal.h"
+#include "store/store_engine.h"
+#include "trigger/trigger_rule.h"
+
+/* A rule file read and validated, waiting to be stored. */
+struct loaded_rule {
+    char *path;
+    char *name;
+    char *definition; /* compact JSON */
+    bool enabled;
+    char *event;
+    const char *type;
+};
+
+struct loaded_rules {
+    struct loaded_rule *items;
+    size_t count, capacity;
+    int errors;
+};
+
+static void loaded_free(struct loaded_rules *rules)
+{
+    for (size_t i = 0; i < rules->count; i++) {
+        free(rules->items[i].path);
+        free(rules->items[i].name);
+        free(rules->items[i].definition);
+        free(rules->items[i].event);
+    }
+    free(rules->items);
+}
+
+/* Reads and validates one file; problems are printed naming the file and the field. */
+static void load_file(struct loaded_rules *rules, const char *path)
+{
+    json_object *definition = json_object_from_file(path);
+    if (definition == NULL) {
+        fprintf(stderr, "%s: not a readable JSON file: %s\n", path, json_util_get_last_err());
+        rules->errors++;
+        return;
+    }
+    char field[160], message[256];
+    struct trigger_rule *rule =
+        trigger_rule_parse(definition, field, sizeof field, message, sizeof message);
+    if (rule == NULL) {
+        fprintf(stderr, "%s: %s: %s\n", path, field, message);
+        rules->errors++;
+        json_object_put(definition);
+        return;
+    }
+    for (size_t i = 0; i < rules->count; i++) {
+        if (strcmp(rules->items[i].name, rule->name) == 0) {
+            fprintf(stderr, "%s: name: rule '%s' is also defined in %s\n", path, rule->name,
+                    rules->items[i].path);
+            rules->errors++;
+        }
+    }
+    if (rules->count == rules->capacity) {
+        rules->capacity = rules->capacity ? rules->capacity * 2 : 16;
+        rules->items = realloc(rules->items, rules->capacity * sizeof *rules->items);
+    }
+    rules->items[rules->count++] = (struct loaded_rule){
+        .path = strdup(path),
+        .name = strdup(rule->name),
+        .definition = strdup(json_object_to_json_string_ext(definition, JSON_C_TO_STRING_PLAIN)),
+        .enabled = rule->enabled,
+        .event = strdup(rule->event),
+        .type = trigger_event_type_name(rule->type),
+    };
+    trigger_rule_free(rule);
+    json_object_put(definition);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Loads a file, or every *.json file of a directory in name order. */
+static void load_path(struct loaded_rules *rules, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "%s: no such file or directory\n", path);
+        rules->errors++;
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        load_file(rules, path);
+        return;
+    }
+    DIR *dir = opendir(path);
+    if (dir == NULL) {
+        fprintf(stderr, "%s: cannot read the directory\n", path);
+        rules->errors++;
+        return;
+    }
+    char **names = NULL;
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        size_t len = strlen(entry->d_name);
+        if (len > 5 && strcmp(entry->d_name + len - 5, ".json") == 0) {
+            names = realloc(names, (count + 1) * sizeof *names);
+            names[count++] = strdup(entry->d_name);
+        }
+    }
+    closedir(dir);
+    qsort(names, count, sizeof *names, compare_names);
+    for (size_t i = 0; i < count; i++) {
+        char file[4096];
+        snprintf(file, sizeof file, "%s/%s", path, names[i]);
+        load_file(rules, file);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* Connects and finds the workspace; prints why not and returns NULL. */
+static struct store *open_workspace(const char *database_url, const char *name, int64_t *id)
+{
+    char error[512];
+    struct store *store = store_connect(database_url, error, sizeof error);
+    if (store == NULL) {
+        fprintf(stderr, "trackd rules: %s\n", error);
+        return NULL;
+    }
+    enum store_status status = store_find_workspace(store, name, id);
+    if (status == STORE_ONE_RESULT)
+        return store;
+    fprintf(stderr, "trackd rules: %s\n",
+            status == STORE_NO_RESULTS ? "no workspace of that name" : store_last_error(store));
+    store_close(store);
+    return NULL;
+}
+
+int cli_rules_load(const char *database_url, const char *workspace, char **paths, int count)
+{
+    struct loaded_rules rules = {0};
+    for (int i = 0; i < count; i++)
+        load_path(&rules, paths[i]);
+    int code = CLI_EXIT_RUNTIME;
+    if (rules.errors > 0 || rules.count == 0) {
+        if (rules.count == 0 && rules.errors == 0)
+            fprintf(stderr, "trackd rules load: no *.json rule files found\n");
+        fprintf(stderr, "trackd rules load: nothing was changed\n");
+        loaded_free(&rules);
+        return CLI_EXIT_RUNTIME;
+    }
+    int64_t workspace_id = 0;
+    struct store *store = open_workspace(database_url, workspace, &workspace_id);
+    if (store != NULL) {
+        struct store_rule_input *inputs = calloc(rules.count, sizeof *inputs);
+        for (size_t i = 0; i < rules.count; i++)
+            inputs[i] = (struct store_rule_input){rules.items[i].name, rules.items[i].definition,
+                                                  rules.items[i].enabled, rules.items[i].event,
+                                                  rules.items[i].type};
+        if (store_upsert_rules(store, workspace_id, inputs, rules.count) < 0) {
+            fprintf(stderr, "trackd rules load: %s; nothing was changed\n",
+                    store_last_error(store));
+        } else {
+            for (size_t i = 0; i < rules.count; i++)
+                printf("loaded %s from %s\n", rules.items[i].name, rules.items[i].path);
+            code = CLI_EXIT_OK;
+        }
+        free(inputs);
+        store_close(store);
+    }
+    loaded_free(&rules);
+    return code;
+}
+
+static void print_rule(void *cls, const struct store_rule_row *rule)
+{
+    (void)cls;
+    json_object *definition = json_tokener_parse(rule->definition);
+    json_object *trigger = NULL, *event = NULL, *type = NULL;
+    json_object_object_get_ex(definition, "trigger", &trigger);
+    json_object_object_get_ex(trigger, "event", &event);
+    json_object_object_get_ex(trigger, "type", &type);
+    printf("%s\t%s\t%s:%s\tupdated_at=%s\n", rule->name, rule->enabled ? "enabled" : "disabled",
+           type ? json_object_get_string(type) : "event",
+           event ? json_object_get_string(event) : "?", rule->updated_at);
+    json_object_put(definition);
+}
+
+int cli_rules_list(const char *database_url, const char *workspace)
+{
+    int64_t workspace_id = 0;
+    struct store *store = open_workspace(database_url, workspace, &workspace_id);
+    if (store == NULL)
+        return CLI_EXIT_RUNTIME;
+    int code = CLI_EXIT_OK;
+    if (store_list_rules(store, workspace_id, print_rule, NULL) < 0) {
+        fprintf(stderr, "trackd rules list: %s\n", store_last_error(store));
+        code = CLI_EXIT_RUNTIME;
+    }
+    store_close(store);
+    return code;
+}

@@ -1,0 +1,453 @@
+#include "delivery/delivery_worker.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "delivery/fcm_auth.h"
+#include "store/store_engine.h"
+
+/* How long an idle worker waits before looking for due deliveries again. */
+#define IDLE_POLL_MS 200
+/* Bytes of an answer kept for last_error. */
+#define RESPONSE_KEPT 1024
+
+/* One send in flight. */
+struct transfer {
+    int64_t id;
+    int64_t device_id;
+    int attempts;
+    bool push;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    char response[RESPONSE_KEPT + 1];
+    size_t response_len;
+    char curl_error[CURL_ERROR_SIZE];
+};
+
+struct delivery_worker {
+    struct delivery_options options; /* strings owned (copies) */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    bool stopping; /* guarded by lock */
+    atomic_uint_fast64_t sent, retried, dead;
+    /* Touched by the worker thread only: */
+    struct store *store;
+    struct fcm_auth *fcm;
+    char fcm_error[256]; /* why push is not configured, when fcm is NULL */
+    char *fcm_url;       /* resolved endpoint */
+    CURLM *multi;
+    unsigned inflight;
+    unsigned seed;
+};
+
+int64_t delivery_backoff_ms(unsigned attempt, unsigned base_s, unsigned cap_s, double jitter)
+{
+    double delay = (double)base_s * 1000.0;
+    for (unsigned i = 1; i < attempt && delay < (double)cap_s * 1000.0; i++)
+        delay *= 2;
+    if (delay > (double)cap_s * 1000.0)
+        delay = (double)cap_s * 1000.0;
+    return (int64_t)(delay * jitter);
+}
+
+enum delivery_verdict delivery_classify(long status, const char *body, int is_push)
+{
+    if (status >= 200 && status < 300)
+        return DELIVERY_SENT;
+    if (is_push && (status == 404 || (body != NULL && strstr(body, "UNREGISTERED") != NULL)))
+        return DELIVERY_GONE;
+    if (status == 0 || status == 408 || status == 429 || status >= 500)
+        return DELIVERY_RETRY;
+    return DELIVERY_DEAD;
+}
+
+static bool is_running(struct delivery_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool running = !w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    return running;
+}
+
+static size_t keep_response(char *data, size_t size, size_t n, void *cls)
+{
+    struct transfer *t = cls;
+    size_t len = size * n;
+    size_t room = RESPONSE_KEPT - t->response_len;
+    size_t take = len < room ? len : room;
+    memcpy(t->response + t->response_len, data, take);
+    t->response_len += take;
+    t->response[t->response_len] = '\0';
+    return len;
+}
+
+static void transfer_free(struct transfer *t)
+{
+    if (t == NULL)
+        return;
+    if (t->easy != NULL)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+    free(t->body);
+    free(t);
+}
+
+/* Records a failed attempt: retried with backoff while attempts remain, else dead. */
+static void record_failure(struct delivery_worker *w, int64_t id, int attempts, long status,
+                           const char *error, bool retryable)
+{
+    int64_t retry_ms = -1;
+    char message[1100];
+    if (retryable && (unsigned)attempts < w->options.max_attempts) {
+        double jitter = 0.5 + 0.5 * ((double)rand_r(&w->seed) / ((double)RAND_MAX + 1.0));
+        retry_ms = delivery_backoff_ms((unsigned)attempts, w->options.retry_base_s,
+                                       w->options.retry_cap_s, jitter);
+        snprintf(message, sizeof message, "%s", error);
+        atomic_fetch_add(&w->retried, 1);
+    } else {
+        snprintf(message, sizeof message, "%s%s",
+                 retryable ? "gave up after the last attempt: " : "", error);
+        atomic_fetch_add(&w->dead, 1);
+    }
+    if (store_delivery_failed(w->store, id, (int)status, message, retry_ms) < 0)
+        LOG_WARN("delivery", "cannot record the outcome of delivery %lld: %s", (long long)id,
+                 store_last_error(w->store));
+}
+
+/* Builds the FCM HTTP v1 message for a push action. */
+static char *fcm_message(json_object *action, int64_t id)
+{
+    json_object *message = json_object_new_object();
+    json_object *token = NULL, *title = NULL, *body = NULL, *data = NULL;
+    json_object_object_get_ex(action, "token", &token);
+    json_object_object_get_ex(action, "title", &title);
+    json_object_object_get_ex(action, "body", &body);
+    json_object_object_get_ex(action, "data", &data);
+    json_object_object_add(message, "token", json_object_get(token));
+    json_object *notification = json_object_new_object();
+    json_object_object_add(notification, "title", json_object_get(title));
+    json_object_object_add(notification, "body", json_object_get(body));
+    json_object_object_add(message, "notification", notification);
+    /* FCM data values are strings; the delivery id lets the app report metrics back. */
+    json_object *out_data = json_object_new_object();
+    if (data != NULL && json_object_is_type(data, json_type_object)) {
+        json_object_object_foreach(data, key, value)
+        {
+            const char *text = json_object_is_type(value, json_type_string)
+                                   ? json_object_get_string(value)
+                                   : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
+            json_object_object_add(out_data, key, json_object_new_string(text));
+        }
+    }
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    json_object_object_add(out_data, "delivery_id", json_object_new_string(id_text));
+    json_object_object_add(message, "data", out_data);
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "message", message);
+    char *text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+    return text;
+}
+
+/* Prepares the HTTP request of a webhook or push delivery; false with `error` when it cannot
+ * be made (the caller records the failure). */
+static bool prepare_request(struct delivery_worker *w, struct transfer *t, json_object *action,
+                            const char *type, char *error, size_t error_size, bool *retryable)
+{
+    char id_text[24], header[300];
+    snprintf(id_text, sizeof id_text, "%" PRId64, t->id);
+    const char *url = NULL, *method = "POST";
+    *retryable = false;
+    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
+    if (strcmp(type, "webhook") == 0) {
+        json_object *value = NULL;
+        if (json_object_object_get_ex(action, "url", &value))
+            url = json_object_get_string(value);
+        if (json_object_object_get_ex(action, "method", &value))
+            method = json_object_get_string(value);
+        json_object *headers = NULL;
+        if (json_object_object_get_ex(action, "headers", &headers) &&
+            json_object_is_type(headers, json_type_object)) {
+            json_object_object_foreach(headers, key, hv)
+            {
+                snprintf(header, sizeof header, "%s: %s", key, json_object_get_string(hv));
+                if (strpbrk(header, "\r\n") == NULL)
+                    t->headers = curl_slist_append(t->headers, header);
+            }
+        }
+        snprintf(header, sizeof header, "Idempotency-Key: %s", id_text);
+        t->headers = curl_slist_append(t->headers, header);
+        snprintf(header, sizeof header, "X-Trackd-Delivery: %s", id_text);
+        t->headers = curl_slist_append(t->headers, header);
+        json_object *body = NULL;
+        json_object_object_get_ex(action, "body", &body);
+        t->body = strdup(body ? json_object_to_json_string_ext(
+                                    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                              : "{}");
+    } else {
+        t->push = true;
+        if (w->fcm == NULL) {
+            snprintf(error, error_size, "%s", w->fcm_error);
+            return false;
+        }
+        char auth_error[256];
+        const char *token = fcm_auth_token(w->fcm, timeutil_now_us() / TIMEUTIL_US_PER_SEC,
+                                           auth_error, sizeof auth_error);
+        if (token == NULL) {
+            snprintf(error, error_size, "FCM authentication failed: %s", auth_error);
+            *retryable = true;
+            return false;
+        }
+        snprintf(header, sizeof header, "Authorization: Bearer %s", token);
+        t->headers = curl_slist_append(t->headers, header);
+        url = w->fcm_url;
+        t->body = fcm_message(action, t->id);
+    }
+    if (url == NULL || t->body == NULL) {
+        snprintf(error, error_size, "the delivery has no url or body");
+        return false;
+    }
+    t->easy = curl_easy_init();
+    if (t->easy == NULL) {
+        snprintf(error, error_size, "cannot create an HTTP request");
+        *retryable = true;
+        return false;
+    }
+    curl_easy_setopt(t->easy, CURLOPT_URL, url);
+    curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, (long)w->options.connect_timeout_s);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT, (long)w->options.request_timeout_s);
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, keep_response);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->curl_error);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    return true;
+}
+
+/* Starts one claimed delivery (called while claiming). */
+static void start_delivery(void *cls, const struct store_delivery *d)
+{
+    struct delivery_worker *w = cls;
+    json_object *action = json_tokener_parse(d->action);
+    json_object *type_value = NULL;
+    const char *type = action && json_object_object_get_ex(action, "type", &type_value)
+                           ? json_object_get_string(type_value)
+                           : "";
+    if (strcmp(type, "set_attributes") == 0) {
+        if (store_delivery_apply_attributes(w->store, d->id) < 0)
+            LOG_WARN("delivery", "set_attributes %lld: %s", (long long)d->id,
+                     store_last_error(w->store));
+        else
+            atomic_fetch_add(&w->sent, 1);
+        json_object_put(action);
+        return;
+    }
+    struct transfer *t = calloc(1, sizeof *t);
+    char error[512] = "";
+    bool retryable = false;
+    bool ok = t != NULL && (strcmp(type, "webhook") == 0 || strcmp(type, "push") == 0);
+    if (t != NULL) {
+        t->id = d->id;
+        t->device_id = d->device_id;
+        t->attempts = d->attempts;
+    }
+    if (!ok)
+        snprintf(error, sizeof error, "unknown action type '%s'", type);
+    else
+        ok = prepare_request(w, t, action, type, error, sizeof error, &retryable);
+    json_object_put(action);
+    if (!ok) {
+        record_failure(w, d->id, d->attempts, 0, error, retryable);
+        transfer_free(t);
+        return;
+    }
+    curl_multi_add_handle(w->multi, t->easy);
+    w->inflight++;
+}
+
+/* Records the outcome of a finished transfer and frees it. */
+static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLcode result)
+{
+    long status = 0;
+    if (result == CURLE_OK)
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    enum delivery_verdict verdict = delivery_classify(status, t->response, t->push);
+    char error[RESPONSE_KEPT + 128];
+    if (result != CURLE_OK)
+        snprintf(error, sizeof error, "network error: %s",
+                 t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
+    else
+        snprintf(error, sizeof error, "HTTP %ld: %s", status, t->response);
+    switch (verdict) {
+    case DELIVERY_SENT:
+        if (store_delivery_sent(w->store, t->id, (int)status) < 0)
+            LOG_WARN("delivery", "cannot record delivery %lld as sent: %s", (long long)t->id,
+                     store_last_error(w->store));
+        else
+            atomic_fetch_add(&w->sent, 1);
+        break;
+    case DELIVERY_GONE:
+        if (t->device_id != 0)
+            store_delete_device(w->store, t->device_id);
+        record_failure(w, t->id, t->attempts, status, "the device is unregistered (removed)",
+                       false);
+        break;
+    case DELIVERY_RETRY:
+        record_failure(w, t->id, t->attempts, status, error, true);
+        break;
+    case DELIVERY_DEAD:
+        record_failure(w, t->id, t->attempts, status, error, false);
+        break;
+    }
+    curl_multi_remove_handle(w->multi, t->easy);
+    w->inflight--;
+    transfer_free(t);
+}
+
+/* Makes sure the worker has a connection; false (after a pause) when the database is down. */
+static bool connected(struct delivery_worker *w)
+{
+    if (w->store != NULL && store_is_connected(w->store))
+        return true;
+    char error[256] = "";
+    if (w->store == NULL)
+        w->store = store_connect(w->options.database_url, error, sizeof error);
+    else if (!store_reconnect(w->store))
+        snprintf(error, sizeof error, "%s", store_last_error(w->store));
+    if (w->store != NULL && store_is_connected(w->store))
+        return true;
+    LOG_WARN("delivery", "cannot reach the database: %s", error);
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL);
+    return false;
+}
+
+static void *worker_main(void *arg)
+{
+    struct delivery_worker *w = arg;
+    /* A lease outlives the longest send, so a live worker never loses its claims. */
+    unsigned lease_s = w->options.request_timeout_s * 2 + 5;
+    int64_t next_claim = 0;
+    bool running = true;
+    while (running || w->inflight > 0) {
+        running = is_running(w);
+        int64_t now = timeutil_monotonic_us();
+        if (running && w->inflight < w->options.concurrency && now >= next_claim && connected(w)) {
+            enum store_status claimed = store_claim_deliveries(
+                w->store, w->options.concurrency - w->inflight, lease_s, start_delivery, w);
+            if (claimed < 0)
+                LOG_WARN("delivery", "%s", store_last_error(w->store));
+            if (claimed <= 0)
+                next_claim = now + IDLE_POLL_MS * 1000;
+        }
+        int still = 0;
+        curl_multi_perform(w->multi, &still);
+        CURLMsg *msg;
+        int left = 0;
+        while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct transfer *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            finish_transfer(w, t, msg->data.result);
+        }
+        curl_multi_poll(w->multi, NULL, 0, w->inflight > 0 ? 50 : IDLE_POLL_MS, NULL);
+    }
+    return NULL;
+}
+
+static char *copy(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+struct delivery_worker *delivery_start(const struct delivery_options *options)
+{
+    struct delivery_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->options = *options;
+    w->options.database_url = copy(options->database_url);
+    w->options.fcm_url = copy(options->fcm_url);
+    w->options.fcm_token = copy(options->fcm_token);
+    w->options.fcm_credentials = copy(options->fcm_credentials);
+    w->seed = (unsigned)timeutil_now_us();
+    pthread_mutex_init(&w->lock, NULL);
+    atomic_init(&w->sent, 0);
+    atomic_init(&w->retried, 0);
+    atomic_init(&w->dead, 0);
+    w->fcm = fcm_auth_new(options->fcm_token, options->fcm_credentials, w->fcm_error,
+                          sizeof w->fcm_error);
+    if (w->fcm != NULL) {
+        const char *project = fcm_auth_project_id(w->fcm);
+        char url[512];
+        if (options->fcm_url != NULL)
+            snprintf(url, sizeof url, "%s", options->fcm_url);
+        else if (project != NULL)
+            snprintf(url, sizeof url, "https://fcm.googleapis.com/v1/projects/%s/messages:send",
+                     project);
+        else
+            url[0] = '\0';
+        if (url[0] == '\0') {
+            snprintf(w->fcm_error, sizeof w->fcm_error,
+                     "push is not configured: TRACKD_FCM_URL is required with TRACKD_FCM_TOKEN");
+            fcm_auth_free(w->fcm);
+            w->fcm = NULL;
+        } else {
+            w->fcm_url = strdup(url);
+        }
+    }
+    w->multi = curl_multi_init();
+    if (w->multi == NULL || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        LOG_ERROR("delivery", "cannot start a delivery worker");
+        delivery_stop(w);
+        return NULL;
+    }
+    return w;
+}
+
+struct delivery_stats delivery_stats(struct delivery_worker *w)
+{
+    return (struct delivery_stats){atomic_load(&w->sent), atomic_load(&w->retried),
+                                   atomic_load(&w->dead)};
+}
+
+void delivery_stop(struct delivery_worker *w)
+{
+    if (w == NULL)
+        return;
+    if (w->multi != NULL) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_mutex_unlock(&w->lock);
+        curl_multi_wakeup(w->multi);
+        pthread_join(w->thread, NULL);
+        curl_multi_cleanup(w->multi);
+    }
+    pthread_mutex_destroy(&w->lock);
+    store_close(w->store);
+    fcm_auth_free(w->fcm);
+    free(w->fcm_url);
+    free((char *)w->options.database_url);
+    free((char *)w->options.fcm_url);
+    free((char *)w->options.fcm_token);
+    free((char *)w->options.fcm_credentials);
+    free(w);
+}

@@ -1,0 +1,56 @@
+/*
+ * Delivery workers: claim due rows of the deliveries outbox, send them outside any transaction
+ * (webhooks and FCM pushes with libcurl, many at once, so one slow endpoint never holds back
+ * the others), and record the outcome: sent; retrying with exponential backoff and jitter on
+ * 408, 429, 5xx or a network error; dead on any other 4xx or when attempts run out. A worker
+ * that dies mid-send leaves its lease to expire: the delivery is sent again with the same id
+ * (and so the same Idempotency-Key): at least once.
+ */
+#ifndef TRACKD_DELIVERY_WORKER_H
+#define TRACKD_DELIVERY_WORKER_H
+
+#include <stdint.h>
+
+struct delivery_options {
+    const char *database_url;
+    const char *fcm_url;         /* FCM messages:send endpoint; NULL: Google's, from the key */
+    const char *fcm_token;       /* static bearer token, or NULL */
+    const char *fcm_credentials; /* service-account key file, or NULL */
+    unsigned concurrency;        /* sends in flight at once */
+    unsigned max_attempts;       /* attempts before a delivery is dead */
+    unsigned retry_base_s;       /* first retry delay */
+    unsigned retry_cap_s;        /* longest retry delay */
+    unsigned connect_timeout_s;
+    unsigned request_timeout_s; /* total time for one send */
+};
+
+struct delivery_stats {
+    uint64_t sent;
+    uint64_t retried;
+    uint64_t dead;
+};
+
+struct delivery_worker;
+
+/* Starts one worker thread with its own connection; NULL (logged) when it cannot start. */
+struct delivery_worker *delivery_start(const struct delivery_options *options);
+
+struct delivery_stats delivery_stats(struct delivery_worker *worker);
+
+/* Stops after the sends in flight finish (bounded by request_timeout_s); accepts NULL. */
+void delivery_stop(struct delivery_worker *worker);
+
+/* The delay before retry number `attempt` (1 = after the first failure): base * 2^(attempt-1),
+ * at most cap, then scaled by `jitter` in [0.5, 1.0). Milliseconds. */
+int64_t delivery_backoff_ms(unsigned attempt, unsigned base_s, unsigned cap_s, double jitter);
+
+/* What to do after an HTTP answer (0: no answer, a network error). */
+enum delivery_verdict {
+    DELIVERY_SENT,  /* 2xx */
+    DELIVERY_RETRY, /* 408, 429, 5xx, network error */
+    DELIVERY_DEAD,  /* any other status */
+    DELIVERY_GONE,  /* push: the device is unregistered (404 or UNREGISTERED) */
+};
+enum delivery_verdict delivery_classify(long status, const char *body, int is_push);
+
+#endif

@@ -1,0 +1,244 @@
+#include "engine/evaluator.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "engine/rule_cache.h"
+#include "store/store_engine.h"
+#include "trigger/trigger_eval.h"
+#include "trigger/trigger_template.h"
+
+/* Events evaluated per transaction. */
+#define BATCH_EVENTS 200
+/* How long an idle evaluator waits before looking at the queue again. */
+#define IDLE_WAIT_MS 100
+/* Reconnect backoff. */
+#define RETRY_WAIT_MS 1000
+
+struct evaluator {
+    char *database_url;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping; /* guarded by lock */
+    atomic_uint_fast64_t evaluated;
+    atomic_uint_fast64_t fired;
+};
+
+/* One claimed batch being evaluated. */
+struct batch {
+    struct evaluator *evaluator;
+    struct store *store;
+    const struct rule_cache *rules;
+    int64_t event_ids[BATCH_EVENTS];
+    size_t count;
+    bool failed; /* a firing could not be recorded: roll the batch back */
+};
+
+static const char *frequency_name(enum trigger_frequency frequency)
+{
+    switch (frequency) {
+    case TRIGGER_ONCE:
+        return "once";
+    case TRIGGER_AT_MOST_EVERY:
+        return "at_most_every";
+    case TRIGGER_EVERY_TIME:
+        break;
+    }
+    return "every_time";
+}
+
+static enum trigger_event_type event_type_of(const char *type)
+{
+    return strcmp(type, "page") == 0     ? TRIGGER_TYPE_PAGE
+           : strcmp(type, "screen") == 0 ? TRIGGER_TYPE_SCREEN
+                                         : TRIGGER_TYPE_EVENT;
+}
+
+/* Fires `rule` for `event`: renders its action with the event's facts and records the firing. */
+static void fire(struct batch *b, const struct cached_rule *rule,
+                 const struct store_pending_event *event, const struct trigger_facts *facts)
+{
+    json_object *action = trigger_render_json(rule->rule->action, facts);
+    if (action == NULL) {
+        b->failed = true;
+        return;
+    }
+    const char *text = json_object_to_json_string_ext(action, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+    bool fired = false;
+    if (store_fire(b->store, event->workspace_id, rule->id, event->person_id, event->event_id,
+                   frequency_name(rule->rule->frequency), rule->rule->at_most_every_us,
+                   rule->rule->delay_us, text, &fired) < 0) {
+        LOG_WARN("evaluator", "recording a firing of rule %s failed: %s", rule->rule->name,
+                 store_last_error(b->store));
+        b->failed = true;
+    } else if (fired) {
+        atomic_fetch_add(&b->evaluator->fired, 1);
+        LOG_DEBUG("evaluator", "rule %s fired on event %lld", rule->rule->name,
+                  (long long)event->event_id);
+    }
+    json_object_put(action);
+}
+
+/* Evaluates the candidate rules of one claimed event. */
+static void evaluate(void *cls, const struct store_pending_event *event)
+{
+    struct batch *b = cls;
+    if (b->count < BATCH_EVENTS)
+        b->event_ids[b->count++] = event->event_id;
+    atomic_fetch_add(&b->evaluator->evaluated, 1);
+    if (b->failed || !event->may_fire)
+        return;
+    const struct cached_rule *first = NULL;
+    size_t candidates = 0;
+    rule_cache_candidates(b->rules, event->workspace_id, event_type_of(event->type), event->name,
+                          &first, &candidates);
+    if (candidates == 0)
+        return;
+    json_object *properties = json_tokener_parse(event->properties);
+    json_object *attributes = json_tokener_parse(event->attributes);
+    struct trigger_facts facts = {
+        .event_name = event->name,
+        .event_properties = properties,
+        .person_attributes = attributes,
+        .person_id = event->customer_id,
+        .person_email = event->email,
+    };
+    for (size_t i = 0; i < candidates && !b->failed; i++)
+        if (first[i].rule->enabled && trigger_rule_matches(first[i].rule, &facts))
+            fire(b, &first[i], event, &facts);
+    json_object_put(properties);
+    json_object_put(attributes);
+}
+
+/* Evaluates one batch; returns how many events it took (0: the queue was empty), or -1. */
+static long run_batch(struct evaluator *e, struct store *store, const struct rule_cache *rules)
+{
+    struct batch b = {.evaluator = e, .store = store, .rules = rules};
+    if (store_claim_evaluations(store, BATCH_EVENTS, evaluate, &b) < 0) {
+        LOG_WARN("evaluator", "%s", store_last_error(store));
+        return -1;
+    }
+    if (b.failed) {
+        store_abort(store);
+        return -1;
+    }
+    if (store_finish_evaluations(store, b.event_ids, b.count) < 0) {
+        LOG_WARN("evaluator", "%s", store_last_error(store));
+        return -1;
+    }
+    return (long)b.count;
+}
+
+/* Waits `ms` or until stopped; returns false when stopping. */
+static bool wait_ms(struct evaluator *e, unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->lock);
+    while (!e->stopping && pthread_cond_timedwait(&e->wake, &e->lock, &until) != ETIMEDOUT) {
+    }
+    bool running = !e->stopping;
+    pthread_mutex_unlock(&e->lock);
+    return running;
+}
+
+static bool running(struct evaluator *e)
+{
+    pthread_mutex_lock(&e->lock);
+    bool r = !e->stopping;
+    pthread_mutex_unlock(&e->lock);
+    return r;
+}
+
+static void *evaluator_main(void *arg)
+{
+    struct evaluator *e = arg;
+    struct store *store = NULL;
+    struct rule_cache rules = {0};
+    while (running(e)) {
+        if (store == NULL || !store_is_connected(store)) {
+            char error[256];
+            if (store == NULL)
+                store = store_connect(e->database_url, error, sizeof error);
+            else if (!store_reconnect(store))
+                snprintf(error, sizeof error, "%s", store_last_error(store));
+            if (store == NULL || !store_is_connected(store)) {
+                LOG_WARN("evaluator", "cannot reach the database: %s", error);
+                wait_ms(e, RETRY_WAIT_MS);
+                continue;
+            }
+        }
+        if (!rule_cache_refresh(&rules, store)) {
+            LOG_WARN("evaluator", "cannot load rules: %s", store_last_error(store));
+            wait_ms(e, RETRY_WAIT_MS);
+            continue;
+        }
+        long taken = run_batch(e, store, &rules);
+        if (taken < 0)
+            wait_ms(e, RETRY_WAIT_MS);
+        else if (taken == 0)
+            wait_ms(e, IDLE_WAIT_MS);
+    }
+    rule_cache_clear(&rules);
+    store_close(store);
+    return NULL;
+}
+
+struct evaluator *evaluator_start(const char *database_url)
+{
+    struct evaluator *e = calloc(1, sizeof *e);
+    if (e == NULL || (e->database_url = strdup(database_url)) == NULL) {
+        free(e);
+        LOG_ERROR("evaluator", "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    atomic_init(&e->evaluated, 0);
+    atomic_init(&e->fired, 0);
+    if (pthread_create(&e->thread, NULL, evaluator_main, e) != 0) {
+        LOG_ERROR("evaluator", "cannot start the evaluator thread");
+        pthread_mutex_destroy(&e->lock);
+        pthread_cond_destroy(&e->wake);
+        free(e->database_url);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+struct evaluator_stats evaluator_stats(struct evaluator *e)
+{
+    return (struct evaluator_stats){atomic_load(&e->evaluated), atomic_load(&e->fired)};
+}
+
+void evaluator_stop(struct evaluator *e)
+{
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_broadcast(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->thread, NULL);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->wake);
+    free(e->database_url);
+    free(e);
+}

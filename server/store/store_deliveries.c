@@ -1,0 +1,124 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_engine.h"
+#include "store/store_internal.h"
+
+const struct store_statement store_deliveries_statements[] = {
+    {"delivery_claim",
+     "UPDATE deliveries d SET lease_until = now() + $2::integer * interval '1 second',"
+     " attempts = d.attempts + 1"
+     " FROM (SELECT id FROM deliveries WHERE status IN ('scheduled', 'retrying')"
+     "       AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())"
+     "       ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED) due"
+     " WHERE d.id = due.id"
+     " RETURNING d.id, d.workspace_id, coalesce(d.person_id, 0), coalesce(d.device_id, 0),"
+     " d.attempts, d.action::text"},
+    {"delivery_sent",
+     "UPDATE deliveries SET status = 'sent', sent_at = now(), response_code = $2::integer,"
+     " lease_until = NULL, last_error = NULL WHERE id = $1::bigint AND status <> 'cancelled'"},
+    {"delivery_failed",
+     "UPDATE deliveries SET status = CASE WHEN $4::bigint >= 0 THEN 'retrying' ELSE 'dead' END,"
+     " next_attempt_at = CASE WHEN $4::bigint >= 0"
+     "   THEN now() + $4::bigint * interval '1 millisecond' END,"
+     " response_code = nullif($2::integer, 0), last_error = left($3, 1000), lease_until = NULL"
+     " WHERE id = $1::bigint AND status <> 'cancelled'"},
+    {"delivery_apply_attributes",
+     "WITH target AS (SELECT d.id, d.person_id, d.action FROM deliveries d WHERE d.id = "
+     "$1::bigint),"
+     " applied AS (UPDATE people p SET attributes = p.attributes || (t.action->'attributes'),"
+     "   updated_at = now() FROM target t WHERE p.id = t.person_id RETURNING p.id)"
+     " UPDATE deliveries SET"
+     "   status = CASE WHEN EXISTS (SELECT 1 FROM applied) THEN 'sent' ELSE 'cancelled' END,"
+     "   sent_at = CASE WHEN EXISTS (SELECT 1 FROM applied) THEN now() END, lease_until = NULL,"
+     "   last_error = CASE WHEN EXISTS (SELECT 1 FROM applied) THEN NULL"
+     "     ELSE 'the person no longer exists' END"
+     " WHERE id = $1::bigint"},
+    {"device_delete", "DELETE FROM devices WHERE id = $1::bigint"},
+};
+const size_t store_deliveries_statement_count =
+    sizeof store_deliveries_statements / sizeof store_deliveries_statements[0];
+
+static enum store_status command(struct store *store, const char *name, int n,
+                                 const char *const *params)
+{
+    PGresult *res = PQexecPrepared(store->conn, name, n, params, NULL, NULL, 0);
+    enum store_status status;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        store_set_error(store, name, res);
+        status = store_failure_status(res);
+    } else {
+        status = (enum store_status)atoi(PQcmdTuples(res));
+    }
+    PQclear(res);
+    return status;
+}
+
+enum store_status
+store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
+                       void (*each)(void *cls, const struct store_delivery *delivery), void *cls)
+{
+    char limit_text[16], lease_text[16];
+    snprintf(limit_text, sizeof limit_text, "%u", limit);
+    snprintf(lease_text, sizeof lease_text, "%u", lease_s);
+    const char *params[2] = {limit_text, lease_text};
+    PGresult *res = PQexecPrepared(store->conn, "delivery_claim", 2, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        store_set_error(store, "claiming deliveries", res);
+        enum store_status status = store_failure_status(res);
+        PQclear(res);
+        return status;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        struct store_delivery d = {
+            .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+            .workspace_id = strtoll(PQgetvalue(res, i, 1), NULL, 10),
+            .person_id = strtoll(PQgetvalue(res, i, 2), NULL, 10),
+            .device_id = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+            .attempts = atoi(PQgetvalue(res, i, 4)),
+            .action = PQgetvalue(res, i, 5),
+        };
+        each(cls, &d);
+    }
+    PQclear(res);
+    return (enum store_status)rows;
+}
+
+enum store_status store_delivery_sent(struct store *store, int64_t id, int response_code)
+{
+    char id_text[24], code[16];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    snprintf(code, sizeof code, "%d", response_code);
+    const char *params[2] = {id_text, code};
+    return command(store, "delivery_sent", 2, params);
+}
+
+enum store_status store_delivery_failed(struct store *store, int64_t id, int response_code,
+                                        const char *error, int64_t retry_in_ms)
+{
+    char id_text[24], code[16], retry[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    snprintf(code, sizeof code, "%d", response_code);
+    snprintf(retry, sizeof retry, "%" PRId64, retry_in_ms);
+    const char *params[4] = {id_text, code, error, retry};
+    return command(store, "delivery_failed", 4, params);
+}
+
+enum store_status store_delivery_apply_attributes(struct store *store, int64_t id)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    const char *params[1] = {id_text};
+    return command(store, "delivery_apply_attributes", 1, params);
+}
+
+enum store_status store_delete_device(struct store *store, int64_t device_id)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, device_id);
+    const char *params[1] = {id_text};
+    return command(store, "device_delete", 1, params);
+}

@@ -1,0 +1,119 @@
+/* Rules, rule evaluation and the delivery outbox (store_rules.c, store_evaluations.c,
+ * store_deliveries.c). */
+#ifndef TRACKD_STORE_ENGINE_H
+#define TRACKD_STORE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* ---- rules ---- */
+
+struct store_rule_input {
+    const char *name;
+    const char *definition; /* JSON text */
+    bool enabled;
+    const char *trigger_event;
+    const char *trigger_type; /* event, page, screen */
+};
+
+struct store_rule_row {
+    int64_t id;
+    int64_t workspace_id;
+    const char *name;
+    const char *definition; /* JSON text */
+    bool enabled;
+    const char *updated_at;
+};
+
+/* The id of the workspace named `name`: STORE_ONE_RESULT, or STORE_NO_RESULTS if none. */
+enum store_status store_find_workspace(struct store *store, const char *name, int64_t *id);
+
+/* Inserts or replaces (by name) `count` rules of a workspace in one transaction: all or none. */
+enum store_status store_upsert_rules(struct store *store, int64_t workspace_id,
+                                     const struct store_rule_input *rules, size_t count);
+
+/* Calls `each` for the rules of a workspace (0: every enabled rule of every workspace), by
+ * workspace then name. The row's strings are lent for the call only. */
+enum store_status store_list_rules(struct store *store, int64_t workspace_id,
+                                   void (*each)(void *cls, const struct store_rule_row *rule),
+                                   void *cls);
+
+/* A text that changes whenever any rule is loaded or changed (for caches). */
+enum store_status store_rules_version(struct store *store, char *out, size_t out_size);
+
+/* ---- evaluation ---- */
+
+/* An event waiting for evaluation, with what rules may read. Strings are lent for the call. */
+struct store_pending_event {
+    int64_t event_id;
+    int64_t workspace_id;
+    int64_t person_id; /* 0 when the person is gone */
+    const char *type;  /* event, page, screen */
+    const char *name;
+    const char *properties;  /* JSON text */
+    bool may_fire;           /* eligible, not inherited, timestamp within 72 h of now */
+    const char *customer_id; /* may be NULL */
+    const char *email;       /* may be NULL */
+    const char *attributes;  /* JSON text, "{}" when the person is gone */
+};
+
+/* Opens a transaction and claims up to `limit` waiting events (skipping those another
+ * evaluator holds), calling `each` for every one. The transaction stays open: record firings
+ * with store_fire and end with store_finish_evaluations (or store_abort). */
+enum store_status store_claim_evaluations(struct store *store, unsigned limit,
+                                          void (*each)(void *cls,
+                                                       const struct store_pending_event *event),
+                                          void *cls);
+
+/* Records a firing and its deliveries inside the evaluation's transaction. `frequency` is
+ * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON. *fired is
+ * false when the frequency held it back. */
+enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
+                             int64_t person_id, int64_t event_id, const char *frequency,
+                             int64_t interval_us, int64_t delay_us, const char *action,
+                             bool *fired);
+
+/* Removes the claimed events from the queue and commits the evaluation. */
+enum store_status store_finish_evaluations(struct store *store, const int64_t *event_ids,
+                                           size_t count);
+
+/* Rolls back an open transaction (after a failure). */
+void store_abort(struct store *store);
+
+/* ---- deliveries ---- */
+
+struct store_delivery {
+    int64_t id;
+    int64_t workspace_id;
+    int64_t person_id;  /* 0 when gone */
+    int64_t device_id;  /* 0 when none */
+    int attempts;       /* including the one being made */
+    const char *action; /* JSON text */
+};
+
+/* Claims up to `limit` due deliveries for `lease_s` seconds (committed at once, so that the
+ * sending happens outside any transaction) and calls `each` for each. A worker that dies
+ * leaves its claims to expire and be taken again: at-least-once, same delivery id. */
+enum store_status
+store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
+                       void (*each)(void *cls, const struct store_delivery *delivery), void *cls);
+
+/* Marks a delivery sent. */
+enum store_status store_delivery_sent(struct store *store, int64_t id, int response_code);
+
+/* Marks a failed attempt: `retry_in_ms` >= 0 makes it retrying (due again then), < 0 dead.
+ * `error` is kept (capped at 1000 characters). */
+enum store_status store_delivery_failed(struct store *store, int64_t id, int response_code,
+                                        const char *error, int64_t retry_in_ms);
+
+/* Applies a set_attributes delivery to its person and marks it sent (cancelled if the person
+ * is gone). */
+enum store_status store_delivery_apply_attributes(struct store *store, int64_t id);
+
+/* Removes a device FCM reported as unregistered. */
+enum store_status store_delete_device(struct store *store, int64_t device_id);
+
+#endif

@@ -1,0 +1,132 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_engine.h"
+#include "store/store_internal.h"
+
+/* What may fire (SPEC §5): eligible (attributed to a person within 72 hours of its timestamp),
+ * not inherited by a profile merge, and still within 72 hours of now. */
+const struct store_statement store_evaluations_statements[] = {
+    {"evaluation_claim",
+     "SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0), e.type, e.name,"
+     " e.properties::text,"
+     " (e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge' AND p.id IS NOT NULL"
+     "  AND now() - e.\"timestamp\" <= interval '72 hours'),"
+     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
+     " FROM pending_evaluations q JOIN events e ON e.id = q.event_id"
+     " LEFT JOIN people p ON p.id = e.person_id"
+     " ORDER BY q.event_id LIMIT $1::integer FOR UPDATE OF q SKIP LOCKED"},
+    {"evaluation_fire",
+     "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
+     " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb)"},
+    {"evaluation_done", "DELETE FROM pending_evaluations WHERE event_id = ANY($1::bigint[])"},
+};
+const size_t store_evaluations_statement_count =
+    sizeof store_evaluations_statements / sizeof store_evaluations_statements[0];
+
+static bool exec_simple(struct store *store, const char *sql)
+{
+    PGresult *res = PQexec(store->conn, sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        store_set_error(store, sql, res);
+    PQclear(res);
+    return ok;
+}
+
+void store_abort(struct store *store)
+{
+    if (PQtransactionStatus(store->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(store->conn, "ROLLBACK"));
+}
+
+enum store_status
+store_claim_evaluations(struct store *store, unsigned limit,
+                        void (*each)(void *cls, const struct store_pending_event *event), void *cls)
+{
+    if (!exec_simple(store, "BEGIN"))
+        return STORE_HARD_ERROR;
+    char text[16];
+    snprintf(text, sizeof text, "%u", limit);
+    const char *params[1] = {text};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_claim", 1, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        store_set_error(store, "claiming evaluations", res);
+        enum store_status status = store_failure_status(res);
+        PQclear(res);
+        store_abort(store);
+        return status;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        struct store_pending_event event = {
+            .event_id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+            .workspace_id = strtoll(PQgetvalue(res, i, 1), NULL, 10),
+            .person_id = strtoll(PQgetvalue(res, i, 2), NULL, 10),
+            .type = PQgetvalue(res, i, 3),
+            .name = PQgetvalue(res, i, 4),
+            .properties = PQgetvalue(res, i, 5),
+            .may_fire = PQgetvalue(res, i, 6)[0] == 't',
+            .customer_id = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+            .email = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
+            .attributes = PQgetvalue(res, i, 9),
+        };
+        each(cls, &event);
+    }
+    PQclear(res);
+    return (enum store_status)rows;
+}
+
+enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
+                             int64_t person_id, int64_t event_id, const char *frequency,
+                             int64_t interval_us, int64_t delay_us, const char *action, bool *fired)
+{
+    char ws[24], rule[24], person[24], event[24], interval[24], delay[24];
+    snprintf(ws, sizeof ws, "%" PRId64, workspace_id);
+    snprintf(rule, sizeof rule, "%" PRId64, rule_id);
+    snprintf(person, sizeof person, "%" PRId64, person_id);
+    snprintf(event, sizeof event, "%" PRId64, event_id);
+    snprintf(interval, sizeof interval, "%" PRId64, interval_us);
+    snprintf(delay, sizeof delay, "%" PRId64, delay_us);
+    const char *params[8] = {ws, rule, person, event, frequency, interval, delay, action};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_fire", 8, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        store_set_error(store, "recording a firing", res);
+        enum store_status status = store_failure_status(res);
+        PQclear(res);
+        return status;
+    }
+    *fired = strcmp(PQgetvalue(res, 0, 0), "fired") == 0;
+    PQclear(res);
+    return STORE_ONE_RESULT;
+}
+
+enum store_status store_finish_evaluations(struct store *store, const int64_t *event_ids,
+                                           size_t count)
+{
+    /* An array literal of integers: built from numbers only, never from input text. */
+    size_t size = count * 21 + 3;
+    char *array = malloc(size);
+    if (array == NULL)
+        return STORE_HARD_ERROR;
+    size_t used = (size_t)snprintf(array, size, "{");
+    for (size_t i = 0; i < count; i++)
+        used +=
+            (size_t)snprintf(array + used, size - used, "%s%" PRId64, i ? "," : "", event_ids[i]);
+    snprintf(array + used, size - used, "}");
+    const char *params[1] = {array};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_done", 1, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        store_set_error(store, "finishing evaluations", res);
+    enum store_status status = ok ? STORE_ONE_RESULT : store_failure_status(res);
+    PQclear(res);
+    free(array);
+    if (ok && !exec_simple(store, "COMMIT"))
+        status = STORE_HARD_ERROR;
+    if (!ok)
+        store_abort(store);
+    return status;
+}

@@ -1,0 +1,50 @@
+/*
+ * Rule evaluation (SPEC §5): does one event, with its person, meet a rule's conditions? Pure: no
+ * I/O, no clock, no globals; the facts are only read (nothing is cached inside them), so one rule
+ * may be evaluated by several threads at once, each with its own facts.
+ */
+#ifndef TRACKD_TRIGGER_EVAL_H
+#define TRACKD_TRIGGER_EVAL_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "trigger/trigger_rule.h"
+
+/* What conditions and templates can see of one event and its person; every member is lent. */
+struct trigger_facts {
+    const char *event_name;
+    json_object *event_properties;  /* lent; may be NULL */
+    json_object *person_attributes; /* lent; may be NULL */
+    const char *person_id;          /* people.customer_id; may be NULL */
+    const char *person_email;       /* may be NULL */
+};
+
+/*
+ * Looks up a field: "event.name" (facts->event_name), "event.<dot.path>" (event properties),
+ * "person.id" (facts->person_id), "person.email" (facts->person_email), "person.<dot.path>"
+ * (person attributes). When event_name, person_id or person_email is NULL, that field is looked
+ * up as a path like any other. A path walks nested objects by key; a segment of digits indexes an
+ * array ("event.items.0.sku"). Keys containing '.' cannot be reached.
+ *
+ * Returns true when the field is present: *out is then the value, or NULL for JSON null. Returns
+ * false, with *out NULL, when it is missing (or on an unknown root, or out of memory). *owned
+ * tells whether *out is new (json_object_put it) or lent from the facts (do not).
+ */
+bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_object **out,
+                    bool *owned);
+
+/*
+ * True when every condition of `rule` holds for `facts` (a rule without conditions always
+ * matches). Does not compare the trigger's event name or type: the caller selects rules by those.
+ *
+ * Comparisons are numeric when both sides read as numbers: a JSON number, or a string that is
+ * entirely a finite decimal number ("4.99", "-3", "1e3"). Otherwise gt/gte/lt/lte compare two
+ * strings bytewise and are false for anything else; eq compares strings bytewise, booleans by
+ * value, null equal to null, objects and arrays structurally (json_object_equal: same members, in
+ * any key order), and is false across types. neq is !eq. Any operator on a missing field is false,
+ * except neq and not_exists.
+ */
+bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_facts *facts);
+
+#endif

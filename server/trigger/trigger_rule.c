@@ -1,0 +1,616 @@
+#include "trigger/trigger_rule.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define US_PER_SEC INT64_C(1000000)
+#define DURATION_HINT "a duration like \"30s\", \"10m\", \"2h\" or \"1d\" (at most 365d)"
+
+/* Where a refusal is written: the caller's buffers, either of which may be NULL with size 0. */
+struct refusal {
+    char *field;
+    size_t field_size;
+    char *message;
+    size_t message_size;
+};
+
+/* Records why the rule is refused; always returns false, for `return refuse(...)`. */
+__attribute__((format(printf, 3, 4))) static bool refuse(struct refusal *r, const char *field,
+                                                         const char *fmt, ...)
+{
+    if (r->field_size > 0)
+        snprintf(r->field, r->field_size, "%s", field);
+    if (r->message_size > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->message, r->message_size, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+/* Writes "path.key" (or "key" at the top level, where path is "") to out. */
+static void join_path(char *out, size_t size, const char *path, const char *key)
+{
+    snprintf(out, size, "%s%s%s", path, *path ? "." : "", key);
+}
+
+static bool is_blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return false;
+    return true;
+}
+
+/* The value of `key`, lent; NULL when absent or JSON null (for optional keys, the same). */
+static json_object *member(json_object *object, const char *key)
+{
+    json_object *value = NULL;
+    json_object_object_get_ex(object, key, &value);
+    return value;
+}
+
+/*
+ * Refuses the first key of `object` that is not in `allowed` (NULL-terminated). `path` names the
+ * object ("" for the rule itself, "action", "conditions[0]").
+ */
+static bool only_known_keys(json_object *object, const char *path, const char *const *allowed,
+                            struct refusal *r)
+{
+    json_object_object_foreach(object, key, value)
+    {
+        (void)value;
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, key) != 0)
+            a++;
+        if (*a)
+            continue;
+        char expected[200] = "";
+        for (a = allowed; *a; a++)
+            snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
+                     a == allowed ? "" : ", ", *a);
+        char field[320];
+        join_path(field, sizeof field, path, key);
+        return refuse(r, field, "unknown key \"%s\" in %s (expected %s)", key,
+                      *path ? path : "the rule", expected);
+    }
+    return true;
+}
+
+/*
+ * A string member: *out is lent, or NULL when absent or null. Another type refuses; so does
+ * absence, or a blank string, when `required`.
+ */
+static bool string_member(json_object *object, const char *path, const char *key, bool required,
+                          const char **out, struct refusal *r)
+{
+    char field[320];
+    join_path(field, sizeof field, path, key);
+    json_object *value = member(object, key);
+    *out = NULL;
+    if (value != NULL && !json_object_is_type(value, json_type_string))
+        return refuse(r, field, "%s must be a string", field);
+    if (value != NULL)
+        *out = json_object_get_string(value);
+    if (required && (*out == NULL || is_blank(*out)))
+        return refuse(r, field, "%s is required and must be a non-empty string", field);
+    return true;
+}
+
+/* A copy of `text` into *out (NULL stays NULL); refuses only when out of memory. */
+static bool copy_string(const char *text, const char *field, char **out, struct refusal *r)
+{
+    *out = NULL;
+    if (text == NULL)
+        return true;
+    *out = strdup(text);
+    return *out != NULL || refuse(r, field, "out of memory");
+}
+
+bool trigger_parse_duration(const char *text, int64_t *out_us)
+{
+    static const int64_t max_seconds = TRIGGER_DURATION_MAX_US / US_PER_SEC;
+    if (text == NULL || *text < '0' || *text > '9')
+        return false;
+    int64_t count = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        count = count * 10 + (*p - '0');
+        if (count > max_seconds) /* also keeps the next multiplication from overflowing */
+            return false;
+    }
+    int64_t unit;
+    switch (*p) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    default:
+        return false;
+    }
+    if (p[1] != '\0' || count * unit > max_seconds)
+        return false;
+    *out_us = count * unit * US_PER_SEC;
+    return true;
+}
+
+const char *trigger_event_type_name(enum trigger_event_type type)
+{
+    switch (type) {
+    case TRIGGER_TYPE_EVENT:
+        return "event";
+    case TRIGGER_TYPE_PAGE:
+        return "page";
+    case TRIGGER_TYPE_SCREEN:
+        return "screen";
+    }
+    return "event";
+}
+
+/* ---- conditions ---- */
+
+static void condition_free(struct trigger_condition *c)
+{
+    if (c == NULL)
+        return;
+    free(c->field);
+    json_object_put(c->value);
+    for (size_t i = 0; i < c->child_count; i++)
+        condition_free(c->children[i]);
+    free(c->children);
+    free(c);
+}
+
+static const struct {
+    const char *name;
+    enum trigger_op op;
+} operators[] = {
+    {"eq", TRIGGER_OP_EQ},
+    {"neq", TRIGGER_OP_NEQ},
+    {"gt", TRIGGER_OP_GT},
+    {"gte", TRIGGER_OP_GTE},
+    {"lt", TRIGGER_OP_LT},
+    {"lte", TRIGGER_OP_LTE},
+    {"contains", TRIGGER_OP_CONTAINS},
+    {"starts_with", TRIGGER_OP_STARTS_WITH},
+    {"in", TRIGGER_OP_IN},
+    {"exists", TRIGGER_OP_EXISTS},
+    {"not_exists", TRIGGER_OP_NOT_EXISTS},
+};
+#define OPERATOR_COUNT (sizeof operators / sizeof operators[0])
+
+/* "event.<path>" or "person.<path>" with no empty segment; event.name, person.id and
+ * person.email are paths like any other here. */
+static bool valid_field(const char *text)
+{
+    const char *rest;
+    if (strncmp(text, "event.", 6) == 0)
+        rest = text + 6;
+    else if (strncmp(text, "person.", 7) == 0)
+        rest = text + 7;
+    else
+        return false;
+    if (strlen(text) > TRIGGER_FIELD_MAX_BYTES || *rest == '\0')
+        return false;
+    for (const char *p = rest; *p; p++)
+        if (*p == '.' && (p == rest || p[1] == '.' || p[1] == '\0'))
+            return false;
+    return true;
+}
+
+/* Checks the "value" of a leaf against its operator; *value is lent (NULL for JSON null). */
+static bool check_value(json_object *leaf, const char *path, const char *op_name,
+                        enum trigger_op op, json_object **value, struct refusal *r)
+{
+    char field[320];
+    join_path(field, sizeof field, path, "value");
+    bool present = json_object_object_get_ex(leaf, "value", value);
+    switch (op) {
+    case TRIGGER_OP_EXISTS:
+    case TRIGGER_OP_NOT_EXISTS:
+        if (present)
+            return refuse(r, field, "%s must be left out: %s takes no value", field, op_name);
+        return true;
+    case TRIGGER_OP_IN:
+        if (!present || !json_object_is_type(*value, json_type_array) ||
+            json_object_array_length(*value) == 0)
+            return refuse(r, field, "%s must be a non-empty array for in", field);
+        return true;
+    case TRIGGER_OP_GT:
+    case TRIGGER_OP_GTE:
+    case TRIGGER_OP_LT:
+    case TRIGGER_OP_LTE:
+        if (!present || !(json_object_is_type(*value, json_type_int) ||
+                          json_object_is_type(*value, json_type_double) ||
+                          json_object_is_type(*value, json_type_string)))
+            return refuse(r, field, "%s must be a number or a string for %s", field, op_name);
+        return true;
+    case TRIGGER_OP_STARTS_WITH:
+        if (!present || !json_object_is_type(*value, json_type_string))
+            return refuse(r, field, "%s must be a string for starts_with", field);
+        return true;
+    case TRIGGER_OP_EQ:
+    case TRIGGER_OP_NEQ:
+    case TRIGGER_OP_CONTAINS:
+        if (!present)
+            return refuse(r, field, "%s is required for %s", field, op_name);
+        return true;
+    }
+    return true;
+}
+
+static struct trigger_condition *parse_condition(json_object *item, const char *path, int depth,
+                                                 struct refusal *r);
+
+/* Parses a non-empty array of conditions at `path` ("conditions", "conditions[0].any") into a
+ * node of `kind` whose children sit at `depth`. */
+static struct trigger_condition *parse_group(json_object *array, enum trigger_condition_kind kind,
+                                             const char *path, int depth, struct refusal *r)
+{
+    if (!json_object_is_type(array, json_type_array) || json_object_array_length(array) == 0) {
+        refuse(r, path, "%s must be a non-empty array of conditions", path);
+        return NULL;
+    }
+    size_t count = json_object_array_length(array);
+    struct trigger_condition *node = calloc(1, sizeof *node);
+    if (node == NULL || (node->children = calloc(count, sizeof *node->children)) == NULL) {
+        refuse(r, path, "out of memory");
+        free(node);
+        return NULL;
+    }
+    node->kind = kind;
+    for (size_t i = 0; i < count; i++) {
+        char item_path[320];
+        snprintf(item_path, sizeof item_path, "%s[%zu]", path, i);
+        node->children[i] =
+            parse_condition(json_object_array_get_idx(array, i), item_path, depth, r);
+        if (node->children[i] == NULL) {
+            condition_free(node);
+            return NULL;
+        }
+        node->child_count++;
+    }
+    return node;
+}
+
+static struct trigger_condition *parse_leaf(json_object *item, const char *path, struct refusal *r)
+{
+    static const char *const keys[] = {"field", "op", "value", NULL};
+    char field[320];
+    const char *field_text, *op_text;
+    if (!only_known_keys(item, path, keys, r) ||
+        !string_member(item, path, "field", true, &field_text, r))
+        return NULL;
+    if (!valid_field(field_text)) {
+        join_path(field, sizeof field, path, "field");
+        refuse(r, field,
+               "%s must be event.<path>, event.name, person.<path>, person.id or person.email "
+               "(at most %d bytes, no empty segment)",
+               field, TRIGGER_FIELD_MAX_BYTES);
+        return NULL;
+    }
+    if (!string_member(item, path, "op", true, &op_text, r))
+        return NULL;
+    size_t i = 0;
+    while (i < OPERATOR_COUNT && strcmp(operators[i].name, op_text) != 0)
+        i++;
+    if (i == OPERATOR_COUNT) {
+        join_path(field, sizeof field, path, "op");
+        refuse(r, field,
+               "%s must be one of eq, neq, gt, gte, lt, lte, contains, starts_with, in, exists, "
+               "not_exists",
+               field);
+        return NULL;
+    }
+    json_object *value = NULL;
+    if (!check_value(item, path, operators[i].name, operators[i].op, &value, r))
+        return NULL;
+
+    struct trigger_condition *leaf = calloc(1, sizeof *leaf);
+    if (leaf == NULL || (leaf->field = strdup(field_text)) == NULL ||
+        (value != NULL && json_object_deep_copy(value, &leaf->value, NULL) != 0)) {
+        refuse(r, path, "out of memory");
+        condition_free(leaf);
+        return NULL;
+    }
+    leaf->kind = TRIGGER_CONDITION_LEAF;
+    leaf->op = operators[i].op;
+    return leaf;
+}
+
+/* One condition at `path` and `depth` (a top-level condition is at depth 1). */
+static struct trigger_condition *parse_condition(json_object *item, const char *path, int depth,
+                                                 struct refusal *r)
+{
+    if (depth > TRIGGER_CONDITION_DEPTH_MAX) {
+        refuse(r, path, "%s: conditions cannot nest deeper than %d levels", path,
+               TRIGGER_CONDITION_DEPTH_MAX);
+        return NULL;
+    }
+    if (!json_object_is_type(item, json_type_object)) {
+        refuse(r, path,
+               "%s must be an object: {\"field\", \"op\", \"value\"}, {\"any\": [...]} or "
+               "{\"all\": [...]}",
+               path);
+        return NULL;
+    }
+    static const char *const any_keys[] = {"any", NULL};
+    static const char *const all_keys[] = {"all", NULL};
+    const char *const *keys = NULL;
+    enum trigger_condition_kind kind = TRIGGER_CONDITION_LEAF;
+    if (json_object_object_get_ex(item, "any", NULL)) {
+        keys = any_keys;
+        kind = TRIGGER_CONDITION_ANY;
+    } else if (json_object_object_get_ex(item, "all", NULL)) {
+        keys = all_keys;
+        kind = TRIGGER_CONDITION_ALL;
+    }
+    if (kind == TRIGGER_CONDITION_LEAF)
+        return parse_leaf(item, path, r);
+    if (!only_known_keys(item, path, keys, r))
+        return NULL;
+    char group_path[320];
+    join_path(group_path, sizeof group_path, path, keys[0]);
+    return parse_group(member(item, keys[0]), kind, group_path, depth + 1, r);
+}
+
+/* ---- the parts of a rule ---- */
+
+static bool parse_name(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    const char *name;
+    if (!string_member(definition, "", "name", true, &name, r))
+        return false;
+    size_t len = strlen(name);
+    bool ok = len <= TRIGGER_NAME_MAX;
+    for (const char *p = name; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '_' || *p == '-';
+    if (!ok)
+        return refuse(r, "name",
+                      "name must be 1 to %d characters of letters, digits, '.', '_' and '-'",
+                      TRIGGER_NAME_MAX);
+    return copy_string(name, "name", &rule->name, r);
+}
+
+static bool parse_description_and_enabled(json_object *definition, struct trigger_rule *rule,
+                                          struct refusal *r)
+{
+    const char *description;
+    if (!string_member(definition, "", "description", false, &description, r))
+        return false;
+    if (description != NULL && strlen(description) > TRIGGER_DESCRIPTION_MAX_BYTES)
+        return refuse(r, "description", "description cannot be longer than %d bytes",
+                      TRIGGER_DESCRIPTION_MAX_BYTES);
+    if (!copy_string(description, "description", &rule->description, r))
+        return false;
+    json_object *enabled = member(definition, "enabled");
+    if (enabled != NULL && !json_object_is_type(enabled, json_type_boolean))
+        return refuse(r, "enabled", "enabled must be true or false");
+    rule->enabled = enabled == NULL || json_object_get_boolean(enabled);
+    return true;
+}
+
+static bool parse_trigger(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    static const char *const keys[] = {"event", "type", NULL};
+    json_object *trigger = member(definition, "trigger");
+    if (trigger == NULL || !json_object_is_type(trigger, json_type_object))
+        return refuse(r, "trigger", "trigger is required and must be an object with an event");
+    const char *event, *type;
+    if (!only_known_keys(trigger, "trigger", keys, r) ||
+        !string_member(trigger, "trigger", "event", true, &event, r) ||
+        !string_member(trigger, "trigger", "type", false, &type, r))
+        return false;
+    if (strlen(event) > TRIGGER_EVENT_MAX_BYTES)
+        return refuse(r, "trigger.event", "trigger.event cannot be longer than %d bytes",
+                      TRIGGER_EVENT_MAX_BYTES);
+    if (type == NULL || strcmp(type, "event") == 0)
+        rule->type = TRIGGER_TYPE_EVENT;
+    else if (strcmp(type, "page") == 0)
+        rule->type = TRIGGER_TYPE_PAGE;
+    else if (strcmp(type, "screen") == 0)
+        rule->type = TRIGGER_TYPE_SCREEN;
+    else
+        return refuse(r, "trigger.type", "trigger.type must be one of event, page, screen");
+    return copy_string(event, "trigger.event", &rule->event, r);
+}
+
+static bool parse_conditions(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    json_object *conditions = member(definition, "conditions");
+    if (conditions == NULL)
+        return true;
+    if (!json_object_is_type(conditions, json_type_array))
+        return refuse(r, "conditions", "conditions must be an array of conditions");
+    if (json_object_array_length(conditions) == 0)
+        return true; /* no conditions: every event with the trigger's name matches */
+    rule->conditions = parse_group(conditions, TRIGGER_CONDITION_ALL, "conditions", 1, r);
+    return rule->conditions != NULL;
+}
+
+static bool parse_timing(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    json_object *frequency = member(definition, "frequency");
+    const char *text = frequency && json_object_is_type(frequency, json_type_string)
+                           ? json_object_get_string(frequency)
+                           : NULL;
+    if (frequency == NULL || (text && strcmp(text, "every_time") == 0)) {
+        rule->frequency = TRIGGER_EVERY_TIME;
+    } else if (text && strcmp(text, "once") == 0) {
+        rule->frequency = TRIGGER_ONCE;
+    } else if (json_object_is_type(frequency, json_type_object)) {
+        static const char *const keys[] = {"at_most_every", NULL};
+        if (!only_known_keys(frequency, "frequency", keys, r))
+            return false;
+        json_object *every = member(frequency, "at_most_every");
+        if (every == NULL || !json_object_is_type(every, json_type_string) ||
+            !trigger_parse_duration(json_object_get_string(every), &rule->at_most_every_us) ||
+            rule->at_most_every_us == 0)
+            return refuse(r, "frequency.at_most_every",
+                          "frequency.at_most_every must be a positive " DURATION_HINT);
+        rule->frequency = TRIGGER_AT_MOST_EVERY;
+    } else {
+        return refuse(r, "frequency",
+                      "frequency must be \"every_time\", \"once\" or {\"at_most_every\": "
+                      "DURATION}");
+    }
+    json_object *delay = member(definition, "delay");
+    if (delay != NULL && (!json_object_is_type(delay, json_type_string) ||
+                          !trigger_parse_duration(json_object_get_string(delay), &rule->delay_us)))
+        return refuse(r, "delay", "delay must be " DURATION_HINT);
+    return true;
+}
+
+/* An optional object at `path` whose values are all strings, e.g. push data. When `header_names`,
+ * keys must be HTTP header names and values may not hold CR or LF. */
+static bool string_map(json_object *action, const char *key, bool header_names, struct refusal *r)
+{
+    char path[320], field[320];
+    join_path(path, sizeof path, "action", key);
+    json_object *map = member(action, key);
+    if (map == NULL)
+        return true;
+    if (!json_object_is_type(map, json_type_object))
+        return refuse(r, path, "%s must be an object of strings", path);
+    json_object_object_foreach(map, name, value)
+    {
+        join_path(field, sizeof field, path, name);
+        if (header_names &&
+            (*name == '\0' || name[strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                "0123456789!#$%&'*+-.^_`|~")] != '\0'))
+            return refuse(r, field, "%s: \"%s\" is not a valid HTTP header name", field, name);
+        if (value == NULL || !json_object_is_type(value, json_type_string))
+            return refuse(r, field, "%s must be a string", field);
+        if (header_names && strpbrk(json_object_get_string(value), "\r\n") != NULL)
+            return refuse(r, field, "%s cannot contain a line break", field);
+    }
+    return true;
+}
+
+static bool parse_push(json_object *action, struct refusal *r)
+{
+    static const char *const keys[] = {"type", "title", "body", "data", NULL};
+    const char *title, *body;
+    return only_known_keys(action, "action", keys, r) &&
+           string_member(action, "action", "title", true, &title, r) &&
+           string_member(action, "action", "body", true, &body, r) &&
+           string_map(action, "data", false, r);
+}
+
+static bool parse_webhook(json_object *action, struct refusal *r)
+{
+    static const char *const keys[] = {"type", "url", "method", "headers", "body", NULL};
+    const char *url, *method;
+    if (!only_known_keys(action, "action", keys, r) ||
+        !string_member(action, "action", "url", true, &url, r))
+        return false;
+    size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+    if (scheme == 0 || url[scheme] == '\0')
+        return refuse(r, "action.url", "action.url must start with http:// or https://");
+    if (!string_member(action, "action", "method", false, &method, r))
+        return false;
+    if (method != NULL && strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
+        return refuse(r, "action.method", "action.method must be POST or PUT");
+    return string_map(action, "headers", true, r);
+}
+
+static bool parse_set_attributes(json_object *action, struct refusal *r)
+{
+    static const char *const keys[] = {"type", "attributes", NULL};
+    if (!only_known_keys(action, "action", keys, r))
+        return false;
+    json_object *attributes = member(action, "attributes");
+    if (attributes == NULL || !json_object_is_type(attributes, json_type_object) ||
+        json_object_object_length(attributes) == 0)
+        return refuse(r, "action.attributes", "action.attributes must be a non-empty object");
+    json_object_object_foreach(attributes, name, value)
+    {
+        (void)value;
+        if (is_blank(name) || strlen(name) > TRIGGER_ATTRIBUTE_NAME_MAX_BYTES) {
+            char field[320];
+            join_path(field, sizeof field, "action.attributes", name);
+            return refuse(r, field, "%s: an attribute name must be 1 to %d bytes, not blank", field,
+                          TRIGGER_ATTRIBUTE_NAME_MAX_BYTES);
+        }
+    }
+    return true;
+}
+
+static bool parse_action(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    json_object *action = member(definition, "action");
+    if (action == NULL || !json_object_is_type(action, json_type_object))
+        return refuse(r, "action", "action is required and must be an object with a type");
+    const char *type;
+    if (!string_member(action, "action", "type", false, &type, r))
+        return false;
+    bool ok;
+    if (type != NULL && strcmp(type, "push") == 0) {
+        rule->action_type = TRIGGER_ACTION_PUSH;
+        ok = parse_push(action, r);
+    } else if (type != NULL && strcmp(type, "webhook") == 0) {
+        rule->action_type = TRIGGER_ACTION_WEBHOOK;
+        ok = parse_webhook(action, r);
+    } else if (type != NULL && strcmp(type, "set_attributes") == 0) {
+        rule->action_type = TRIGGER_ACTION_SET_ATTRIBUTES;
+        ok = parse_set_attributes(action, r);
+    } else {
+        return refuse(r, "action.type", "action.type must be one of push, webhook, set_attributes");
+    }
+    if (ok && json_object_deep_copy(action, &rule->action, NULL) != 0)
+        return refuse(r, "action", "out of memory");
+    return ok;
+}
+
+struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
+                                        char *message, size_t message_size)
+{
+    static const char *const keys[] = {"name",    "description", "enabled",
+                                       "trigger", "conditions",  "frequency",
+                                       "delay",   "action",      NULL};
+    struct refusal r = {field, field_size, message, message_size};
+    refuse(&r, "", "%s", "");
+    if (definition == NULL || !json_object_is_type(definition, json_type_object)) {
+        refuse(&r, "rule", "a rule must be a JSON object");
+        return NULL;
+    }
+    struct trigger_rule *rule = calloc(1, sizeof *rule);
+    if (rule == NULL) {
+        refuse(&r, "rule", "out of memory");
+        return NULL;
+    }
+    /* Unknown keys first: a misspelt "condtions" must not read as "no conditions". */
+    if (!only_known_keys(definition, "", keys, &r) || !parse_name(definition, rule, &r) ||
+        !parse_description_and_enabled(definition, rule, &r) ||
+        !parse_trigger(definition, rule, &r) || !parse_conditions(definition, rule, &r) ||
+        !parse_timing(definition, rule, &r) || !parse_action(definition, rule, &r)) {
+        trigger_rule_free(rule);
+        return NULL;
+    }
+    return rule;
+}
+
+void trigger_rule_free(struct trigger_rule *rule)
+{
+    if (rule == NULL)
+        return;
+    free(rule->name);
+    free(rule->description);
+    free(rule->event);
+    condition_free(rule->conditions);
+    json_object_put(rule->action);
+    free(rule);
+}

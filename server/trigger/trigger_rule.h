@@ -1,0 +1,128 @@
+/*
+ * Campaign rules (SPEC §5): parsing and validation of a rule definition into a struct
+ * trigger_rule. Pure: no I/O, no clock, no globals. A parsed rule is independent of the JSON it
+ * came from (every value it keeps is a deep copy) and is never modified after parsing, so several
+ * threads may evaluate one rule at once.
+ */
+#ifndef TRACKD_TRIGGER_RULE_H
+#define TRACKD_TRIGGER_RULE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Limits of a rule definition; messages name them. SPEC §5 sets none for the description (this
+ * keeps rows small); the event name and attribute name limits are ingest's own (api_fields.h), so
+ * a rule can name every event and set every attribute that ingest accepts, and no other.
+ */
+#define TRIGGER_NAME_MAX 100 /* characters of [A-Za-z0-9._-] */
+#define TRIGGER_DESCRIPTION_MAX_BYTES 1000
+#define TRIGGER_EVENT_MAX_BYTES 100
+#define TRIGGER_ATTRIBUTE_NAME_MAX_BYTES 150
+#define TRIGGER_FIELD_MAX_BYTES 255    /* a condition's whole "event.<path>" or "person.<path>" */
+#define TRIGGER_CONDITION_DEPTH_MAX 16 /* a top-level condition is at depth 1 */
+#define TRIGGER_DURATION_MAX_US (INT64_C(365) * 86400 * 1000000)
+
+/* What kind of event fires a rule (trigger.type). */
+enum trigger_event_type {
+    TRIGGER_TYPE_EVENT,  /* a custom event: Pipelines track, Track API events */
+    TRIGGER_TYPE_PAGE,   /* a page view; its name is the page name or URL */
+    TRIGGER_TYPE_SCREEN, /* a mobile screen view */
+};
+
+/* How often a rule may fire for one person. */
+enum trigger_frequency {
+    TRIGGER_EVERY_TIME,    /* every matching event */
+    TRIGGER_ONCE,          /* the first matching event per person, ever */
+    TRIGGER_AT_MOST_EVERY, /* again only once at_most_every_us has passed since the last firing */
+};
+
+/* What a rule does when it fires (action.type). */
+enum trigger_action_type {
+    TRIGGER_ACTION_PUSH,           /* title, body, data: to every device of the person */
+    TRIGGER_ACTION_WEBHOOK,        /* url, method (POST when absent), headers, body */
+    TRIGGER_ACTION_SET_ATTRIBUTES, /* attributes: merged into the person's attributes */
+};
+
+/* The comparison of a condition leaf ("op"). */
+enum trigger_op {
+    TRIGGER_OP_EQ,
+    TRIGGER_OP_NEQ,
+    TRIGGER_OP_GT,
+    TRIGGER_OP_GTE,
+    TRIGGER_OP_LT,
+    TRIGGER_OP_LTE,
+    TRIGGER_OP_CONTAINS,
+    TRIGGER_OP_STARTS_WITH,
+    TRIGGER_OP_IN,
+    TRIGGER_OP_EXISTS,
+    TRIGGER_OP_NOT_EXISTS,
+};
+
+/* The kind of a node in a condition tree. */
+enum trigger_condition_kind {
+    TRIGGER_CONDITION_LEAF, /* field op value */
+    TRIGGER_CONDITION_ALL,  /* every child holds ({"all": [...]} and the top-level list) */
+    TRIGGER_CONDITION_ANY,  /* at least one child holds ({"any": [...]}) */
+};
+
+/*
+ * A condition tree. Treat it as opaque outside server/trigger/: its members are here only because
+ * trigger_eval.c walks them. Built by trigger_rule_parse and freed with the rule.
+ */
+struct trigger_condition {
+    enum trigger_condition_kind kind;
+    /* TRIGGER_CONDITION_LEAF */
+    char *field; /* "event.price", "person.plan", "event.name", ... (owned) */
+    enum trigger_op op;
+    json_object *value; /* owned deep copy; NULL for JSON null and for exists/not_exists */
+    /* TRIGGER_CONDITION_ALL and TRIGGER_CONDITION_ANY: at least one child */
+    struct trigger_condition **children; /* owned array of owned children */
+    size_t child_count;
+};
+
+/* A parsed rule; every pointer is owned by the rule and freed by trigger_rule_free. */
+struct trigger_rule {
+    char *name;                   /* 1..100 chars of [A-Za-z0-9._-] */
+    char *description;            /* may be NULL */
+    bool enabled;                 /* default true */
+    char *event;                  /* trigger.event, required, <= 100 bytes */
+    enum trigger_event_type type; /* trigger.type: "event" (default), "page", "screen" */
+    /* conditions: the top-level list as an implicit all; NULL when none */
+    struct trigger_condition *conditions;
+    enum trigger_frequency frequency; /* "every_time" (default), "once", {"at_most_every": "24h"} */
+    int64_t at_most_every_us;         /* > 0 for TRIGGER_AT_MOST_EVERY, else 0 */
+    int64_t delay_us;                 /* "delay": duration, default "0s" */
+    enum trigger_action_type action_type;
+    json_object *action; /* the action object as given (a deep copy, owned; templates not
+                          * rendered); absent optional keys stay absent (webhook method: POST) */
+};
+
+/*
+ * Validates and parses a rule definition (lent; not modified, not kept). Returns a new rule the
+ * caller frees with trigger_rule_free. On failure returns NULL and writes the path of the bad
+ * field ("trigger.event", "conditions[2].any[0].op", "action.url", "frequency.at_most_every",
+ * "rule" when the definition is not an object) to `field` and a sentence naming it to `message`;
+ * both are truncated to their sizes and may be NULL with size 0. On success both are set empty.
+ * Unknown keys anywhere in the rule are refused, naming them: in a rule, a typo is a bug.
+ * Out of memory also returns NULL, with the message "out of memory".
+ */
+struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
+                                        char *message, size_t message_size);
+
+/* Frees `rule` and everything it owns; accepts NULL. */
+void trigger_rule_free(struct trigger_rule *rule);
+
+/*
+ * Parses a duration: an unsigned decimal integer followed by one unit, s, m, h or d ("30s",
+ * "10m", "2h", "1d", "0s"), at most 365 days, nothing else (no sign, spaces or fractions).
+ * Returns false on any other text, leaving *out_us untouched.
+ */
+bool trigger_parse_duration(const char *text, int64_t *out_us);
+
+/* "event", "page" or "screen": a static string, never freed. */
+const char *trigger_event_type_name(enum trigger_event_type type);
+
+#endif

@@ -1,0 +1,333 @@
+'use strict';
+// The trigger engine end to end: rules loaded with `trackd rules load`, events sent with the
+// official SDK, and a local receiver standing in for FCM and webhook targets. Each test asserts
+// what the receiver got and the deliveries rows.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { PipelinesClient } = require('customerio-node');
+const { startTrackd } = require('./harness');
+const { Receiver } = require('./receiver');
+
+const SUITE_TIMEOUT_MS = 180_000;
+
+function webhookRule(name, event, hookPath, extra = {}) {
+    return {
+        name,
+        trigger: { event },
+        action: {
+            type: 'webhook',
+            url: `RECEIVER${hookPath}`,
+            method: 'POST',
+            headers: { 'X-Test': 'yes' },
+            body: { user: '{{ person.id }}', plan: '{{ event.plan | default: "none" }}' },
+        },
+        ...extra,
+    };
+}
+
+const RULES = [
+    {
+        name: 'thank-sock-buyers',
+        description: 'Push a thank-you for every sock purchase over 4',
+        enabled: true,
+        trigger: { event: 'purchase', type: 'event' },
+        conditions: [
+            { field: 'event.product', op: 'eq', value: 'socks' },
+            { field: 'event.price', op: 'gt', value: 4 },
+        ],
+        frequency: 'every_time',
+        delay: '0s',
+        action: {
+            type: 'push',
+            title: 'Thanks, {{ person.first_name | default: "friend" }}!',
+            body: 'Your {{ event.product }} ship today.',
+            data: { screen: 'orders' },
+        },
+    },
+    webhookRule('signup-hook', 'signed_up', '/hooks/ok'),
+    webhookRule('flaky-hook', 'flaky_event', '/hooks/flaky'),
+    webhookRule('bad-hook', 'bad_event', '/hooks/bad'),
+    webhookRule('once-hook', 'login', '/hooks/once', { frequency: 'once' }),
+    webhookRule('slow-hook', 'slow_event', '/hooks/slow'),
+    webhookRule('shared-hook', 'shared_event', '/hooks/shared'),
+    webhookRule('delayed-hook', 'delayed_event', '/hooks/delayed', { delay: '2s' }),
+    {
+        name: 'churn-risk',
+        trigger: { event: 'subscription_cancelled' },
+        action: { type: 'set_attributes', attributes: { churn_risk: 'high', reason: '{{ event.reason }}' } },
+    },
+];
+
+describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, () => {
+    let trackd;
+    let receiver;
+    let client;
+    let rulesDir;
+
+    before(async () => {
+        receiver = new Receiver();
+        const base = await receiver.start();
+        rulesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackd-rules-'));
+        for (const rule of RULES) {
+            const text = JSON.stringify(rule).replaceAll('RECEIVER', base);
+            fs.writeFileSync(path.join(rulesDir, `${rule.name}.json`), text);
+        }
+        trackd = await startTrackd({
+            rules: [rulesDir],
+            env: {
+                TRACKD_FCM_URL: `${base}/fcm`,
+                TRACKD_FCM_TOKEN: 'test-token',
+                TRACKD_RETRY_BASE: '1',
+                TRACKD_RETRY_CAP: '2',
+                TRACKD_DELIVERY_TIMEOUT: '2',
+            },
+        });
+        connectClient();
+    });
+
+    // (Re)creates the SDK client for the server's current port (a restart picks a new one).
+    function connectClient() {
+        client = new PipelinesClient(trackd.workspace.write_key, {
+            url: `${trackd.baseUrl}/v1`,
+            strictMode: true,
+        });
+    }
+
+    after(async () => {
+        await trackd?.stop();
+        await receiver?.stop();
+        fs.rmSync(rulesDir, { recursive: true, force: true });
+    });
+
+    const deliveriesOf = (rule) =>
+        trackd.query(
+            `SELECT d.id, d.status, d.attempts, d.response_code, d.last_error, d.device_id,
+                    d.delivered_at, d.opened_at, p.customer_id, d.next_attempt_at - d.created_at AS delay
+               FROM deliveries d JOIN rules r ON r.id = d.rule_id LEFT JOIN people p ON p.id = d.person_id
+              WHERE r.name = '${rule}' ORDER BY d.id`
+        );
+
+    async function waitForStatus(rule, statuses, count = 1) {
+        await receiver.waitFor(
+            async () => {
+                const rows = await deliveriesOf(rule);
+                return rows.length >= count && rows.every((r) => statuses.includes(r.status));
+            },
+            30000,
+            `deliveries of ${rule} to reach ${statuses}`
+        );
+        return deliveriesOf(rule);
+    }
+
+    async function withDevice(userId, token, traits = {}) {
+        await client.identify({ userId, traits });
+        await client.track({
+            userId,
+            event: 'Device Created or Updated',
+            properties: {},
+            context: { device: { token, type: 'android' } },
+        });
+    }
+
+    it('rules load is all or nothing and names the file and field of a bad rule', async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackd-bad-rules-'));
+        try {
+            fs.writeFileSync(path.join(dir, 'a-good.json'), JSON.stringify(webhookRule('new-good', 'x', '/x')));
+            const bad = { ...webhookRule('new-bad', 'y', '/y'), conditions: [{ field: 'event.n', op: 'bigger', value: 1 }] };
+            fs.writeFileSync(path.join(dir, 'b-bad.json'), JSON.stringify(bad));
+            await assert.rejects(trackd.cli(['rules', 'load', '--workspace', 'compat', dir]), (error) => {
+                assert.match(String(error.message), /b-bad\.json: conditions\[0\]\.op/);
+                return true;
+            });
+            const names = await trackd.query(`SELECT name FROM rules WHERE name LIKE 'new-%'`);
+            assert.deepEqual(names, [], 'nothing was loaded');
+            const listed = await trackd.cli(['rules', 'list', '--workspace', 'compat']);
+            assert.match(listed, /^thank-sock-buyers\tenabled\tevent:purchase\t/m);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it('the seed rule: a sock purchase pushes a thank-you through FCM', async () => {
+        await withDevice('buyer-1', 'device-token-1', { first_name: 'Ann' });
+        await client.track({ userId: 'buyer-1', event: 'purchase', properties: { product: 'socks', price: '4.99' } });
+        const [delivery] = await waitForStatus('thank-sock-buyers', ['sent']);
+        const [push] = receiver.to('/fcm');
+        assert.ok(push, 'the FCM endpoint got a request');
+        assert.equal(push.headers.authorization, 'Bearer test-token');
+        assert.deepEqual(push.body, {
+            message: {
+                token: 'device-token-1',
+                notification: { title: 'Thanks, Ann!', body: 'Your socks ship today.' },
+                data: { screen: 'orders', delivery_id: String(delivery.id) },
+            },
+        });
+        assert.equal(delivery.response_code, 200);
+        assert.equal(delivery.customer_id, 'buyer-1');
+
+        // The app reports the push opened: the delivery records it.
+        await client.track({
+            anonymousId: String(delivery.id),
+            event: 'Report Delivery Event',
+            properties: { deliveryId: String(delivery.id), metric: 'opened' },
+        });
+        const [after] = await deliveriesOf('thank-sock-buyers');
+        assert.ok(after.opened_at, 'opened_at is set');
+    });
+
+    it('conditions hold back what does not match, numbers compared as numbers', async () => {
+        await withDevice('buyer-2', 'device-token-2');
+        await client.track({ userId: 'buyer-2', event: 'purchase', properties: { product: 'socks', price: '3' } });
+        await client.track({ userId: 'buyer-2', event: 'purchase', properties: { product: 'hats', price: 10 } });
+        await new Promise((r) => setTimeout(r, 800));
+        const rows = await trackd.query(
+            `SELECT count(*)::int AS n FROM deliveries d JOIN people p ON p.id = d.person_id
+              WHERE p.customer_id = 'buyer-2'`
+        );
+        assert.deepEqual(rows, [{ n: 0 }]);
+    });
+
+    it('a push for a person without devices is skipped with the reason', async () => {
+        await client.identify({ userId: 'buyer-3', traits: {} });
+        await client.track({ userId: 'buyer-3', event: 'purchase', properties: { product: 'socks', price: 9 } });
+        await receiver.waitFor(
+            async () => (await deliveriesOf('thank-sock-buyers')).some((d) => d.customer_id === 'buyer-3'),
+            10000,
+            'the skipped delivery'
+        );
+        const row = (await deliveriesOf('thank-sock-buyers')).find((d) => d.customer_id === 'buyer-3');
+        assert.equal(row.status, 'skipped');
+        assert.match(row.last_error, /no devices/);
+    });
+
+    it('an unregistered device is removed and its delivery is dead', async () => {
+        receiver.on('/fcm', (request) =>
+            request.body?.message?.token === 'stale-token'
+                ? { status: 404, body: { error: { status: 'NOT_FOUND', details: [{ errorCode: 'UNREGISTERED' }] } } }
+                : { status: 200, body: { name: 'projects/p/messages/1' } }
+        );
+        await withDevice('buyer-4', 'stale-token');
+        await client.track({ userId: 'buyer-4', event: 'purchase', properties: { product: 'socks', price: 5 } });
+        await receiver.waitFor(
+            async () =>
+                (await deliveriesOf('thank-sock-buyers')).some((d) => d.customer_id === 'buyer-4' && d.status === 'dead'),
+            15000,
+            'the dead delivery'
+        );
+        const devices = await trackd.query(`SELECT id FROM devices WHERE token = 'stale-token'`);
+        assert.deepEqual(devices, []);
+    });
+
+    it('a webhook carries the idempotency headers and the rendered body', async () => {
+        await client.track({ userId: 'hooked', event: 'signed_up', properties: { plan: 'pro "gold"' } });
+        const [delivery] = await waitForStatus('signup-hook', ['sent']);
+        const [request] = receiver.to('/hooks/ok');
+        assert.equal(request.method, 'POST');
+        assert.equal(request.headers['idempotency-key'], String(delivery.id));
+        assert.equal(request.headers['x-trackd-delivery'], String(delivery.id));
+        assert.equal(request.headers['x-test'], 'yes');
+        assert.deepEqual(request.body, { user: 'hooked', plan: 'pro "gold"' }, 'quotes stay valid JSON');
+    });
+
+    it('a receiver failing with 500 then recovering gets the delivery once it is back', async () => {
+        receiver.on('/hooks/flaky', (_, n) => (n === 1 ? { status: 500, body: { error: 'down' } } : { status: 200 }));
+        await client.track({ userId: 'flaky-user', event: 'flaky_event', properties: {} });
+        const [delivery] = await waitForStatus('flaky-hook', ['sent']);
+        assert.equal(delivery.attempts, 2);
+        const keys = receiver.to('/hooks/flaky').map((r) => r.headers['idempotency-key']);
+        assert.deepEqual(keys, [String(delivery.id), String(delivery.id)], 'the same key both times');
+    });
+
+    it('a 400 answer makes the delivery dead at once, with the error kept', async () => {
+        receiver.on('/hooks/bad', () => ({ status: 400, body: { error: 'no such hook' } }));
+        await client.track({ userId: 'bad-user', event: 'bad_event', properties: {} });
+        const [delivery] = await waitForStatus('bad-hook', ['dead']);
+        assert.equal(delivery.attempts, 1);
+        assert.equal(delivery.response_code, 400);
+        assert.match(delivery.last_error, /400/);
+    });
+
+    it('frequency once fires once per person', async () => {
+        await client.track({ userId: 'once-user', event: 'login', properties: {} });
+        await client.track({ userId: 'once-user', event: 'login', properties: {} });
+        await waitForStatus('once-hook', ['sent']);
+        await new Promise((r) => setTimeout(r, 500));
+        const rows = await deliveriesOf('once-hook');
+        assert.equal(rows.length, 1);
+    });
+
+    it('a delay schedules the delivery', async () => {
+        await client.track({ userId: 'delayed-user', event: 'delayed_event', properties: {} });
+        const [delivery] = await waitForStatus('delayed-hook', ['sent']);
+        assert.ok(delivery.delay.seconds >= 2 || delivery.delay.startsWith?.('00:00:02'), JSON.stringify(delivery.delay));
+    });
+
+    it('set_attributes updates the person', async () => {
+        await client.identify({ userId: 'churner', traits: { plan: 'pro' } });
+        await client.track({ userId: 'churner', event: 'subscription_cancelled', properties: { reason: 'price' } });
+        await waitForStatus('churn-risk', ['sent']);
+        const [person] = await trackd.query(`SELECT attributes FROM people WHERE customer_id = 'churner'`);
+        assert.deepEqual(person.attributes, { plan: 'pro', churn_risk: 'high', reason: 'price' });
+    });
+
+    it('anonymous events fire once linked, old ones never', async () => {
+        const old = new Date(Date.now() - 4 * 24 * 3600 * 1000).toISOString();
+        await client.track({ anonymousId: 'anon-fire', event: 'signed_up', properties: { plan: 'early' } });
+        await client.track({ anonymousId: 'anon-fire', event: 'signed_up', properties: { plan: 'stale' }, timestamp: old });
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(receiver.to('/hooks/ok').filter((r) => r.body.plan === 'early').length, 0, 'not while anonymous');
+        await client.identify({ userId: 'linked-later', anonymousId: 'anon-fire', traits: {} });
+        await receiver.waitFor(
+            () => receiver.to('/hooks/ok').some((r) => r.body.plan === 'early'),
+            15000,
+            'the linked event to fire'
+        );
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(receiver.to('/hooks/ok').filter((r) => r.body.plan === 'stale').length, 0, 'never the old one');
+    });
+
+    it('a worker killed mid-send delivers after restart, with the same idempotency key', async () => {
+        let release;
+        const held = new Promise((r) => (release = r));
+        receiver.on('/hooks/slow', async (_, n) => {
+            if (n === 1) {
+                await held; // the first attempt hangs until trackd is gone
+                return null;
+            }
+            return { status: 200 };
+        });
+        await client.track({ userId: 'slow-user', event: 'slow_event', properties: {} });
+        await receiver.waitFor(() => receiver.to('/hooks/slow').length === 1, 15000, 'the first attempt');
+        trackd.child.kill('SIGKILL');
+        await new Promise((r) => trackd.child.once('exit', r));
+        release();
+        await trackd.serve();
+        connectClient();
+        const [delivery] = await waitForStatus('slow-hook', ['sent']);
+        const keys = receiver.to('/hooks/slow').map((r) => r.headers['idempotency-key']);
+        assert.ok(keys.length >= 2, 'sent again after the restart');
+        assert.ok(keys.every((k) => k === String(delivery.id)), 'always with the same key');
+    });
+
+    it('two worker processes share the queue without sending anything twice', async () => {
+        const workers = [0, 1].map(() =>
+            spawn(process.env.TRACKD_BIN, ['worker'], { env: trackd.env({ TRACKD_LOG_LEVEL: 'warn' }), stdio: 'ignore' })
+        );
+        try {
+            for (let i = 0; i < 40; i++) {
+                await client.track({ userId: `shared-${i}`, event: 'shared_event', properties: {} });
+            }
+            await waitForStatus('shared-hook', ['sent'], 40);
+            const keys = receiver.to('/hooks/shared').map((r) => r.headers['idempotency-key']);
+            assert.equal(keys.length, 40, 'forty sends');
+            assert.equal(new Set(keys).size, 40, 'each delivery sent once');
+        } finally {
+            for (const w of workers) w.kill('SIGTERM');
+        }
+    });
+});
