@@ -35,7 +35,7 @@ struct config {
     unsigned retry_base;           /* seconds before the first retry */
     unsigned retry_cap;            /* longest retry delay, seconds */
     unsigned delivery_timeout;
-        /* seconds one send may take */ /* seconds between retention runs; 0 disables them */
+    /* seconds one send may take */ /* seconds between retention runs; 0 disables them */
 };
 
 /*

@@ -40,6 +40,7 @@ struct delivery_worker {
     pthread_t thread;
     pthread_mutex_t lock;
     bool stopping; /* guarded by lock */
+    bool started;  /* the thread runs (and must be joined) */
     atomic_uint_fast64_t sent, retried, dead;
     /* Touched by the worker thread only: */
     struct store *store;
@@ -49,6 +50,10 @@ struct delivery_worker {
     CURLM *multi;
     unsigned inflight;
     unsigned seed;
+    /* Sends that succeeded since the last flush: recorded together in one statement. */
+    int64_t *sent_ids;
+    int *sent_codes;
+    size_t sent_count;
 };
 
 int64_t delivery_backoff_ms(unsigned attempt, unsigned base_s, unsigned cap_s, double jitter)
@@ -297,11 +302,9 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
         snprintf(error, sizeof error, "HTTP %ld: %s", status, t->response);
     switch (verdict) {
     case DELIVERY_SENT:
-        if (store_delivery_sent(w->store, t->id, (int)status) < 0)
-            LOG_WARN("delivery", "cannot record delivery %lld as sent: %s", (long long)t->id,
-                     store_last_error(w->store));
-        else
-            atomic_fetch_add(&w->sent, 1);
+        w->sent_ids[w->sent_count] = t->id;
+        w->sent_codes[w->sent_count] = (int)status;
+        w->sent_count++;
         break;
     case DELIVERY_GONE:
         if (t->device_id != 0)
@@ -319,6 +322,20 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
     curl_multi_remove_handle(w->multi, t->easy);
     w->inflight--;
     transfer_free(t);
+}
+
+/* Records the sends that succeeded since the last flush. If that fails (database down) they
+ * stay leased: when the lease runs out they are sent again, with the same delivery id. */
+static void flush_sent(struct delivery_worker *w)
+{
+    if (w->sent_count == 0)
+        return;
+    if (store_deliveries_sent(w->store, w->sent_ids, w->sent_codes, w->sent_count) < 0)
+        LOG_WARN("delivery", "cannot record %zu sent deliveries: %s", w->sent_count,
+                 store_last_error(w->store));
+    else
+        atomic_fetch_add(&w->sent, w->sent_count);
+    w->sent_count = 0;
 }
 
 /* Makes sure the worker has a connection; false (after a pause) when the database is down. */
@@ -349,13 +366,16 @@ static void *worker_main(void *arg)
     while (running || w->inflight > 0) {
         running = is_running(w);
         int64_t now = timeutil_monotonic_us();
-        if (running && w->inflight < w->options.concurrency && now >= next_claim && connected(w)) {
+        /* Claims come in chunks (when at most half the slots are busy): each claim is a query,
+         * and claiming one delivery per finished send would spend more on queries than sends. */
+        bool room = w->inflight <= w->options.concurrency / 2;
+        if (running && room && now >= next_claim && connected(w)) {
             enum store_status claimed = store_claim_deliveries(
                 w->store, w->options.concurrency - w->inflight, lease_s, start_delivery, w);
             if (claimed < 0)
                 LOG_WARN("delivery", "%s", store_last_error(w->store));
-            if (claimed <= 0)
-                next_claim = now + IDLE_POLL_MS * 1000;
+            /* Nothing due: look again after a pause. Something due: right away. */
+            next_claim = claimed <= 0 ? now + IDLE_POLL_MS * 1000 : now;
         }
         int still = 0;
         curl_multi_perform(w->multi, &still);
@@ -368,7 +388,12 @@ static void *worker_main(void *arg)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
             finish_transfer(w, t, msg->data.result);
         }
-        curl_multi_poll(w->multi, NULL, 0, w->inflight > 0 ? 50 : IDLE_POLL_MS, NULL);
+        flush_sent(w);
+        /* Wait for network activity, or until the next claim is due. */
+        int64_t until_claim = (next_claim - timeutil_monotonic_us()) / 1000;
+        int wait_ms = w->inflight > 0 ? 50 : (int)(until_claim > 0 ? until_claim : 0);
+        if (wait_ms > 0)
+            curl_multi_poll(w->multi, NULL, 0, wait_ms, NULL);
     }
     return NULL;
 }
@@ -414,8 +439,12 @@ struct delivery_worker *delivery_start(const struct delivery_options *options)
             w->fcm_url = strdup(url);
         }
     }
+    w->sent_ids = calloc(options->concurrency, sizeof *w->sent_ids);
+    w->sent_codes = calloc(options->concurrency, sizeof *w->sent_codes);
     w->multi = curl_multi_init();
-    if (w->multi == NULL || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    w->started = w->sent_ids != NULL && w->sent_codes != NULL && w->multi != NULL &&
+                 pthread_create(&w->thread, NULL, worker_main, w) == 0;
+    if (!w->started) {
         LOG_ERROR("delivery", "cannot start a delivery worker");
         delivery_stop(w);
         return NULL;
@@ -433,15 +462,18 @@ void delivery_stop(struct delivery_worker *w)
 {
     if (w == NULL)
         return;
-    if (w->multi != NULL) {
+    if (w->started) {
         pthread_mutex_lock(&w->lock);
         w->stopping = true;
         pthread_mutex_unlock(&w->lock);
         curl_multi_wakeup(w->multi);
         pthread_join(w->thread, NULL);
-        curl_multi_cleanup(w->multi);
     }
+    if (w->multi != NULL)
+        curl_multi_cleanup(w->multi);
     pthread_mutex_destroy(&w->lock);
+    free(w->sent_ids);
+    free(w->sent_codes);
     store_close(w->store);
     fcm_auth_free(w->fcm);
     free(w->fcm_url);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "engine/rule_cache.h"
 #include "store/store_engine.h"
 #include "trigger/trigger_eval.h"
@@ -20,6 +21,8 @@
 #define BATCH_EVENTS 200
 /* How long an idle evaluator waits before looking at the queue again. */
 #define IDLE_WAIT_MS 100
+/* How often the claim cursor returns to the start of the queue (see store_claim_evaluations). */
+#define CURSOR_RESET_US (5 * TIMEUTIL_US_PER_SEC)
 /* Reconnect backoff. */
 #define RETRY_WAIT_MS 1000
 
@@ -36,6 +39,7 @@ struct evaluator {
 /* One claimed batch being evaluated. */
 struct batch {
     struct evaluator *evaluator;
+    int64_t last_event_id; /* the highest id claimed */
     struct store *store;
     const struct rule_cache *rules;
     int64_t event_ids[BATCH_EVENTS];
@@ -95,6 +99,8 @@ static void evaluate(void *cls, const struct store_pending_event *event)
     struct batch *b = cls;
     if (b->count < BATCH_EVENTS)
         b->event_ids[b->count++] = event->event_id;
+    if (event->event_id > b->last_event_id)
+        b->last_event_id = event->event_id;
     atomic_fetch_add(&b->evaluator->evaluated, 1);
     if (b->failed || !event->may_fire)
         return;
@@ -120,11 +126,13 @@ static void evaluate(void *cls, const struct store_pending_event *event)
     json_object_put(attributes);
 }
 
-/* Evaluates one batch; returns how many events it took (0: the queue was empty), or -1. */
-static long run_batch(struct evaluator *e, struct store *store, const struct rule_cache *rules)
+/* Evaluates one batch of events with ids above *cursor and moves the cursor past them; returns
+ * how many events it took (0: none above the cursor), or -1. */
+static long run_batch(struct evaluator *e, struct store *store, const struct rule_cache *rules,
+                      int64_t *cursor)
 {
-    struct batch b = {.evaluator = e, .store = store, .rules = rules};
-    if (store_claim_evaluations(store, BATCH_EVENTS, evaluate, &b) < 0) {
+    struct batch b = {.evaluator = e, .store = store, .rules = rules, .last_event_id = *cursor};
+    if (store_claim_evaluations(store, BATCH_EVENTS, *cursor, evaluate, &b) < 0) {
         LOG_WARN("evaluator", "%s", store_last_error(store));
         return -1;
     }
@@ -136,6 +144,7 @@ static long run_batch(struct evaluator *e, struct store *store, const struct rul
         LOG_WARN("evaluator", "%s", store_last_error(store));
         return -1;
     }
+    *cursor = b.last_event_id;
     return (long)b.count;
 }
 
@@ -171,6 +180,7 @@ static void *evaluator_main(void *arg)
     struct evaluator *e = arg;
     struct store *store = NULL;
     struct rule_cache rules = {0};
+    int64_t cursor = 0, cursor_reset_at = 0;
     while (running(e)) {
         if (store == NULL || !store_is_connected(store)) {
             char error[256];
@@ -189,11 +199,19 @@ static void *evaluator_main(void *arg)
             wait_ms(e, RETRY_WAIT_MS);
             continue;
         }
-        long taken = run_batch(e, store, &rules);
-        if (taken < 0)
+        int64_t now = timeutil_monotonic_us();
+        if (now >= cursor_reset_at) {
+            cursor = 0;
+            cursor_reset_at = now + CURSOR_RESET_US;
+        }
+        long taken = run_batch(e, store, &rules, &cursor);
+        if (taken < 0) {
             wait_ms(e, RETRY_WAIT_MS);
-        else if (taken == 0)
+        } else if (taken == 0 && cursor > 0) {
+            cursor = 0; /* nothing further on: look again from the start right away */
+        } else if (taken == 0) {
             wait_ms(e, IDLE_WAIT_MS);
+        }
     }
     rule_cache_clear(&rules);
     store_close(store);

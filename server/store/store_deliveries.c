@@ -16,9 +16,11 @@ const struct store_statement store_deliveries_statements[] = {
      " WHERE d.id = due.id"
      " RETURNING d.id, d.workspace_id, coalesce(d.person_id, 0), coalesce(d.device_id, 0),"
      " d.attempts, d.action::text"},
-    {"delivery_sent",
-     "UPDATE deliveries SET status = 'sent', sent_at = now(), response_code = $2::integer,"
-     " lease_until = NULL, last_error = NULL WHERE id = $1::bigint AND status <> 'cancelled'"},
+    {"deliveries_sent",
+     "UPDATE deliveries d SET status = 'sent', sent_at = now(), response_code = s.code,"
+     " lease_until = NULL, last_error = NULL"
+     " FROM unnest($1::bigint[], $2::integer[]) AS s (id, code)"
+     " WHERE d.id = s.id AND d.status <> 'cancelled'"},
     {"delivery_failed",
      "UPDATE deliveries SET status = CASE WHEN $4::bigint >= 0 THEN 'retrying' ELSE 'dead' END,"
      " next_attempt_at = CASE WHEN $4::bigint >= 0"
@@ -87,13 +89,34 @@ store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
     return (enum store_status)rows;
 }
 
-enum store_status store_delivery_sent(struct store *store, int64_t id, int response_code)
+/* An array literal of numbers ("{1,2,3}"), built from integers only, never from input text. */
+static char *number_array(const int64_t *values, const int *ints, size_t count)
 {
-    char id_text[24], code[16];
-    snprintf(id_text, sizeof id_text, "%" PRId64, id);
-    snprintf(code, sizeof code, "%d", response_code);
-    const char *params[2] = {id_text, code};
-    return command(store, "delivery_sent", 2, params);
+    size_t size = count * 22 + 3;
+    char *text = malloc(size);
+    if (text == NULL)
+        return NULL;
+    size_t used = (size_t)snprintf(text, size, "{");
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)snprintf(text + used, size - used, "%s%" PRId64, i ? "," : "",
+                                 values ? values[i] : (int64_t)ints[i]);
+    snprintf(text + used, size - used, "}");
+    return text;
+}
+
+enum store_status store_deliveries_sent(struct store *store, const int64_t *ids,
+                                        const int *response_codes, size_t count)
+{
+    char *id_array = number_array(ids, NULL, count);
+    char *code_array = number_array(NULL, response_codes, count);
+    enum store_status status = STORE_HARD_ERROR;
+    if (id_array != NULL && code_array != NULL) {
+        const char *params[2] = {id_array, code_array};
+        status = command(store, "deliveries_sent", 2, params);
+    }
+    free(id_array);
+    free(code_array);
+    return status;
 }
 
 enum store_status store_delivery_failed(struct store *store, int64_t id, int response_code,

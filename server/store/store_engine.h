@@ -60,13 +60,17 @@ struct store_pending_event {
     const char *attributes;  /* JSON text, "{}" when the person is gone */
 };
 
-/* Opens a transaction and claims up to `limit` waiting events (skipping those another
- * evaluator holds), calling `each` for every one. The transaction stays open: record firings
- * with store_fire and end with store_finish_evaluations (or store_abort). */
-enum store_status store_claim_evaluations(struct store *store, unsigned limit,
-                                          void (*each)(void *cls,
-                                                       const struct store_pending_event *event),
-                                          void *cls);
+/* Opens a transaction and claims up to `limit` waiting events with ids above `after_event_id`
+ * (skipping those another evaluator holds), in id order, calling `each` for every one. The
+ * transaction stays open: record firings with store_fire and end with store_finish_evaluations
+ * (or store_abort). Callers move `after_event_id` forward as they go, because the queue's
+ * index keeps the entries of evaluated events until vacuum, and scanning from the start every
+ * time would walk all of them; they come back to 0 now and then to catch events queued late
+ * with a lower id (anonymous events linked to a person). */
+enum store_status
+store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event_id,
+                        void (*each)(void *cls, const struct store_pending_event *event),
+                        void *cls);
 
 /* Records a firing and its deliveries inside the evaluation's transaction. `frequency` is
  * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON. *fired is
@@ -101,8 +105,10 @@ enum store_status
 store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
                        void (*each)(void *cls, const struct store_delivery *delivery), void *cls);
 
-/* Marks a delivery sent. */
-enum store_status store_delivery_sent(struct store *store, int64_t id, int response_code);
+/* Marks `count` deliveries sent, with the HTTP status each got, in one statement (one commit for
+ * many sends: the outcome writes must not cost a disk flush each). */
+enum store_status store_deliveries_sent(struct store *store, const int64_t *ids,
+                                        const int *response_codes, size_t count);
 
 /* Marks a failed attempt: `retry_in_ms` >= 0 makes it retrying (due again then), < 0 dead.
  * `error` is kept (capped at 1000 characters). */

@@ -9,15 +9,19 @@
 /* What may fire (SPEC §5): eligible (attributed to a person within 72 hours of its timestamp),
  * not inherited by a profile merge, and still within 72 hours of now. */
 const struct store_statement store_evaluations_statements[] = {
+    /* The queue rows are claimed first (a locking CTE is materialized), so the joins touch
+     * only the claimed events whatever the planner thinks of the tables' sizes. */
     {"evaluation_claim",
-     "SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0), e.type, e.name,"
+     "WITH q AS (SELECT event_id, workspace_id FROM pending_evaluations"
+     "           WHERE event_id > $2::bigint"
+     "           ORDER BY event_id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+     " SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0), e.type, e.name,"
      " e.properties::text,"
      " (e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge' AND p.id IS NOT NULL"
      "  AND now() - e.\"timestamp\" <= interval '72 hours'),"
      " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
-     " FROM pending_evaluations q JOIN events e ON e.id = q.event_id"
-     " LEFT JOIN people p ON p.id = e.person_id"
-     " ORDER BY q.event_id LIMIT $1::integer FOR UPDATE OF q SKIP LOCKED"},
+     " FROM q JOIN events e ON e.id = q.event_id LEFT JOIN people p ON p.id = e.person_id"
+     " ORDER BY q.event_id"},
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
      " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb)"},
@@ -43,15 +47,16 @@ void store_abort(struct store *store)
 }
 
 enum store_status
-store_claim_evaluations(struct store *store, unsigned limit,
+store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event_id,
                         void (*each)(void *cls, const struct store_pending_event *event), void *cls)
 {
     if (!exec_simple(store, "BEGIN"))
         return STORE_HARD_ERROR;
-    char text[16];
+    char text[16], after[24];
     snprintf(text, sizeof text, "%u", limit);
-    const char *params[1] = {text};
-    PGresult *res = PQexecPrepared(store->conn, "evaluation_claim", 1, params, NULL, NULL, 0);
+    snprintf(after, sizeof after, "%" PRId64, after_event_id);
+    const char *params[2] = {text, after};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_claim", 2, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "claiming evaluations", res);
         enum store_status status = store_failure_status(res);
