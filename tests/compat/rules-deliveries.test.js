@@ -53,6 +53,7 @@ const RULES = [
     webhookRule('flaky-hook', 'flaky_event', '/hooks/flaky'),
     webhookRule('bad-hook', 'bad_event', '/hooks/bad'),
     webhookRule('once-hook', 'login', '/hooks/once', { frequency: 'once' }),
+    webhookRule('hourly-hook', 'ping', '/hooks/hourly', { frequency: { at_most_every: '1h' } }),
     webhookRule('slow-hook', 'slow_event', '/hooks/slow'),
     webhookRule('shared-hook', 'shared_event', '/hooks/shared'),
     webhookRule('delayed-hook', 'delayed_event', '/hooks/delayed', { delay: '2s' }),
@@ -259,6 +260,17 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
         await new Promise((r) => setTimeout(r, 500));
         const rows = await deliveriesOf('once-hook');
         assert.equal(rows.length, 1);
+    });
+
+    it('frequency at_most_every holds back a second firing within the interval', async () => {
+        await client.track({ userId: 'pinger', event: 'ping', properties: {} });
+        await waitForStatus('hourly-hook', ['sent']);
+        await client.track({ userId: 'pinger', event: 'ping', properties: {} });
+        await client.track({ userId: 'other-pinger', event: 'ping', properties: {} });
+        await waitForStatus('hourly-hook', ['sent'], 2);
+        await new Promise((r) => setTimeout(r, 500));
+        const rows = await deliveriesOf('hourly-hook');
+        assert.deepEqual(rows.map((r) => r.customer_id).sort(), ['other-pinger', 'pinger']);
     });
 
     it('a delay schedules the delivery', async () => {
