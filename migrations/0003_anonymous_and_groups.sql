@@ -79,105 +79,13 @@ END
 $$;
 COMMENT ON FUNCTION trackd_lock_anonymous_id(bigint, text, boolean) IS 'Transaction advisory lock on one anonymous id: exclusive to link it, shared to store events with it.';
 
--- Links an anonymous id to a person and brings its recent activity along: anonymous events
--- received in the last 30 days join the person (origin anonymous_merge; eligible to trigger if
--- the link comes within 72 hours of their timestamp), and so do its group relationships.
--- Returns 'linked', 'already' (linked to this person before), 'refused' (linked to another
--- person: never re-linked) or 'junk' (a placeholder id).
-CREATE FUNCTION trackd_link_anonymous(p_workspace bigint, p_anonymous_id text, p_person bigint)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    v_owner bigint;
-BEGIN
-    IF trackd_is_junk_anonymous_id(p_anonymous_id) OR p_person IS NULL THEN
-        RETURN 'junk';
-    END IF;
-    PERFORM trackd_lock_anonymous_id(p_workspace, p_anonymous_id, true);
-    INSERT INTO anonymous_ids (workspace_id, anonymous_id, person_id, linked_at)
-    VALUES (p_workspace, p_anonymous_id, p_person, now())
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT person_id INTO v_owner FROM anonymous_ids
-        WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id;
-        IF v_owner = p_person THEN
-            RETURN 'already';
-        END IF;
-        UPDATE anonymous_ids SET refused_links = refused_links + 1
-        WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id;
-        RETURN 'refused';
-    END IF;
-    UPDATE events
-    SET person_id = p_person,
-        origin = 'anonymous_merge',
-        eligible_at = CASE WHEN now() - "timestamp" <= interval '72 hours' THEN now() END
-    WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id AND person_id IS NULL
-      AND received_at > now() - interval '30 days';
-    -- Relationships of the anonymous id: move them, unless the person already has that one.
-    DELETE FROM relationships r
-    WHERE r.workspace_id = p_workspace AND r.anonymous_id = p_anonymous_id AND r.person_id IS NULL
-      AND EXISTS (SELECT 1 FROM relationships m
-                  WHERE m.workspace_id = r.workspace_id AND m.object_type_id = r.object_type_id
-                    AND m.object_id = r.object_id AND m.person_id = p_person);
-    UPDATE relationships SET person_id = p_person
-    WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id AND person_id IS NULL;
-    RETURN 'linked';
-END
-$$;
-COMMENT ON FUNCTION trackd_link_anonymous(bigint, text, bigint) IS 'Links an anonymous id to a person and reassigns its recent events and relationships; see the comment above it.';
 
-DROP FUNCTION trackd_ingest_event(bigint, text, text, text, text, text, text, jsonb, jsonb, timestamptz, timestamptz);
-
--- Stores one event, page or screen view. With a person and an anonymous id, links the two.
--- With only an anonymous id linked to a person less than 5 minutes ago, the event joins that
--- person. Returns 'stored', 'duplicate', 'suppressed' or 'not_found' (unknown cio_id), with
--- ';link_refused' appended when the anonymous id belongs to someone else.
-CREATE FUNCTION trackd_ingest_event(
-    p_workspace bigint, p_message_id text, p_person_type text, p_person text,
-    p_anonymous_id text, p_type text, p_name text, p_properties jsonb, p_context jsonb,
-    p_timestamp timestamptz, p_received timestamptz)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    v_person bigint;
-    v_origin text := 'direct';
-    v_link text := '';
-BEGIN
-    IF p_person_type IS NOT NULL THEN
-        IF trackd_is_suppressed(p_workspace, p_person_type, p_person) THEN
-            RETURN 'suppressed';
-        END IF;
-        v_person := trackd_person_for(p_workspace, p_person_type, p_person);
-        IF v_person IS NULL THEN
-            RETURN 'not_found';
-        END IF;
-    END IF;
-    IF NOT trackd_claim_message(p_workspace, p_message_id, p_received) THEN
-        RETURN 'duplicate';
-    END IF;
-    IF v_person IS NOT NULL AND NOT trackd_is_junk_anonymous_id(p_anonymous_id) THEN
-        v_link := trackd_link_anonymous(p_workspace, p_anonymous_id, v_person);
-    ELSIF v_person IS NULL AND p_anonymous_id IS NOT NULL THEN
-        PERFORM trackd_lock_anonymous_id(p_workspace, p_anonymous_id, false);
-        SELECT person_id INTO v_person FROM anonymous_ids
-        WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id
-          AND linked_at > now() - interval '5 minutes';
-        IF v_person IS NOT NULL THEN
-            v_origin := 'anonymous_merge';
-        END IF;
-    END IF;
-    INSERT INTO events (workspace_id, person_id, anonymous_id, message_id, type, name,
-                        properties, context, "timestamp", received_at, origin, eligible_at)
-    VALUES (p_workspace, v_person, p_anonymous_id, p_message_id, p_type, p_name,
-            p_properties, p_context, p_timestamp, p_received, v_origin,
-            CASE WHEN v_person IS NOT NULL AND now() - p_timestamp <= interval '72 hours'
-                 THEN now() END);
-    RETURN CASE WHEN v_link = 'refused' THEN 'stored;link_refused' ELSE 'stored' END;
-END
-$$;
-COMMENT ON FUNCTION trackd_ingest_event(bigint, text, text, text, text, text, text, jsonb, jsonb, timestamptz, timestamptz)
-    IS 'Stores one event for its person (created if new) or anonymously, linking anonymous ids; see the comment above it.';
-
--- Profile merges now leave inherited events unable to trigger.
-CREATE OR REPLACE FUNCTION trackd_merge(p_workspace bigint, p_primary_type text, p_primary text,
+-- Merges the secondary profile into the primary: the secondary's attributes fill only what the
+-- primary lacks (missing, null or ""), its events and devices move to the primary marked
+-- profile_merge, its anonymous links follow, and the secondary is deleted.
+-- Returns 'merged', 'primary_not_found', or 'skipped' (secondary unknown or the same person).
+-- Inherited events can never trigger (eligible_at is cleared).
+CREATE FUNCTION trackd_merge(p_workspace bigint, p_primary_type text, p_primary text,
                                         p_secondary_type text, p_secondary text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -226,9 +134,23 @@ BEGIN
     RETURN 'merged';
 END
 $$;
+COMMENT ON FUNCTION trackd_merge(bigint, text, text, text, text) IS 'Profile merge: see the comment above the function.';
 
--- Identify now links an anonymous id it carries (Pipelines anonymousId, Track anonymous_id).
-CREATE OR REPLACE FUNCTION trackd_identify(
+
+-- Identify (Customer.io's rules, reference §1.4). The person is addressed by (p_person_type,
+-- p_person); p_body_id and p_email are identifiers sent among the attributes.
+--  * Found by the address: update. A body identifier belonging to someone else is a conflict.
+--  * Not found (and the address is an id or email): a person matching a body identifier is
+--    updated and given the address as identifier; two different matches are a conflict.
+--  * A person who has an id gets a different one only when addressed by cio_id.
+--  * Nobody matches: created, unless p_update_only ('skipped') or an identifier is suppressed.
+--  * Unknown cio_id: 'not_found' (the call is dropped).
+-- Attributes: p_set added, p_unset removed; the email set (or cleared) as asked.
+-- Returns 'created', 'updated', 'duplicate', 'conflict', 'skipped', 'suppressed', 'not_found',
+-- or 'recorded' when no person is named at all (anonymous traits, kept in identity_calls).
+-- An anonymous id it carries (Pipelines anonymousId, Track anonymous_id) is linked to the person;
+-- ';link_refused' is appended when that id belongs to someone else.
+CREATE FUNCTION trackd_identify(
     p_workspace bigint, p_message_id text, p_person_type text, p_person text,
     p_body_id text, p_email text, p_clear_email boolean, p_update_only boolean,
     p_set jsonb, p_unset text[], p_anonymous_id text, p_context jsonb,
@@ -321,6 +243,9 @@ BEGIN
     RETURN v_outcome || CASE WHEN v_link = 'refused' THEN ';link_refused' ELSE '' END;
 END
 $$;
+COMMENT ON FUNCTION trackd_identify(bigint, text, text, text, text, text, boolean, boolean, jsonb, text[], text, jsonb, timestamptz, timestamptz)
+    IS 'Identify per Customer.io''s resolution rules; see the comment above the function for outcomes.';
+
 
 -- Alias: previousId (an anonymous id) becomes the person's.
 CREATE FUNCTION trackd_alias(p_workspace bigint, p_message_id text, p_person text,
@@ -422,11 +347,11 @@ COMMENT ON FUNCTION trackd_purge_expired(integer) IS 'Deletes one bounded batch 
 
 CREATE INDEX message_ids_received_brin ON message_ids USING brin (received_at);
 
--- Devices may now be registered by an anonymous id (mobile SDKs register the token before the
--- person is identified): p_type 'anonymous' with the anonymous id as p_value. The device goes
--- to the person the id is linked to; for an id not linked yet it is skipped, and the SDK
--- registers it again once the person is identified.
-CREATE OR REPLACE FUNCTION trackd_add_device(p_workspace bigint, p_type text, p_value text,
+-- Adds or updates a device by token for the person addressed (created if new). A device sent
+-- by an anonymous id (p_type 'anonymous', the id as p_value; mobile SDKs register the token
+-- before the person is identified) goes to the person the id is linked to, or is skipped until
+-- then: the SDK registers it again once the person is identified.
+CREATE FUNCTION trackd_add_device(p_workspace bigint, p_type text, p_value text,
                                              p_token text, p_platform text, p_attributes jsonb,
                                              p_last_used timestamptz)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -461,6 +386,8 @@ BEGIN
     RETURN 'stored';
 END
 $$;
+COMMENT ON FUNCTION trackd_add_device(bigint, text, text, text, text, jsonb, timestamptz) IS 'Upserts a device by token for a person; a token of another person moves to this one.';
+
 
 -- Creates, in one fixed order, the people that a group of calls will create anyway, and locks,
 -- in id order, those that its identify calls will update. Writers that start each group this

@@ -112,8 +112,12 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION trackd_has_candidate_rules(bigint, text, text) IS 'True when an enabled rule of the workspace is triggered by this event name and type.';
 
--- Events now queue for evaluation when they become eligible and a rule names them.
-CREATE OR REPLACE FUNCTION trackd_ingest_event(
+-- Stores one event, page or screen view. With a person and an anonymous id, links the two.
+-- With only an anonymous id linked to a person less than 5 minutes ago, the event joins that
+-- person. Returns 'stored', 'duplicate', 'suppressed' or 'not_found' (unknown cio_id), with
+-- ';link_refused' appended when the anonymous id belongs to someone else.
+-- Events that may fire and that an enabled rule names are queued for evaluation.
+CREATE FUNCTION trackd_ingest_event(
     p_workspace bigint, p_message_id text, p_person_type text, p_person text,
     p_anonymous_id text, p_type text, p_name text, p_properties jsonb, p_context jsonb,
     p_timestamp timestamptz, p_received timestamptz)
@@ -162,8 +166,17 @@ BEGIN
     RETURN CASE WHEN v_link = 'refused' THEN 'stored;link_refused' ELSE 'stored' END;
 END
 $$;
+COMMENT ON FUNCTION trackd_ingest_event(bigint, text, text, text, text, text, text, jsonb, jsonb, timestamptz, timestamptz)
+    IS 'Stores one event for its person (created if new) or anonymously, linking anonymous ids; see the comment above it.';
 
-CREATE OR REPLACE FUNCTION trackd_link_anonymous(p_workspace bigint, p_anonymous_id text, p_person bigint)
+
+-- Links an anonymous id to a person and brings its recent activity along: anonymous events
+-- received in the last 30 days join the person (origin anonymous_merge; eligible to trigger if
+-- the link comes within 72 hours of their timestamp), and so do its group relationships.
+-- Returns 'linked', 'already' (linked to this person before), 'refused' (linked to another
+-- person: never re-linked) or 'junk' (a placeholder id).
+-- Joined events that may fire and that a rule names are queued for evaluation.
+CREATE FUNCTION trackd_link_anonymous(p_workspace bigint, p_anonymous_id text, p_person bigint)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_owner bigint;
@@ -207,9 +220,12 @@ BEGIN
     RETURN 'linked';
 END
 $$;
+COMMENT ON FUNCTION trackd_link_anonymous(bigint, text, bigint) IS 'Links an anonymous id to a person and reassigns its recent events and relationships; see the comment above it.';
 
--- Deleting a person now also cancels what was waiting to be sent to them.
-CREATE OR REPLACE FUNCTION trackd_delete_person(p_workspace bigint, p_type text, p_value text)
+
+-- Deletes a person and what belongs to them (events, devices, anonymous links,
+-- relationships), and cancels the deliveries that were waiting for them.
+CREATE FUNCTION trackd_delete_person(p_workspace bigint, p_type text, p_value text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_person bigint := trackd_find_person(p_workspace, p_type, p_value);
@@ -224,9 +240,11 @@ BEGIN
     RETURN 'deleted';
 END
 $$;
+COMMENT ON FUNCTION trackd_delete_person(bigint, text, text) IS 'Deletes a person with their events, devices and anonymous links.';
 
--- Metrics now also mark the delivery they report on.
-CREATE OR REPLACE FUNCTION trackd_record_metric(p_workspace bigint, p_delivery_id text, p_metric text,
+
+-- Records one delivery metric, and marks the delivery it reports on (first time each).
+CREATE FUNCTION trackd_record_metric(p_workspace bigint, p_delivery_id text, p_metric text,
                                                 p_device_token text, p_recipient text, p_reason text,
                                                 p_href text, p_occurred timestamptz, p_received timestamptz)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -249,6 +267,8 @@ BEGIN
     RETURN 'recorded';
 END
 $$;
+COMMENT ON FUNCTION trackd_record_metric(bigint, text, text, text, text, text, text, timestamptz, timestamptz) IS 'Records one delivery metric.';
+
 
 -- Records that `p_rule` fired for event `p_event` of `p_person` and writes its deliveries, in
 -- the caller's transaction (the evaluation's). Frequency: 'every_time' (once per event), 'once'

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <json-c/json.h>
+
 #include "api/command.h"
 #include "common/errors.h"
 
@@ -47,6 +49,12 @@ struct command *api_result_add_command(struct api_result *result);
 bool api_result_add_problem(struct api_result *result, long batch_index, enum trackd_error code,
                             const char *field, const char *payload, size_t payload_len,
                             const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+/* Parses a request body that must be one JSON object. With `max_bytes` > 0 a longer body is
+ * refused as "`what` cannot be larger than ..." ("a call", "an operation"). Returns the root,
+ * which the caller puts, or NULL with the problem recorded and whole_request_invalid set. */
+json_object *api_parse_body(const char *body, size_t len, size_t max_bytes, const char *what,
+                            struct api_result *out);
 
 /* Turns every problem into a COMMAND_REJECT appended to the commands, so that each refusal is
  * committed in rejected_requests with the rest of the request. */

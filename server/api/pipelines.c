@@ -341,23 +341,10 @@ void pipelines_parse_request(enum pipelines_endpoint endpoint, const char *body,
                              int64_t received_us, struct api_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (endpoint != PIPELINES_BATCH && len > API_CALL_MAX_BYTES) {
-        api_result_add_problem(out, -1, TRACKD_ERR_ITEM_TOO_LARGE, "body", body, len,
-                               "a call cannot be larger than %d bytes (this one has %zu)",
-                               API_CALL_MAX_BYTES, len);
-        out->whole_request_invalid = true;
+    json_object *root = api_parse_body(
+        body, len, endpoint == PIPELINES_BATCH ? 0 : API_CALL_MAX_BYTES, "a call", out);
+    if (root == NULL)
         return;
-    }
-    char error[160];
-    json_object *root = json_check_parse(body, len, error, sizeof error);
-    if (root == NULL || !json_object_is_type(root, json_type_object)) {
-        api_result_add_problem(out, -1, root ? TRACKD_ERR_INVALID_FIELD : TRACKD_ERR_INVALID_JSON,
-                               "body", body, len, "%s",
-                               root ? "body must be a JSON object" : error);
-        out->whole_request_invalid = true;
-        json_object_put(root);
-        return;
-    }
     if (endpoint == PIPELINES_BATCH) {
         parse_batch(root, body, len, received_us, out);
     } else {

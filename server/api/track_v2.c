@@ -152,23 +152,10 @@ void track_v2_parse_request(enum track_v2_endpoint endpoint, const char *body, s
                             int64_t received_us, struct api_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (endpoint == TRACK_V2_ENTITY && len > API_CALL_MAX_BYTES) {
-        api_result_add_problem(out, -1, TRACKD_ERR_ITEM_TOO_LARGE, "body", body, len,
-                               "an operation cannot be larger than %d bytes (this one has %zu)",
-                               API_CALL_MAX_BYTES, len);
-        out->whole_request_invalid = true;
+    json_object *root = api_parse_body(
+        body, len, endpoint == TRACK_V2_ENTITY ? API_CALL_MAX_BYTES : 0, "an operation", out);
+    if (root == NULL)
         return;
-    }
-    char error[160];
-    json_object *root = json_check_parse(body, len, error, sizeof error);
-    if (root == NULL || !json_object_is_type(root, json_type_object)) {
-        api_result_add_problem(out, -1, root ? TRACKD_ERR_INVALID_FIELD : TRACKD_ERR_INVALID_JSON,
-                               "body", body, len, "%s",
-                               root ? "body must be a JSON object" : error);
-        out->whole_request_invalid = true;
-        json_object_put(root);
-        return;
-    }
     if (endpoint == TRACK_V2_ENTITY) {
         take_operation(root, body, len, -1, received_us, out);
         out->whole_request_invalid = out->command_count == 0;
