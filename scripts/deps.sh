@@ -3,7 +3,8 @@
 # all are there (apt-get update runs only when something must be installed).
 #
 #   scripts/deps.sh              C toolchain, libraries, PostgreSQL 15, wrk
-#   scripts/deps.sh --with-node  the same, plus Node.js and npm for tests/compat
+#   scripts/deps.sh --with-node  the same, plus Node.js and npm for tests/compat, and Chromium for
+#                                the browser test
 #
 # Needs root, or sudo; without either it lists what is missing and exits 1.
 set -euo pipefail
@@ -35,6 +36,11 @@ packages=(
 # conflicts with Debian's npm package, so asking for Debian's would try to replace a working setup.
 if ((with_node)) && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
     packages+=(nodejs npm)
+fi
+# tests/compat/browser.test.js drives Debian's Chromium with playwright-core (which downloads no
+# browser of its own).
+if ((with_node)); then
+    packages+=(chromium)
 fi
 
 is_installed() {

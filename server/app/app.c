@@ -84,6 +84,8 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
         .database_url = cfg->database_url,
         /* Past the write timeout every waiting request has been answered 503. */
         .drain_timeout = cfg->write_timeout + 5,
+        .public_url = cfg->public_url,
+        .cors_origins = cfg->cors_origins,
     };
     app->http = http_server_start(&http, app->ingest, error, error_size);
     if (app->http == NULL)

@@ -66,6 +66,10 @@ static const struct setting settings[] = {
      "longest delay between retries, seconds"},
     {"TRACKD_DELIVERY_TIMEOUT", SETTING_UNSIGNED, "10", 1, 300, false, AT(delivery_timeout),
      "seconds one webhook or push request may take (connecting: at most 5)"},
+    {"TRACKD_PUBLIC_URL", SETTING_STRING, NULL, 0, 0, false, AT(public_url),
+     "URL browsers reach trackd at, e.g. https://track.example.com (unset: the request's Host)"},
+    {"TRACKD_CORS_ORIGINS", SETTING_STRING, "*", 0, 0, false, AT(cors_origins),
+     "origins allowed to call from a browser: * or a comma-separated list"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
@@ -167,9 +171,12 @@ void config_free(struct config *cfg)
     free(cfg->fcm_url);
     free(cfg->fcm_token);
     free(cfg->fcm_credentials);
+    free(cfg->public_url);
+    free(cfg->cors_origins);
     cfg->database_url = NULL;
     cfg->listen_host = NULL;
     cfg->fcm_url = cfg->fcm_token = cfg->fcm_credentials = NULL;
+    cfg->public_url = cfg->cors_origins = NULL;
 }
 
 void config_describe(FILE *out)

@@ -34,8 +34,9 @@ struct config {
     unsigned delivery_attempts;    /* attempts before a delivery is dead */
     unsigned retry_base;           /* seconds before the first retry */
     unsigned retry_cap;            /* longest retry delay, seconds */
-    unsigned delivery_timeout;
-    /* seconds one send may take */ /* seconds between retention runs; 0 disables them */
+    unsigned delivery_timeout;     /* seconds one send may take */
+    char *public_url;              /* TRACKD_PUBLIC_URL: where browsers reach trackd */
+    char *cors_origins;            /* TRACKD_CORS_ORIGINS: NULL or "*" for any, else a list */
 };
 
 /*

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/timeutil.h"
+#include "api/json_check.h"
 #include "http/http_internal.h"
 
 /* An unknown key reloads the directory from the database at most this often, so a workspace
@@ -213,6 +214,12 @@ static bool basic_credentials(const char *header, char *user, char *password, si
     return true;
 }
 
+bool http_auth_write_key(struct http_server *server, const char *key,
+                         struct http_workspace *out)
+{
+    return lookup_key(server->auth, KEY_WRITE, NULL, key, out);
+}
+
 bool http_authenticate(struct http_request *request)
 {
     enum http_auth_kind kind = request->route->auth;
@@ -222,13 +229,34 @@ bool http_authenticate(struct http_request *request)
                                                      MHD_HTTP_HEADER_AUTHORIZATION);
     if (header == NULL && kind == HTTP_AUTH_SITE_KEY_OPTIONAL)
         return true; /* anonymous: workspace id 0 */
+    if (header == NULL && kind == HTTP_AUTH_WRITE_KEY_OR_BODY) {
+        request->auth_from_body = true; /* decided by http_authenticate_body */
+        return true;
+    }
     char user[CREDENTIALS_MAX], password[CREDENTIALS_MAX];
     if (!basic_credentials(header, user, password, sizeof user))
         return false;
     /* The password of a write key is empty and not checked, as Segment does. */
     request->authenticated =
-        kind == HTTP_AUTH_WRITE_KEY
-            ? lookup_key(request->server->auth, KEY_WRITE, NULL, user, &request->workspace)
-            : lookup_key(request->server->auth, KEY_SITE, user, password, &request->workspace);
+        kind == HTTP_AUTH_SITE_KEY || kind == HTTP_AUTH_SITE_KEY_OPTIONAL
+            ? lookup_key(request->server->auth, KEY_SITE, user, password, &request->workspace)
+            : lookup_key(request->server->auth, KEY_WRITE, NULL, user, &request->workspace);
+    return request->authenticated;
+}
+
+bool http_authenticate_body(struct http_request *request)
+{
+    char error[160];
+    json_object *root =
+        json_check_parse(request->body, request->body_len, error, sizeof error);
+    json_object *key = NULL;
+    if (root != NULL && json_object_is_type(root, json_type_object))
+        json_object_object_get_ex(root, "writeKey", &key);
+    request->authenticated =
+        key != NULL && json_object_is_type(key, json_type_string) &&
+        json_object_get_string_len(key) < CREDENTIALS_MAX &&
+        lookup_key(request->server->auth, KEY_WRITE, NULL, json_object_get_string(key),
+                   &request->workspace);
+    json_object_put(root);
     return request->authenticated;
 }

@@ -25,7 +25,8 @@ struct http_workspace {
 /* Who may call a route. */
 enum http_auth_kind {
     HTTP_AUTH_NONE,              /* operations endpoints */
-    HTTP_AUTH_WRITE_KEY,         /* Pipelines: Basic write_key: */
+    HTTP_AUTH_WRITE_KEY,         /* Basic write_key: */
+    HTTP_AUTH_WRITE_KEY_OR_BODY, /* Pipelines: Basic write_key:, else "writeKey" in the body */
     HTTP_AUTH_SITE_KEY,          /* Track API: Basic site_id:api_key */
     HTTP_AUTH_SITE_KEY_OPTIONAL, /* metrics: anonymous, or site_id:api_key if sent */
 };
@@ -64,6 +65,8 @@ struct http_server {
     struct MHD_Response *empty_ok; /* the shared `200 {}` */
     atomic_size_t suspended;       /* requests waiting for the writer */
     unsigned drain_timeout;        /* seconds */
+    char *public_url;              /* TRACKD_PUBLIC_URL, or NULL: the request's Host */
+    char *cors_origins;            /* allowed origins, comma-separated; NULL: any */
     /* A connection for /readyz and key look-ups, used under control_lock. */
     pthread_mutex_t control_lock;
     struct store *control;
@@ -88,6 +91,7 @@ struct http_request {
      * read and discarded, so that the client sees it instead of a connection reset. */
     unsigned early_status;
     bool counted_suspended; /* counted in server->suspended until the write is answered */
+    bool auth_from_body;    /* no Authorization header: the body's writeKey decides */
     struct http_workspace workspace;
     unsigned status; /* what was answered, for the log */
     /* The write in flight, if any. */
@@ -128,6 +132,12 @@ enum MHD_Result http_reply_ok(struct http_request *request);
 /* Queues 401 with WWW-Authenticate. */
 enum MHD_Result http_reply_unauthorized(struct http_request *request);
 
+/* Queues 204 answering a CORS preflight for the request's path. */
+enum MHD_Result http_reply_preflight(struct http_request *request);
+
+/* The Access-Control-Allow-Origin value for this request's Origin, or NULL to send none. */
+const char *http_cors_origin(struct http_request *request);
+
 /* Queues 503 with Retry-After. */
 enum MHD_Result http_reply_unavailable(struct http_request *request, const char *message);
 
@@ -136,8 +146,17 @@ enum MHD_Result http_reply_unavailable(struct http_request *request, const char 
 struct http_auth *http_auth_new(struct http_server *server);
 void http_auth_free(struct http_auth *auth);
 
-/* Authenticates the request per its route; on success fills request->workspace. */
+/* Authenticates the request per its route; on success fills request->workspace. For routes
+ * that accept a key in the body, a request without an Authorization header passes here with
+ * request->auth_from_body set, for http_authenticate_body once the body is read. */
 bool http_authenticate(struct http_request *request);
+
+/* Authenticates by the "writeKey" of the (complete) JSON body. */
+bool http_authenticate_body(struct http_request *request);
+
+/* The workspace of a write key (constant-time comparison); false if unknown. */
+bool http_auth_write_key(struct http_server *server, const char *key,
+                         struct http_workspace *out);
 
 /* ---- control connection (http_health.c) ---- */
 
@@ -176,6 +195,7 @@ enum MHD_Result http_handle_pipelines(struct http_request *request);
 enum MHD_Result http_handle_track_v1(struct http_request *request);
 enum MHD_Result http_handle_track_v2(struct http_request *request);
 enum MHD_Result http_handle_region(struct http_request *request);
+enum MHD_Result http_handle_settings(struct http_request *request);
 enum MHD_Result http_handle_healthz(struct http_request *request);
 enum MHD_Result http_handle_readyz(struct http_request *request);
 

@@ -15,14 +15,24 @@
 static const struct http_route routes[] = {
     {"GET", "/healthz", HTTP_AUTH_NONE, http_handle_healthz, 0},
     {"GET", "/readyz", HTTP_AUTH_NONE, http_handle_readyz, 0},
-    /* Data Pipelines */
-    {"POST", "/v1/identify", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_IDENTIFY},
-    {"POST", "/v1/track", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_TRACK},
-    {"POST", "/v1/page", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_PAGE},
-    {"POST", "/v1/screen", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_SCREEN},
-    {"POST", "/v1/group", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_GROUP},
-    {"POST", "/v1/alias", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_ALIAS},
-    {"POST", "/v1/batch", HTTP_AUTH_WRITE_KEY, http_handle_pipelines, PIPELINES_BATCH},
+    /* Data Pipelines; the browser SDKs use the one-letter paths and may put the write key in
+     * the body instead of an Authorization header (to avoid a CORS preflight). */
+    {"POST", "/v1/identify", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_IDENTIFY},
+    {"POST", "/v1/track", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_TRACK},
+    {"POST", "/v1/page", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_PAGE},
+    {"POST", "/v1/screen", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_SCREEN},
+    {"POST", "/v1/group", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_GROUP},
+    {"POST", "/v1/alias", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_ALIAS},
+    {"POST", "/v1/batch", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_BATCH},
+    {"POST", "/v1/i", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_IDENTIFY},
+    {"POST", "/v1/t", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_TRACK},
+    {"POST", "/v1/p", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_PAGE},
+    {"POST", "/v1/s", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_SCREEN},
+    {"POST", "/v1/g", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_GROUP},
+    {"POST", "/v1/a", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_ALIAS},
+    {"POST", "/v1/b", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_BATCH},
+    /* What the browser SDK fetches first, with the write key it already has in the path. */
+    {"GET", "/v1/projects/{}/settings", HTTP_AUTH_NONE, http_handle_settings, 0},
     /* Track API v1 */
     {"PUT", "/api/v1/customers/{}", HTTP_AUTH_SITE_KEY, http_handle_track_v1, TRACK_V1_IDENTIFY},
     {"DELETE", "/api/v1/customers/{}", HTTP_AUTH_SITE_KEY, http_handle_track_v1, TRACK_V1_DELETE},

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,11 @@ static enum MHD_Result reply_early(struct http_request *request)
         return http_reply_unauthorized(request);
     case MHD_HTTP_CONTENT_TOO_LARGE:
         return reply_too_large(request);
+    case MHD_HTTP_NO_CONTENT:
+        return http_reply_preflight(request);
+    case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        return http_reply_error(request, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                "Content-Type must be application/json or text/plain");
     default:
         return http_reply_error(request, MHD_HTTP_BAD_REQUEST,
                                 "path segments must be UTF-8 text without NUL characters");
@@ -67,6 +73,22 @@ static bool append_body(struct http_request *request, const char *data, size_t s
     return true;
 }
 
+/* Whether a body of this Content-Type is read as JSON: application/json (and any +json type),
+ * text/plain (what browsers send to avoid a preflight), or no type at all. */
+static bool json_content_type(const char *type)
+{
+    if (type == NULL)
+        return true;
+    size_t len = strcspn(type, ";");
+    while (len > 0 && type[len - 1] == ' ')
+        len--;
+    static const char *const accepted[] = {"application/json", "text/plain"};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
+        if (len == strlen(accepted[i]) && strncasecmp(type, accepted[i], len) == 0)
+            return true;
+    return len > 5 && strncasecmp(type + len - 5, "+json", 5) == 0;
+}
+
 /*
  * First callback of a request: route and authenticate. What can be refused now is decided now
  * (request->early_status) but answered after the body has been read and dropped, so the client
@@ -81,7 +103,11 @@ static void begin_request(struct http_request *request, bool *answer_now)
     const char *length = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
-    if (request->route == NULL)
+    const char *type = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (request->route == NULL && path_known && strcmp(request->method, "OPTIONS") == 0)
+        request->early_status = MHD_HTTP_NO_CONTENT; /* a CORS preflight */
+    else if (request->route == NULL)
         request->early_status = path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
     else if (!request->params.valid)
         request->early_status = MHD_HTTP_BAD_REQUEST;
@@ -89,6 +115,8 @@ static void begin_request(struct http_request *request, bool *answer_now)
         request->early_status = MHD_HTTP_UNAUTHORIZED;
     else if (declared > HTTP_BODY_MAX)
         request->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
+    else if (declared > 0 && !json_content_type(type))
+        request->early_status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
     *answer_now = request->early_status != 0 && declared > DISCARD_MAX;
 }
 
@@ -134,6 +162,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return reply_too_large(request);
     if (request->body == NULL && !append_body(request, "", 0))
         return MHD_NO; /* handlers always get a NUL-terminated body, if empty */
+    if (request->auth_from_body && !request->authenticated && !request->submitted &&
+        !http_authenticate_body(request))
+        return http_reply_unauthorized(request);
     return request->route->handler(request);
 }
 
@@ -207,6 +238,10 @@ struct http_server *http_server_start(const struct http_options *options,
     }
     server->ingest = ingest;
     server->drain_timeout = options->drain_timeout;
+    if (options->public_url != NULL && *options->public_url != '\0')
+        server->public_url = strdup(options->public_url);
+    if (options->cors_origins != NULL && strcmp(options->cors_origins, "*") != 0)
+        server->cors_origins = strdup(options->cors_origins);
     atomic_init(&server->suspended, 0);
     pthread_mutex_init(&server->control_lock, NULL);
     server->database_url = strdup(options->database_url);
@@ -216,6 +251,7 @@ struct http_server *http_server_start(const struct http_options *options,
         goto failed;
     }
     MHD_add_response_header(server->empty_ok, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(server->empty_ok, "Access-Control-Allow-Origin", "*");
     server->auth = http_auth_new(server);
     if (server->auth == NULL) {
         snprintf(error, error_size, "out of memory");
@@ -298,5 +334,7 @@ void http_server_stop(struct http_server *server)
     store_close(server->control);
     pthread_mutex_destroy(&server->control_lock);
     free(server->database_url);
+    free(server->public_url);
+    free(server->cors_origins);
     free(server);
 }

@@ -18,6 +18,8 @@ struct http_options {
     unsigned connection_timeout; /* seconds */
     const char *database_url;    /* for readiness checks and workspace key look-ups */
     unsigned drain_timeout;      /* seconds shutdown waits for requests handed to the writers */
+    const char *public_url;      /* where browsers reach trackd (settings endpoint); NULL: Host */
+    const char *cors_origins;    /* "*" or a comma-separated list of allowed origins */
 };
 
 struct http_server;

@@ -1,0 +1,67 @@
+/* What websites need beyond the ingest endpoints: the browser SDK's settings document. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/http_internal.h"
+
+/* Seconds browsers and CDNs may keep the settings document. */
+#define SETTINGS_MAX_AGE "300"
+
+/*
+ * GET /v1/projects/{writeKey}/settings: tells @customerio/cdp-analytics-browser where to send
+ * its calls ({protocol}://{apiHost}/t, /p, ...). The address comes from TRACKD_PUBLIC_URL
+ * ("https://track.example.com" or with a path prefix), else from the request's Host. Nothing
+ * in it is secret: the write key is the one the page already has.
+ */
+enum MHD_Result http_handle_settings(struct http_request *request)
+{
+    const char *key = request->params.count > 0 ? request->params.values[0] : "";
+    struct http_workspace workspace;
+    if (!http_auth_write_key(request->server, key, &workspace))
+        return http_reply_error(request, MHD_HTTP_NOT_FOUND, "no project with this write key");
+
+    char host[512];
+    const char *protocol = "http";
+    const char *public_url = request->server->public_url;
+    if (public_url != NULL) {
+        const char *rest = strstr(public_url, "://");
+        if (rest != NULL && strncmp(public_url, "https", 5) == 0)
+            protocol = "https";
+        rest = rest ? rest + 3 : public_url;
+        size_t len = strlen(rest);
+        while (len > 0 && rest[len - 1] == '/')
+            len--;
+        snprintf(host, sizeof host, "%.*s/v1", (int)len, rest);
+    } else {
+        const char *header = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_HOST);
+        snprintf(host, sizeof host, "%s/v1", header ? header : "127.0.0.1");
+    }
+    json_object *pipelines = json_object_new_object();
+    json_object_object_add(pipelines, "apiKey", json_object_new_string(key));
+    json_object_object_add(pipelines, "apiHost", json_object_new_string(host));
+    json_object_object_add(pipelines, "protocol", json_object_new_string(protocol));
+    json_object *integrations = json_object_new_object();
+    json_object_object_add(integrations, "Customer.io Data Pipelines", pipelines);
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "integrations", integrations);
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_NO;
+    if (response != NULL) {
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                "public, max-age=" SETTINGS_MAX_AGE);
+        const char *origin = http_cors_origin(request);
+        if (origin != NULL)
+            MHD_add_response_header(response, "Access-Control-Allow-Origin", origin);
+        request->status = MHD_HTTP_OK;
+        ret = MHD_queue_response(request->connection, MHD_HTTP_OK, response);
+        MHD_destroy_response(response);
+    }
+    json_object_put(root);
+    return ret;
+}
