@@ -64,6 +64,10 @@ bool api_result_add_problem(struct api_result *result, long batch_index, enum tr
     va_start(ap, fmt);
     vsnprintf(p->message, sizeof p->message, fmt, ap);
     va_end(ap);
+    /* Both may quote what the client sent and are cut to their size, perhaps inside a
+     * character; they reach clients as JSON and rejected_requests as text. */
+    utf8_sanitize(p->field, strlen(p->field));
+    utf8_sanitize(p->message, strlen(p->message));
     if (payload != NULL) {
         size_t keep =
             payload_len < API_REJECTED_PAYLOAD_MAX ? payload_len : API_REJECTED_PAYLOAD_MAX;

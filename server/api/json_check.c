@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 /* True when the JSON text holds the escape \u0000 outside of an escaped backslash. json-c
  * would cut object keys at that NUL ({"a\u0000b":1} becomes {"a":1}), which is silent
  * corruption, and jsonb stores no NUL anyway. */
@@ -94,8 +96,15 @@ static bool check(json_object *value, char *path, size_t path_len, size_t path_s
     switch (json_object_get_type(value)) {
     case json_type_string: {
         const char *s = json_object_get_string(value);
-        if (strlen(s) != (size_t)json_object_get_string_len(value)) {
+        size_t len = (size_t)json_object_get_string_len(value);
+        if (strlen(s) != len) {
             snprintf(message, message_size, "%s must not contain NUL characters", path);
+            return false;
+        }
+        /* json-c's JSON_TOKENER_VALIDATE_UTF8 only counts continuation bytes: it lets overlong
+         * forms, surrogates and code points above U+10FFFF through, which PostgreSQL refuses. */
+        if (!utf8_valid(s, len)) {
+            snprintf(message, message_size, "%s must be valid UTF-8 text", path);
             return false;
         }
         return true;
@@ -119,6 +128,13 @@ static bool check(json_object *value, char *path, size_t path_len, size_t path_s
     case json_type_object: {
         json_object_object_foreach(value, key, child)
         {
+            /* Named by the object's path: the key itself cannot be shown as text. */
+            if (!utf8_valid(key, strlen(key))) {
+                if (path_len == 0)
+                    snprintf(path, path_size, "body");
+                snprintf(message, message_size, "%s has a key that is not valid UTF-8 text", path);
+                return false;
+            }
             int n = snprintf(path + path_len, path_size - path_len, path_len ? ".%s" : "%s", key);
             size_t child_len = n < 0 ? path_len : path_len + (size_t)n;
             if (child_len >= path_size)

@@ -56,6 +56,7 @@ static bool load_config(struct config *cfg, bool need_database)
         return false;
     }
     log_current_level = cfg->log_level;
+    log_current_format = cfg->log_format;
     return true;
 }
 

@@ -5,10 +5,11 @@
 #include <string.h>
 
 enum setting_type {
-    SETTING_STRING,    /* free text */
-    SETTING_UNSIGNED,  /* decimal integer within [min, max] */
-    SETTING_LISTEN,    /* host:port */
-    SETTING_LOG_LEVEL, /* error|warn|info|debug */
+    SETTING_STRING,     /* free text */
+    SETTING_UNSIGNED,   /* decimal integer within [min, max] */
+    SETTING_LISTEN,     /* host:port */
+    SETTING_LOG_LEVEL,  /* error|warn|info|debug */
+    SETTING_LOG_FORMAT, /* text|json */
 };
 
 struct setting {
@@ -30,6 +31,8 @@ static const struct setting settings[] = {
      "host:port to serve HTTP on"},
     {"TRACKD_LOG_LEVEL", SETTING_LOG_LEVEL, "info", 0, 0, false, AT(log_level),
      "error, warn, info (one line per request) or debug"},
+    {"TRACKD_LOG_FORMAT", SETTING_LOG_FORMAT, "text", 0, 0, false, AT(log_format),
+     "text, or json for one JSON object per line"},
     {"TRACKD_HTTP_THREADS", SETTING_UNSIGNED, "0", 0, 256, false, AT(http_threads),
      "HTTP worker threads; 0 means one per CPU core"},
     {"TRACKD_MAX_CONNECTIONS", SETTING_UNSIGNED, "1000", 1, 100000, false, AT(max_connections),
@@ -115,6 +118,8 @@ static bool parse_setting(const struct setting *s, const char *text, struct conf
         return parse_listen(text, cfg);
     case SETTING_LOG_LEVEL:
         return log_parse_level(text, (enum log_level *)(base + s->offset));
+    case SETTING_LOG_FORMAT:
+        return log_parse_format(text, (enum log_format *)(base + s->offset));
     }
     return false;
 }
@@ -131,6 +136,8 @@ static const char *expected_form(const struct setting *s, char *buf, size_t size
         return "host:port with a port from 0 to 65535";
     case SETTING_LOG_LEVEL:
         return "one of error, warn, info, debug";
+    case SETTING_LOG_FORMAT:
+        return "text or json";
     }
     return "a valid value";
 }

@@ -17,6 +17,7 @@ struct config {
     char *listen_host;             /* from TRACKD_LISTEN */
     unsigned listen_port;          /* 0 asks the kernel for a free port (tests) */
     enum log_level log_level;      /* TRACKD_LOG_LEVEL */
+    enum log_format log_format;    /* TRACKD_LOG_FORMAT: text or json */
     unsigned http_threads;         /* 0 = one per core */
     unsigned max_connections;      /* simultaneous HTTP connections before refusing */
     unsigned connection_timeout;   /* seconds of inactivity before a connection is closed */

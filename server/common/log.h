@@ -16,7 +16,32 @@ enum log_level {
     LOG_LEVEL_DEBUG = 3, /* internals, for development */
 };
 
+/* How lines are written: plain text, or one JSON object per line (TRACKD_LOG_FORMAT=json). */
+enum log_format {
+    LOG_FORMAT_TEXT,
+    LOG_FORMAT_JSON,
+};
+
 extern enum log_level log_current_level;
+extern enum log_format log_current_format;
+
+/* Parses "text" or "json". */
+bool log_parse_format(const char *text, enum log_format *out);
+
+/* The fields of the one line written per HTTP request. Route is the route pattern, never the
+ * raw path (paths can hold emails); nothing secret is ever part of it. */
+struct log_request_line {
+    const char *request_id;
+    const char *method;
+    const char *route; /* "POST /v1/track", or "-" when nothing matched */
+    unsigned status;
+    double duration_ms;
+    const char *workspace; /* name, or "-" */
+    bool closed_early;     /* the client left before the answer */
+};
+
+/* Writes the request line at info level (the caller checks the level). */
+void log_request(const struct log_request_line *line);
 
 /* Parses "error", "warn", "info" or "debug"; returns false on anything else. */
 bool log_parse_level(const char *text, enum log_level *out);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "delivery/fcm_auth.h"
 #include "store/store_engine.h"
@@ -120,10 +121,12 @@ static void record_failure(struct delivery_worker *w, int64_t id, int attempts, 
                                        w->options.retry_cap_s, jitter);
         snprintf(message, sizeof message, "%s", error);
         atomic_fetch_add(&w->retried, 1);
+        metrics_count_delivery(METRICS_DELIVERY_RETRIED, 0);
     } else {
         snprintf(message, sizeof message, "%s%s",
                  retryable ? "gave up after the last attempt: " : "", error);
         atomic_fetch_add(&w->dead, 1);
+        metrics_count_delivery(METRICS_DELIVERY_DEAD, 0);
     }
     if (store_delivery_failed(w->store, id, (int)status, message, retry_ms) < 0)
         LOG_WARN("delivery", "cannot record the outcome of delivery %lld: %s", (long long)id,
@@ -259,8 +262,10 @@ static void start_delivery(void *cls, const struct store_delivery *d)
         if (store_delivery_apply_attributes(w->store, d->id) < 0)
             LOG_WARN("delivery", "set_attributes %lld: %s", (long long)d->id,
                      store_last_error(w->store));
-        else
+        else {
             atomic_fetch_add(&w->sent, 1);
+            metrics_count_delivery(METRICS_DELIVERY_SENT, 0);
+        }
         json_object_put(action);
         return;
     }
@@ -291,8 +296,10 @@ static void start_delivery(void *cls, const struct store_delivery *d)
 static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLcode result)
 {
     long status = 0;
+    curl_off_t took_us = 0;
     if (result == CURLE_OK)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &took_us);
     enum delivery_verdict verdict = delivery_classify(status, t->response, t->push);
     char error[RESPONSE_KEPT + 128];
     if (result != CURLE_OK)
@@ -302,6 +309,7 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
         snprintf(error, sizeof error, "HTTP %ld: %s", status, t->response);
     switch (verdict) {
     case DELIVERY_SENT:
+        metrics_count_delivery(METRICS_DELIVERY_SENT, (int64_t)took_us);
         w->sent_ids[w->sent_count] = t->id;
         w->sent_codes[w->sent_count] = (int)status;
         w->sent_count++;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "engine/rule_cache.h"
 #include "store/store_engine.h"
@@ -45,6 +46,7 @@ struct batch {
     int64_t event_ids[BATCH_EVENTS];
     size_t count;
     bool failed; /* a firing could not be recorded: roll the batch back */
+    uint64_t fired;
 };
 
 static const char *frequency_name(enum trigger_frequency frequency)
@@ -86,6 +88,7 @@ static void fire(struct batch *b, const struct cached_rule *rule,
                  store_last_error(b->store));
         b->failed = true;
     } else if (fired) {
+        b->fired++;
         atomic_fetch_add(&b->evaluator->fired, 1);
         LOG_DEBUG("evaluator", "rule %s fired on event %lld", rule->rule->name,
                   (long long)event->event_id);
@@ -145,6 +148,7 @@ static long run_batch(struct evaluator *e, struct store *store, const struct rul
         return -1;
     }
     *cursor = b.last_event_id;
+    metrics_count_evaluations(b.count, b.fired);
     return (long)b.count;
 }
 

@@ -214,8 +214,7 @@ static bool basic_credentials(const char *header, char *user, char *password, si
     return true;
 }
 
-bool http_auth_write_key(struct http_server *server, const char *key,
-                         struct http_workspace *out)
+bool http_auth_write_key(struct http_server *server, const char *key, struct http_workspace *out)
 {
     return lookup_key(server->auth, KEY_WRITE, NULL, key, out);
 }
@@ -247,16 +246,14 @@ bool http_authenticate(struct http_request *request)
 bool http_authenticate_body(struct http_request *request)
 {
     char error[160];
-    json_object *root =
-        json_check_parse(request->body, request->body_len, error, sizeof error);
+    json_object *root = json_check_parse(request->body, request->body_len, error, sizeof error);
     json_object *key = NULL;
     if (root != NULL && json_object_is_type(root, json_type_object))
         json_object_object_get_ex(root, "writeKey", &key);
-    request->authenticated =
-        key != NULL && json_object_is_type(key, json_type_string) &&
-        json_object_get_string_len(key) < CREDENTIALS_MAX &&
-        lookup_key(request->server->auth, KEY_WRITE, NULL, json_object_get_string(key),
-                   &request->workspace);
+    request->authenticated = key != NULL && json_object_is_type(key, json_type_string) &&
+                             json_object_get_string_len(key) < CREDENTIALS_MAX &&
+                             lookup_key(request->server->auth, KEY_WRITE, NULL,
+                                        json_object_get_string(key), &request->workspace);
     json_object_put(root);
     return request->authenticated;
 }

@@ -1,4 +1,8 @@
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/metrics.h"
 
 #include "common/log.h"
 
@@ -49,4 +53,28 @@ enum MHD_Result http_handle_readyz(struct http_request *request)
     if (!ingest_database_up(request->server->ingest))
         return http_reply_unavailable(request, "writer is reconnecting to the database");
     return http_reply_json(request, MHD_HTTP_OK, "{\"status\":\"ready\"}");
+}
+
+enum MHD_Result http_handle_metrics(struct http_request *request)
+{
+    struct metrics_gauges gauges = {
+        .queue_depth = ingest_depth(request->server->ingest),
+        .database_up = ingest_database_up(request->server->ingest),
+        .suspended_requests = atomic_load(&request->server->suspended),
+    };
+    char *page = metrics_render(http_route_name, &gauges);
+    if (page == NULL)
+        return http_reply_unavailable(request, "out of memory");
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(page), page, MHD_RESPMEM_MUST_FREE);
+    if (response == NULL) {
+        free(page);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    request->status = MHD_HTTP_OK;
+    enum MHD_Result ret = MHD_queue_response(request->connection, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return ret;
 }

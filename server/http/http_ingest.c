@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "http/http_internal.h"
 
 /* What a request counts against the queue's bound: its body (freed only on completion), the
@@ -158,6 +159,7 @@ enum MHD_Result http_answer_written(struct http_request *request, enum http_answ
         goto cleanup;
     }
     collect_errors(request, &a);
+    metrics_count_calls(a.accepted, a.count + request->parsed.problems_omitted);
     if (a.count == 0) {
         ret = http_reply_ok(request);
         goto cleanup;

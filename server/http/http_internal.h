@@ -93,7 +93,8 @@ struct http_request {
     bool counted_suspended; /* counted in server->suspended until the write is answered */
     bool auth_from_body;    /* no Authorization header: the body's writeKey decides */
     struct http_workspace workspace;
-    unsigned status; /* what was answered, for the log */
+    unsigned status;     /* what was answered, for the log */
+    char request_id[65]; /* X-Request-Id when valid, else generated */
     /* The write in flight, if any. */
     struct api_result parsed;
     struct ingest_request ingest;
@@ -107,6 +108,12 @@ struct http_request {
  * http_params_clear). Sets *path_known when some route has this path, to tell 405 from 404. */
 const struct http_route *http_find_route(const char *method, const char *path,
                                          struct http_params *params, bool *path_known);
+
+/* A route's index in the table (for metrics), or METRICS_MAX_ROUTES - 1 for none. */
+unsigned http_route_index(const struct http_route *route);
+
+/* "METHOD /pattern" of route `index`, or NULL past the table. */
+const char *http_route_name(unsigned index);
 
 /* Frees the values of `params`. */
 void http_params_clear(struct http_params *params);
@@ -155,8 +162,7 @@ bool http_authenticate(struct http_request *request);
 bool http_authenticate_body(struct http_request *request);
 
 /* The workspace of a write key (constant-time comparison); false if unknown. */
-bool http_auth_write_key(struct http_server *server, const char *key,
-                         struct http_workspace *out);
+bool http_auth_write_key(struct http_server *server, const char *key, struct http_workspace *out);
 
 /* ---- control connection (http_health.c) ---- */
 
@@ -196,6 +202,7 @@ enum MHD_Result http_handle_track_v1(struct http_request *request);
 enum MHD_Result http_handle_track_v2(struct http_request *request);
 enum MHD_Result http_handle_region(struct http_request *request);
 enum MHD_Result http_handle_settings(struct http_request *request);
+enum MHD_Result http_handle_metrics(struct http_request *request);
 enum MHD_Result http_handle_healthz(struct http_request *request);
 enum MHD_Result http_handle_readyz(struct http_request *request);
 

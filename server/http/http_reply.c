@@ -21,8 +21,8 @@ const char *http_cors_origin(struct http_request *request)
     const char *allowed = request->server->cors_origins;
     if (allowed == NULL)
         return "*";
-    const char *origin = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
-                                                     "Origin");
+    const char *origin =
+        MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, "Origin");
     if (origin == NULL || *origin == '\0')
         return NULL;
     /* Exact match against each comma-separated entry. */
@@ -67,8 +67,7 @@ static struct MHD_Response *error_response(const char *message)
     json_object *meta = json_object_new_object();
     json_object_object_add(meta, "error", json_object_new_string(message));
     json_object_object_add(root, "meta", meta);
-    struct MHD_Response *response =
-        json_response(json_object_to_json_string_ext(
+    struct MHD_Response *response = json_response(json_object_to_json_string_ext(
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
     return response;

@@ -1,3 +1,4 @@
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,6 +6,7 @@
 #include "api/pipelines.h"
 #include "api/track_v1.h"
 #include "api/track_v2.h"
+#include "common/metrics.h"
 #include "common/utf8.h"
 #include "http/http_internal.h"
 
@@ -15,9 +17,11 @@
 static const struct http_route routes[] = {
     {"GET", "/healthz", HTTP_AUTH_NONE, http_handle_healthz, 0},
     {"GET", "/readyz", HTTP_AUTH_NONE, http_handle_readyz, 0},
+    {"GET", "/metrics", HTTP_AUTH_NONE, http_handle_metrics, 0},
     /* Data Pipelines; the browser SDKs use the one-letter paths and may put the write key in
      * the body instead of an Authorization header (to avoid a CORS preflight). */
-    {"POST", "/v1/identify", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_IDENTIFY},
+    {"POST", "/v1/identify", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines,
+     PIPELINES_IDENTIFY},
     {"POST", "/v1/track", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_TRACK},
     {"POST", "/v1/page", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_PAGE},
     {"POST", "/v1/screen", HTTP_AUTH_WRITE_KEY_OR_BODY, http_handle_pipelines, PIPELINES_SCREEN},
@@ -59,6 +63,7 @@ static const struct http_route routes[] = {
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
+_Static_assert(ROUTE_COUNT < METRICS_MAX_ROUTES, "metrics count routes by index");
 
 static int hex_value(char c)
 {
@@ -120,6 +125,27 @@ static bool match(const char *pattern, const char *path, struct http_params *par
         s++;
     }
     return *p == '\0' && *s == '\0';
+}
+
+unsigned http_route_index(const struct http_route *route)
+{
+    return route ? (unsigned)(route - routes) : METRICS_MAX_ROUTES - 1;
+}
+
+const char *http_route_name(unsigned index)
+{
+    static char names[ROUTE_COUNT][80];
+    static atomic_bool named;
+    if (index >= ROUTE_COUNT)
+        return NULL;
+    if (!atomic_load(&named)) {
+        /* Written once, before anyone can read them: the first /metrics scrape comes after the
+         * server started, and every call writes the same text. */
+        for (size_t i = 0; i < ROUTE_COUNT; i++)
+            snprintf(names[i], sizeof names[i], "%s %s", routes[i].method, routes[i].path);
+        atomic_store(&named, true);
+    }
+    return names[index];
 }
 
 void http_params_clear(struct http_params *params)

@@ -9,8 +9,27 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "http/http_internal.h"
+
+/* Names the request in its log line: the client's X-Request-Id when it is a plausible id (1 to
+ * 64 of [A-Za-z0-9._-]), else a process-unique one. */
+static void take_request_id(struct http_request *request)
+{
+    static atomic_uint_fast64_t next_id;
+    const char *given =
+        MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, "X-Request-Id");
+    size_t len = given ? strlen(given) : 0;
+    if (len > 0 && len < sizeof request->request_id &&
+        strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len) {
+        memcpy(request->request_id, given, len + 1);
+        return;
+    }
+    snprintf(request->request_id, sizeof request->request_id, "%llx-%llx",
+             (unsigned long long)(request->received_us / 1000000),
+             (unsigned long long)atomic_fetch_add(&next_id, 1));
+}
 
 /* Bodies larger than this are not read to the end just to answer politely: the connection is
  * answered and closed at once. */
@@ -139,6 +158,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         request->received_us = timeutil_now_us();
         request->params.valid = true;
         atomic_init(&request->written, false);
+        take_request_id(request);
         *con_cls = request;
         bool answer_now = false;
         begin_request(request, &answer_now);
@@ -176,10 +196,23 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     struct http_request *request = *con_cls;
     if (request == NULL)
         return;
-    LOG_INFO("http", "%s %s %u %.1fms workspace=%s%s", request->method, request->path,
-             request->status, (double)(timeutil_monotonic_us() - request->started_us) / 1000.0,
-             request->authenticated ? request->workspace.name : "-",
-             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    int64_t duration_us = timeutil_monotonic_us() - request->started_us;
+    metrics_count_request(http_route_index(request->route), request->status, duration_us);
+    if (LOG_LEVEL_INFO <= log_current_level) {
+        char route[96];
+        snprintf(route, sizeof route, "%s %s", request->method,
+                 request->route ? request->route->path : "-");
+        struct log_request_line line = {
+            .request_id = request->request_id,
+            .method = request->method,
+            .route = route,
+            .status = request->status,
+            .duration_ms = (double)duration_us / 1000.0,
+            .workspace = request->authenticated ? request->workspace.name : "-",
+            .closed_early = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK,
+        };
+        log_request(&line);
+    }
     /* A client that left while its write was pending is never answered: uncount it here. */
     if (request->counted_suspended)
         atomic_fetch_sub(&request->server->suspended, 1);

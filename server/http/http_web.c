@@ -34,8 +34,8 @@ enum MHD_Result http_handle_settings(struct http_request *request)
             len--;
         snprintf(host, sizeof host, "%.*s/v1", (int)len, rest);
     } else {
-        const char *header = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_HOST);
+        const char *header =
+            MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
         snprintf(host, sizeof host, "%s/v1", header ? header : "127.0.0.1");
     }
     json_object *pipelines = json_object_new_object();

@@ -1,5 +1,6 @@
 #include "ingest/ingest_queue.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 #include "store/store.h"
 
@@ -46,11 +48,30 @@ static void sleep_ms(unsigned ms)
 }
 
 /* Removes up to batch_max_commands worth of requests (at least one) from the queue. Waits while
- * it is empty; returns NULL when stopping and drained. Called with the lock held. */
-static struct ingest_request *take_group(struct ingest_queue *q)
+ * it is empty; returns NULL when stopping and drained. With `wait_ms` > 0, waits at most that
+ * long: an empty queue then returns NULL with *idle set. Called with the lock held. */
+static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_ms, bool *idle)
 {
-    while (q->head == NULL && !q->stopping)
-        pthread_cond_wait(&q->wake, &q->lock);
+    *idle = false;
+    struct timespec until;
+    if (wait_ms > 0) {
+        clock_gettime(CLOCK_REALTIME, &until); /* the clock of a default condition variable */
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    while (q->head == NULL && !q->stopping) {
+        if (wait_ms == 0) {
+            pthread_cond_wait(&q->wake, &q->lock);
+        } else if (pthread_cond_timedwait(&q->wake, &q->lock, &until) == ETIMEDOUT &&
+                   q->head == NULL && !q->stopping) {
+            *idle = true;
+            return NULL;
+        }
+    }
     if (q->head == NULL)
         return NULL;
     struct ingest_request *group = q->head, *last = q->head;
@@ -202,7 +223,10 @@ static void write_group(struct writer *w, struct ingest_request *group)
             for (size_t i = 0; i < r->command_count; i++)
                 commands[n++] = &r->commands[i];
         struct store_write_failure failure;
+        int64_t started = timeutil_monotonic_us();
         enum store_status status = store_write_commands(w->store, commands, n, outcomes, &failure);
+        if (status >= 0)
+            metrics_count_write(n, timeutil_monotonic_us() - started);
         if (status >= 0) {
             size_t k = 0;
             for (struct ingest_request *r = group; r != NULL; r = r->next)
@@ -253,12 +277,31 @@ static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     struct ingest_queue *q = w->queue;
+    unsigned backoff = BACKOFF_MIN_MS;
     for (;;) {
+        /* A writer left without a connection (the database went away) reconnects on its own,
+         * with backoff, even when no request comes: /readyz must not wait for a write to say
+         * the database is back. */
+        bool down = !store_is_connected(w->store);
+        bool idle = false;
         pthread_mutex_lock(&q->lock);
-        struct ingest_request *group = take_group(q);
+        struct ingest_request *group = take_group(q, down ? backoff : 0, &idle);
         pthread_mutex_unlock(&q->lock);
+        if (idle) {
+            if (store_reconnect(w->store)) {
+                atomic_store(&q->database_up, true);
+                backoff = BACKOFF_MIN_MS;
+            } else {
+                if (atomic_exchange(&q->database_up, false))
+                    LOG_WARN("writer", "database unreachable, retrying: %s",
+                             store_last_error(w->store));
+                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            }
+            continue;
+        }
         if (group == NULL)
             return NULL;
+        backoff = BACKOFF_MIN_MS;
         write_group(w, group);
     }
 }

@@ -65,7 +65,7 @@ static bool apply_statement_timeout(struct store *store)
 }
 
 /* Opens the connection and prepares every statement of every store file. */
-static bool open_connection(struct store *store)
+static bool open_statements(struct store *store)
 {
     PQfinish(store->conn);
     /* With expand_dbname the URL is expanded in place of "dbname"; keywords before it are
@@ -86,6 +86,17 @@ static bool open_connection(struct store *store)
            prepare_list(store, store_evaluations_statements, store_evaluations_statement_count) &&
            prepare_list(store, store_deliveries_statements, store_deliveries_statement_count) &&
            prepare_list(store, store_migrate_statements, store_migrate_statement_count);
+}
+
+/* Like open_statements, but a connection that could not be set up completely is closed, so that
+ * store_is_connected() never reports a session without its statements as usable. */
+static bool open_connection(struct store *store)
+{
+    if (open_statements(store))
+        return true;
+    PQfinish(store->conn);
+    store->conn = NULL;
+    return false;
 }
 
 struct store *store_connect(const char *url, char *error, size_t error_size)

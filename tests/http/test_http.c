@@ -381,6 +381,32 @@ Test(http, track_v1_and_pipelines_keys_do_not_open_each_other)
     cr_assert_eq(count("SELECT count(*) FROM events"), 0);
 }
 
+Test(http, metrics_count_requests_by_route_and_status_without_secrets)
+{
+    expect(post("/v1/track", "{\"userId\":\"m1\",\"event\":\"E\"}"), 200, NULL);
+    expect(post("/v1/track", "{\"userId\":\"m1\"}"), 400, NULL);
+    struct reply *r = request("GET", "/metrics", NULL, NULL, 0);
+    cr_assert_eq(r->status, 200);
+    cr_assert(has_header(r, "Content-Type: text/plain; version=0.0.4"), "%s", r->headers);
+    const char *expected[] = {
+        "trackd_http_requests_total{route=\"POST /v1/track\",status=\"200\"} 1\n",
+        "trackd_http_requests_total{route=\"POST /v1/track\",status=\"400\"} 1\n",
+        "trackd_calls_accepted_total 1\n",
+        "trackd_calls_rejected_total 1\n",
+        "trackd_write_batch_size_count ",
+        "trackd_write_commit_seconds_bucket{le=\"+Inf\"} ",
+        "trackd_write_queue_depth 0\n",
+        "trackd_database_up 1\n",
+        "trackd_rule_evaluations_total ",
+        "trackd_deliveries_total{outcome=\"sent\"} ",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+        cr_assert(strstr(r->body, expected[i]) != NULL, "missing %s in\n%s", expected[i], r->body);
+    cr_assert(strstr(r->body, write_key) == NULL, "no key on the page");
+    cr_assert(strstr(r->body, "m1") == NULL, "no person on the page");
+    free(r);
+}
+
 static void slow_setup(void)
 {
     start_server_with(1024, 1);
