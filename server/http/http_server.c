@@ -307,15 +307,20 @@ struct http_server *http_server_start(const struct http_options *options,
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    // clang-format off: one option per line reads better than packed pairs
+    /* One option per line reads better than packed pairs. */
+    // clang-format off
     server->daemon = MHD_start_daemon(
         flags, (uint16_t)options->listen_port, NULL, NULL, on_request, server,
         /* The logger goes first so that errors about the options below reach it. */
-        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, server, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_END);
     // clang-format on
     if (server->daemon == NULL) {
         snprintf(error, error_size, "cannot listen on %s:%u (in use, or not permitted?)",
