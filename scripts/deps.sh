@@ -3,14 +3,15 @@
 # all are there (apt-get update runs only when something must be installed).
 #
 #   scripts/deps.sh              C toolchain, libraries, PostgreSQL 15, wrk
-#   scripts/deps.sh --with-node  the same, plus Node.js and npm for tests/compat, and Chromium for
-#                                the browser test
+#   scripts/deps.sh --with-node  the same, plus what `make test` needs beyond the build: Node.js
+#                                and npm for tests/compat, Chromium for the browser test, clang
+#                                and its libFuzzer and sanitizer runtimes for tests/fuzz
 #
 # Needs root, or sudo; without either it lists what is missing and exits 1.
 set -euo pipefail
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,9s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -41,6 +42,16 @@ fi
 # browser of its own).
 if ((with_node)); then
     packages+=(chromium)
+fi
+# tests/fuzz (built by scripts/test.sh in build-fuzz/) needs clang: Debian 12's is clang 14, whose
+# libFuzzer and sanitizer runtimes are in libclang-rt-14-dev.
+if ((with_node)); then
+    packages+=(clang libclang-rt-14-dev)
+fi
+# tests/docker: `docker-compose config` (the client only; no engine comes without recommends)
+# and shellcheck for the image's scripts.
+if ((with_node)); then
+    packages+=(docker-compose shellcheck)
 fi
 
 is_installed() {
