@@ -7,6 +7,15 @@
 //   await trackd.query('SELECT ...')   rows as plain objects (jsonb columns come back parsed)
 //   await trackd.stop()                kills the server, drops the database; safe to call twice
 //
+// Options of startTrackd beyond the basics (used by the reliability tests):
+//   databaseUrl: 'postgresql://...'   the server to create the database on (default:
+//                                      TRACKD_TEST_DATABASE_URL), e.g. a PrivateCluster's
+//   logLevel: 'debug'                  TRACKD_LOG_LEVEL of the server (default 'warn')
+//   transcript: true                   keep every byte the server prints in trackd.transcript
+//   workspaces: ['other']              more workspaces, in trackd.workspaces[name]
+//   trackd.pid, trackd.signal('SIGTERM', ms), trackd.serve({env}) for per-run settings.
+//   PrivateCluster: a PostgreSQL of its own (scripts/pg.sh) that a test may stop and start.
+//
 // Environment (set by the ctest entry):
 //   TRACKD_BIN                path to build/trackd (default: <repo>/build/trackd)
 //   TRACKD_TEST_DATABASE_URL  libpq URI of a PostgreSQL where this harness may create databases
@@ -26,6 +35,7 @@ const COMMAND_TIMEOUT_MS = 60_000;
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
 const OUTPUT_LINES_KEPT = 200;
+const TRANSCRIPT_MAX_CHARS = 64 * 1024 * 1024;
 
 function baseDatabaseUrl() {
     const url = process.env.TRACKD_TEST_DATABASE_URL;
@@ -102,8 +112,10 @@ function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Instances not stopped yet, cleaned up synchronously if the process exits or is signalled.
+// Instances (and private clusters) not stopped yet, cleaned up synchronously if the process
+// exits or is signalled.
 const live = new Set();
+const liveClusters = new Set();
 let hooksInstalled = false;
 
 function installExitHooks() {
@@ -111,6 +123,7 @@ function installExitHooks() {
     hooksInstalled = true;
     process.on('exit', () => {
         for (const instance of live) instance.stopSync();
+        for (const cluster of liveClusters) cluster.destroySync();
     });
     for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
         process.once(signal, () => process.exit(code));
@@ -118,11 +131,25 @@ function installExitHooks() {
 }
 
 class Trackd {
-    constructor({ databaseName, databaseUrl, workspace, extraEnv = {} }) {
+    constructor({
+        databaseName,
+        databaseUrl,
+        workspace,
+        extraEnv = {},
+        serverUrl = null,
+        logLevel = 'warn',
+        transcript = false,
+    }) {
         this.extraEnv = extraEnv; // settings for every trackd run (TRACKD_FCM_URL, ...)
         this.databaseName = databaseName;
         this.databaseUrl = databaseUrl;
+        this.serverUrl = serverUrl; // where the database was created (null: the default)
+        this.logLevel = logLevel;
+        this.keepTranscript = transcript;
+        this.transcript = ''; // everything the server printed, over every run, if kept
         this.workspace = workspace;
+        this.workspaces = {}; // name -> {name, site_id, api_key, write_key}
+        this.exitExpected = false; // set by signal(): an exit it caused is no crash
         this.port = null;
         this.baseUrl = null;
         this.child = null;
@@ -148,6 +175,9 @@ class Trackd {
     }
 
     keepOutput(chunk) {
+        if (this.keepTranscript && this.transcript.length < TRANSCRIPT_MAX_CHARS) {
+            this.transcript += chunk.toString('utf8');
+        }
         for (const line of chunk.toString('utf8').split('\n')) {
             if (line === '') continue;
             this.output.push(line);
@@ -157,8 +187,9 @@ class Trackd {
 
     // Starts `trackd serve` on a free port and waits for GET /healthz to answer 200. A port taken
     // between picking and binding shows as an early exit: such a start is retried on a new port.
-    async serve() {
+    async serve({ env = {} } = {}) {
         let lastError;
+        this.exitExpected = false;
         for (let attempt = 1; attempt <= 3; attempt++) {
             this.port = await freePort();
             this.baseUrl = `http://127.0.0.1:${this.port}`;
@@ -166,7 +197,11 @@ class Trackd {
             this.exited = null;
             const child = spawn(TRACKD_BIN, ['serve'], {
                 cwd: REPO_ROOT,
-                env: this.env({ TRACKD_LISTEN: `127.0.0.1:${this.port}`, TRACKD_LOG_LEVEL: 'warn' }),
+                env: this.env({
+                    TRACKD_LISTEN: `127.0.0.1:${this.port}`,
+                    TRACKD_LOG_LEVEL: this.logLevel,
+                    ...env,
+                }),
                 stdio: ['ignore', 'pipe', 'pipe'],
             });
             this.child = child;
@@ -229,16 +264,45 @@ class Trackd {
         return queryRows(this.databaseUrl, sql);
     }
 
+    // The server's process id (null when none runs).
+    get pid() {
+        return this.child && !this.exited ? this.child.pid : null;
+    }
+
+    // Sends `signal` to the server and waits up to `timeoutMs` for it to exit; resolves with
+    // {code, signal, ms} (ms: from the signal to the exit), or {timedOut: true, ms} after which
+    // the server is SIGKILLed. An exit caused this way does not count as a crash in stop().
+    async signal(signal, timeoutMs = STOP_TIMEOUT_MS) {
+        const child = this.child;
+        if (!child || this.exited) throw new Error('trackd serve is not running');
+        this.exitExpected = true;
+        const started = Date.now();
+        const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+        child.kill(signal);
+        let timer;
+        const timedOut = new Promise((resolve) => {
+            timer = setTimeout(() => resolve(null), timeoutMs);
+        });
+        const result = await Promise.race([exited, timedOut]);
+        clearTimeout(timer);
+        if (result === null) {
+            child.kill('SIGKILL');
+            await exited;
+            return { timedOut: true, ms: Date.now() - started };
+        }
+        return { ...result, ms: Date.now() - started };
+    }
+
     // Stops the server and drops the database. Throws if the server had died on its own before
     // (a crash is a failure, even when every assertion passed).
     async stop() {
         if (this.stopped || this.stopping) return;
         this.stopping = true;
-        const diedEarly = this.child && this.exited ? { ...this.exited } : null;
+        const diedEarly = this.child && this.exited && !this.exitExpected ? { ...this.exited } : null;
         try {
             await this.killServer();
         } finally {
-            await run('psql', psqlArgs(baseDatabaseUrl(), dropSql(this.databaseName)));
+            await run('psql', psqlArgs(this.serverUrl ?? baseDatabaseUrl(), dropSql(this.databaseName)));
             this.stopped = true;
             live.delete(this);
         }
@@ -254,7 +318,7 @@ class Trackd {
     stopSync() {
         if (this.stopped) return;
         if (this.child && !this.exited) this.child.kill('SIGKILL');
-        spawnSync('psql', psqlArgs(baseDatabaseUrl(), dropSql(this.databaseName)), {
+        spawnSync('psql', psqlArgs(this.serverUrl ?? baseDatabaseUrl(), dropSql(this.databaseName)), {
             stdio: 'ignore',
             timeout: 10_000,
         });
@@ -269,15 +333,26 @@ function dropSql(name) {
 
 // Creates a fresh database, migrates it, creates a workspace, loads `rules` (paths, if any) into
 // it and starts a server on it with `env` added to its environment.
-async function startTrackd({ workspaceName = 'compat', env = {}, rules = [] } = {}) {
+async function startTrackd({
+    workspaceName = 'compat',
+    env = {},
+    rules = [],
+    databaseUrl = null,
+    logLevel = 'warn',
+    transcript = false,
+    workspaces = [],
+} = {}) {
     installExitHooks();
-    const base = baseDatabaseUrl();
+    const base = databaseUrl ?? baseDatabaseUrl();
     // Lower case letters, digits and _ only: safe to splice into SQL unquoted.
     const databaseName = `trackd_compat_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
     const trackd = new Trackd({
         databaseName,
         databaseUrl: withDatabase(base, databaseName),
         extraEnv: env,
+        serverUrl: databaseUrl,
+        logLevel,
+        transcript,
     });
     await run('psql', psqlArgs(base, `CREATE DATABASE ${databaseName}`));
     live.add(trackd);
@@ -285,6 +360,11 @@ async function startTrackd({ workspaceName = 'compat', env = {}, rules = [] } = 
         await run(TRACKD_BIN, ['migrate'], { env: trackd.env() });
         const out = await run(TRACKD_BIN, ['workspace', 'create', workspaceName], { env: trackd.env() });
         trackd.workspace = parseWorkspace(out);
+        trackd.workspaces[workspaceName] = trackd.workspace;
+        for (const name of workspaces) {
+            const more = await run(TRACKD_BIN, ['workspace', 'create', name], { env: trackd.env() });
+            trackd.workspaces[name] = parseWorkspace(more);
+        }
         if (rules.length > 0) {
             await trackd.cli(['rules', 'load', '--workspace', workspaceName, ...rules]);
         }
@@ -314,4 +394,80 @@ function parseWorkspace(stdout) {
     return workspace;
 }
 
-module.exports = { startTrackd, withDatabase };
+// A PostgreSQL cluster of a test's own (scripts/pg.sh, TRACKD_PG_FAST=1), which the test may
+// stop and start without disturbing the suites that share the cluster of make test. Always
+// destroy() it (in `after`); the exit hook destroys one left behind.
+const PG_SH = path.join(REPO_ROOT, 'scripts', 'pg.sh');
+
+class PrivateCluster {
+    constructor(dir) {
+        this.dir = dir;
+        this.url = null;
+    }
+
+    pgsh(command) {
+        return run('bash', [PG_SH, command, this.dir], {
+            env: { ...process.env, TRACKD_PG_FAST: '1' },
+            timeout: 90_000,
+        });
+    }
+
+    async start() {
+        installExitHooks();
+        liveClusters.add(this);
+        await this.pgsh('start');
+        this.url = (await this.pgsh('url')).trim();
+        return this.url;
+    }
+
+    stop() {
+        return this.pgsh('stop');
+    }
+
+    async destroy() {
+        try {
+            await this.pgsh('destroy');
+        } finally {
+            liveClusters.delete(this);
+        }
+    }
+
+    destroySync() {
+        spawnSync('bash', [PG_SH, 'destroy', this.dir], { stdio: 'ignore', timeout: 60_000 });
+        liveClusters.delete(this);
+    }
+}
+
+// A psql session kept open (its input is a pipe) to hold locks: send(sql) writes statements and
+// resolves once psql has printed `marker` (send 'SELECT 1 AS marker' style queries to know where
+// it got to); end() closes its input and waits for it to exit.
+class PsqlSession {
+    constructor(url) {
+        this.child = spawn('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', url], {
+            stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        this.out = '';
+        this.child.stdout.on('data', (chunk) => (this.out += chunk.toString('utf8')));
+        this.child.stderr.on('data', (chunk) => (this.out += chunk.toString('utf8')));
+        this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    }
+
+    async send(sql, marker, timeoutMs = 10_000) {
+        this.child.stdin.write(`${sql}\n`);
+        const deadline = Date.now() + timeoutMs;
+        while (!this.out.includes(marker)) {
+            if (Date.now() > deadline) throw new Error(`psql did not print ${marker}: ${this.out}`);
+            await sleep(20);
+        }
+    }
+
+    async end(timeoutMs = 10_000) {
+        this.child.stdin.end();
+        const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+        const code = await this.exited;
+        clearTimeout(timer);
+        return code;
+    }
+}
+
+module.exports = { startTrackd, withDatabase, PrivateCluster, PsqlSession, sleep, REPO_ROOT };
