@@ -39,9 +39,16 @@ enum MHD_Result http_submit(struct http_request *request)
         return http_reply_unavailable(request, "out of memory");
     if (!ingest_reserve(request->server->ingest, ingest->bytes))
         return http_reply_unavailable(request, "write queue full");
+    /* Counted first, then the flag: a stop that sets the flag and then sees no waiting request
+     * cannot miss this one, and one that sees it waits for it. */
+    atomic_fetch_add(&request->server->suspended, 1);
+    if (atomic_load(&request->server->draining)) {
+        atomic_fetch_sub(&request->server->suspended, 1);
+        ingest_release(request->server->ingest, ingest->bytes);
+        return http_reply_unavailable(request, "shutting down");
+    }
     request->submitted = true;
     request->counted_suspended = true;
-    atomic_fetch_add(&request->server->suspended, 1);
     /* Suspend before enqueueing: the writer may finish and resume at once. */
     MHD_suspend_connection(request->connection);
     ingest_enqueue(request->server->ingest, ingest);

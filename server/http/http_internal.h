@@ -64,6 +64,7 @@ struct http_server {
     unsigned port;
     struct MHD_Response *empty_ok; /* the shared `200 {}` */
     atomic_size_t suspended;       /* requests waiting for the writer */
+    atomic_bool draining;          /* stopping: no request may start waiting any more */
     unsigned drain_timeout;        /* seconds */
     char *public_url;              /* TRACKD_PUBLIC_URL, or NULL: the request's Host */
     char *cors_origins;            /* allowed origins, comma-separated; NULL: any */

@@ -276,6 +276,7 @@ struct http_server *http_server_start(const struct http_options *options,
     if (options->cors_origins != NULL && strcmp(options->cors_origins, "*") != 0)
         server->cors_origins = strdup(options->cors_origins);
     atomic_init(&server->suspended, 0);
+    atomic_init(&server->draining, false);
     pthread_mutex_init(&server->control_lock, NULL);
     server->database_url = strdup(options->database_url);
     server->empty_ok = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
@@ -348,6 +349,7 @@ void http_server_stop(struct http_server *server)
         return;
     if (server->daemon != NULL) {
         /* Stop accepting, then let suspended requests get their answers before stopping. */
+        atomic_store(&server->draining, true);
         MHD_socket listener = MHD_quiesce_daemon(server->daemon);
         int64_t deadline =
             timeutil_monotonic_us() + (int64_t)server->drain_timeout * TIMEUTIL_US_PER_SEC;

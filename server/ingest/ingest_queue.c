@@ -377,6 +377,14 @@ bool ingest_reserve(struct ingest_queue *q, size_t bytes)
     return room;
 }
 
+void ingest_release(struct ingest_queue *q, size_t bytes)
+{
+    pthread_mutex_lock(&q->lock);
+    q->admitted_requests--;
+    q->admitted_bytes -= bytes;
+    pthread_mutex_unlock(&q->lock);
+}
+
 void ingest_enqueue(struct ingest_queue *q, struct ingest_request *r)
 {
     r->next = NULL;

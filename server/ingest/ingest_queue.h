@@ -56,6 +56,9 @@ struct ingest_queue *ingest_start(const struct ingest_options *options, char *er
  * successful reservation must be followed by ingest_enqueue() of a request with those bytes. */
 bool ingest_reserve(struct ingest_queue *queue, size_t bytes);
 
+/* Gives back room reserved for a request that will not be enqueued after all. */
+void ingest_release(struct ingest_queue *queue, size_t bytes);
+
 /* Hands a request with reserved room to the writer; on_done will be called exactly once. */
 void ingest_enqueue(struct ingest_queue *queue, struct ingest_request *request);
 

@@ -115,7 +115,7 @@ describe('kill -9 under load', { timeout: 90_000 }, () => {
         const unexpected = results.filter((r) => r.status !== 0 && !is2xx(r));
         assert.deepEqual(unexpected.slice(0, 5), [], `answers other than 2xx under light load: ${JSON.stringify(tally(results))}`);
 
-        const inFlight = receiver.to('/hooks/crash').length;
+        const receivedBeforeKill = receiver.to('/hooks/crash').length;
         await trackd.serve();
         assertAckedStored(results, await storedIds(trackd, 'kill-'), 'after kill -9');
 
@@ -164,7 +164,7 @@ describe('kill -9 under load', { timeout: 90_000 }, () => {
         const lost = [...keysByMid.keys()].filter((mid) => !answered.has(mid));
         assert.deepEqual(lost.slice(0, 10), [], `${lost.length} webhooks in flight at the kill were not sent again`);
         t.diagnostic(`${results.filter(is2xx).length} of ${results.length} calls answered before the kill, ` +
-            `${unanswered.length} sent again; ${events} events; ${inFlight} webhooks received before the kill, ` +
+            `${unanswered.length} sent again; ${events} events; ${receivedBeforeKill} webhooks received before the kill, ` +
             `${receiver.to('/hooks/crash').length} in all`);
     });
 });
