@@ -77,12 +77,13 @@ Test(readme, every_admin_view_is_commented)
                                      " ON n.oid = c.relnamespace AND n.nspname = 'public'"
                                      " WHERE c.relkind = 'v' AND obj_description(c.oid) IS NULL"),
                  0);
-    cr_assert_eq(teststore_count(&t, "SELECT count(*) FROM pg_attribute a JOIN pg_class c"
-                                     " ON c.oid = a.attrelid AND c.relkind = 'v'"
-                                     " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                                     " AND n.nspname = 'public'"
-                                     " WHERE a.attnum > 0 AND col_description(c.oid, a.attnum) IS NULL"),
-                 0);
+    cr_assert_eq(
+        teststore_count(&t, "SELECT count(*) FROM pg_attribute a JOIN pg_class c"
+                            " ON c.oid = a.attrelid AND c.relkind = 'v'"
+                            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                            " AND n.nspname = 'public'"
+                            " WHERE a.attnum > 0 AND col_description(c.oid, a.attnum) IS NULL"),
+        0);
     cr_assert_eq(teststore_count(&t, "SELECT count(*) FROM pg_views WHERE schemaname = 'public'"
                                      " AND viewname LIKE 'admin\\_%'"),
                  6);
