@@ -91,7 +91,8 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
     if (app->http == NULL)
         goto failed;
     if (cfg->purge_interval > 0)
-        app->retention = retention_start(cfg->database_url, cfg->purge_interval);
+        app->retention =
+            retention_start(cfg->database_url, cfg->purge_interval, cfg->event_retention_days);
     return app;
 failed:
     app_stop(app);

@@ -50,7 +50,11 @@ static const struct setting settings[] = {
     {"TRACKD_WRITE_TIMEOUT", SETTING_UNSIGNED, "5", 1, 300, false, AT(write_timeout),
      "seconds a request waits for an unavailable database before answering 503"},
     {"TRACKD_PURGE_INTERVAL", SETTING_UNSIGNED, "600", 0, 86400, false, AT(purge_interval),
-     "seconds between deletions of expired anonymous events and dedup keys (0: never)"},
+     "seconds between retention runs: expired anonymous events and dedup keys deleted, monthly "
+     "events partitions created ahead (0: never)"},
+    {"TRACKD_EVENT_RETENTION_DAYS", SETTING_UNSIGNED, "0", 0, 36500, false,
+     AT(event_retention_days),
+     "days events are kept; older months of events are dropped whole (0: keep forever)"},
     {"TRACKD_FCM_URL", SETTING_STRING, NULL, 0, 0, false, AT(fcm_url),
      "FCM HTTP v1 messages:send endpoint (unset: Google's, for the key file's project)"},
     {"TRACKD_FCM_TOKEN", SETTING_STRING, NULL, 0, 0, true, AT(fcm_token),

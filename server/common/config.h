@@ -27,6 +27,7 @@ struct config {
     unsigned writers;              /* writer threads, each with its own database connection */
     unsigned write_timeout;        /* seconds a request may wait for PostgreSQL before 503 */
     unsigned purge_interval;       /* seconds between retention runs; 0 disables them */
+    unsigned event_retention_days; /* events older are dropped by month; 0 keeps them */
     char *fcm_url;                 /* TRACKD_FCM_URL; NULL: Google's, from the key's project */
     char *fcm_token;               /* TRACKD_FCM_TOKEN (secret) */
     char *fcm_credentials;         /* TRACKD_FCM_CREDENTIALS: service-account key file */

@@ -13,9 +13,13 @@
 /* Rows deleted per statement: small enough that each batch takes milliseconds. */
 #define BATCH_ROWS 5000
 
+/* Monthly events partitions kept created ahead of the current month. */
+#define PARTITION_MONTHS_AHEAD 2
+
 struct retention {
     char *database_url;
     unsigned interval_s;
+    unsigned event_retention_days; /* 0: keep events forever */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -44,6 +48,24 @@ static long purge(struct retention *job, struct store *store)
     return total;
 }
 
+/* Creates the months ahead and drops the months past the event retention. */
+static void maintain_partitions(struct retention *job, struct store *store)
+{
+    int created = 0, dropped = 0;
+    if (store_maintain_event_partitions(store, PARTITION_MONTHS_AHEAD, job->event_retention_days,
+                                        &created, &dropped) < 0) {
+        LOG_WARN("retention", "%s", store_last_error(store));
+        if (!store_is_connected(store))
+            store_reconnect(store);
+        return;
+    }
+    if (created > 0)
+        LOG_INFO("retention", "created %d monthly partitions of events", created);
+    if (dropped > 0)
+        LOG_INFO("retention", "dropped %d monthly partitions of events past the retention",
+                 dropped);
+}
+
 static void *retention_main(void *arg)
 {
     struct retention *job = arg;
@@ -56,6 +78,7 @@ static void *retention_main(void *arg)
             (store = store_connect(job->database_url, error, sizeof error)) == NULL)
             LOG_WARN("retention", "cannot connect: %s", error);
         if (store != NULL) {
+            maintain_partitions(job, store);
             long deleted = purge(job, store);
             if (deleted > 0)
                 LOG_INFO("retention", "deleted %ld expired rows", deleted);
@@ -73,7 +96,8 @@ static void *retention_main(void *arg)
     return NULL;
 }
 
-struct retention *retention_start(const char *database_url, unsigned interval_s)
+struct retention *retention_start(const char *database_url, unsigned interval_s,
+                                  unsigned event_retention_days)
 {
     struct retention *job = calloc(1, sizeof *job);
     if (job == NULL || (job->database_url = strdup(database_url)) == NULL) {
@@ -82,6 +106,7 @@ struct retention *retention_start(const char *database_url, unsigned interval_s)
         return NULL;
     }
     job->interval_s = interval_s;
+    job->event_retention_days = event_retention_days;
     pthread_mutex_init(&job->lock, NULL);
     pthread_cond_init(&job->wake, NULL);
     if (pthread_create(&job->thread, NULL, retention_main, job) != 0) {

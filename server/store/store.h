@@ -91,4 +91,11 @@ enum store_status store_list_workspaces(struct store *store,
  * again while it equals `limit`. */
 enum store_status store_purge_expired(struct store *store, unsigned limit, long *deleted);
 
+/* Creates the monthly events partitions through `months_ahead` months from now and, when
+ * `retention_days` is not 0, drops those received entirely more than that many days ago;
+ * reports how many of each. */
+enum store_status store_maintain_event_partitions(struct store *store, unsigned months_ahead,
+                                                  unsigned retention_days, int *created,
+                                                  int *dropped);
+
 #endif

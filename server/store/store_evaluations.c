@@ -10,17 +10,19 @@
  * not inherited by a profile merge, and still within 72 hours of now. */
 const struct store_statement store_evaluations_statements[] = {
     /* The queue rows are claimed first (a locking CTE is materialized), so the joins touch
-     * only the claimed events whatever the planner thinks of the tables' sizes. */
+     * only the claimed events whatever the planner thinks of the tables' sizes. An event
+     * gone since it was queued (its month dropped by retention) comes back unable to fire,
+     * and so its queue row is consumed. */
     {"evaluation_claim",
      "WITH q AS (SELECT event_id, workspace_id FROM pending_evaluations"
      "           WHERE event_id > $2::bigint"
      "           ORDER BY event_id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
-     " SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0), e.type, e.name,"
-     " e.properties::text,"
-     " (e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge' AND p.id IS NOT NULL"
-     "  AND now() - e.\"timestamp\" <= interval '72 hours'),"
+     " SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0), coalesce(e.type, ''),"
+     " coalesce(e.name, ''), coalesce(e.properties, '{}')::text,"
+     " coalesce(e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge' AND p.id IS NOT NULL"
+     "          AND now() - e.\"timestamp\" <= interval '72 hours', false),"
      " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
-     " FROM q JOIN events e ON e.id = q.event_id LEFT JOIN people p ON p.id = e.person_id"
+     " FROM q LEFT JOIN events e ON e.id = q.event_id LEFT JOIN people p ON p.id = e.person_id"
      " ORDER BY q.event_id"},
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"

@@ -41,6 +41,7 @@ const struct store_statement store_ingest_statements[] = {
     {"ingest_metric", "SELECT trackd_record_metric(nullif($1, '0')::bigint, $2, $3, $4, $5, $6, $7,"
                       " $8::timestamptz, $9::timestamptz)"},
     {"ingest_prepare_people", "SELECT trackd_prepare_people($1::jsonb)"},
+    {"ingest_events", "SELECT outcome FROM trackd_ingest_events($1::jsonb)"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
@@ -117,6 +118,18 @@ static bool send_command(PGconn *conn, const struct command *cmd)
              cmd->payload, t.received);
     }
     return false;
+}
+
+/* Sends a run of track commands as one trackd_ingest_events call. */
+static bool send_events(PGconn *conn, struct command *const *commands, size_t count)
+{
+    char *events = store_events_json(commands, count);
+    if (events == NULL)
+        return false;
+    const char *params[1] = {events};
+    bool ok = PQsendQueryPrepared(conn, "ingest_events", 1, params, NULL, NULL, 0);
+    free(events);
+    return ok;
 }
 
 /*
@@ -205,26 +218,44 @@ static void fail_run(struct write_run *run, const PGresult *res, size_t index, c
     }
 }
 
-/* A query of a chunk that is not a command: BEGIN or COMMIT. */
-#define CONTROL_QUERY SIZE_MAX
+/* What one query of a chunk stands for: `count` commands from `first` (a run of events sent
+ * as one trackd_ingest_events call has several), or none for BEGIN, COMMIT and the people. */
+struct query_slot {
+    size_t first;
+    size_t count;
+};
 
-/* Reads the results of the `sent` queries of a chunk (slots[q] is the command index of query q,
- * or CONTROL_QUERY) and the closing sync. */
-static void read_chunk(struct write_run *run, const size_t *slots, size_t sent)
+#define CONTROL_SLOT ((struct query_slot){SIZE_MAX, 0})
+
+/* The command index to blame for a failed query: only a query of a single command can be
+ * blamed on it (SIZE_MAX otherwise, and the caller writes the requests one by one). */
+static size_t blamed_command(struct query_slot slot)
+{
+    return slot.count == 1 ? slot.first : SIZE_MAX;
+}
+
+/* Reads the results of the `sent` queries of a chunk and the closing sync. */
+static void read_chunk(struct write_run *run, const struct query_slot *slots, size_t sent)
 {
     PGconn *conn = run->store->conn;
     for (size_t q = 0; q < sent; q++) {
-        size_t index = slots[q];
+        struct query_slot slot = slots[q];
         PGresult *res = PQgetResult(conn);
         if (res == NULL) {
-            fail_run(run, NULL, index, "reading a write result");
+            fail_run(run, NULL, blamed_command(slot), "reading a write result");
             return;
         }
         ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_TUPLES_OK && index != CONTROL_QUERY && PQntuples(res) == 1)
-            run->outcomes[index] = outcome_of(PQgetvalue(res, 0, 0));
-        else if (st == PGRES_FATAL_ERROR)
-            fail_run(run, res, index, "writing");
+        if (st == PGRES_TUPLES_OK && slot.count > 0) {
+            if (PQntuples(res) == (int)slot.count) {
+                for (size_t i = 0; i < slot.count; i++)
+                    run->outcomes[slot.first + i] = outcome_of(PQgetvalue(res, (int)i, 0));
+            } else {
+                fail_run(run, res, SIZE_MAX, "reading write outcomes (wrong count)");
+            }
+        } else if (st == PGRES_FATAL_ERROR) {
+            fail_run(run, res, blamed_command(slot), "writing");
+        }
         PQclear(res);
         /* Each query's results end with a NULL. */
         while ((res = PQgetResult(conn)) != NULL)
@@ -232,7 +263,7 @@ static void read_chunk(struct write_run *run, const size_t *slots, size_t sent)
     }
     PGresult *sync = PQgetResult(conn);
     if (sync == NULL || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
-        fail_run(run, sync, CONTROL_QUERY, "reading the pipeline sync");
+        fail_run(run, sync, SIZE_MAX, "reading the pipeline sync");
     PQclear(sync);
 }
 
@@ -246,39 +277,50 @@ enum store_status store_write_commands(struct store *store, struct command *cons
     for (size_t i = 0; i < count; i++)
         outcomes[i] = STORE_OUTCOME_PENDING;
     if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn)) {
-        fail_run(&run, NULL, CONTROL_QUERY, "starting a write");
+        fail_run(&run, NULL, SIZE_MAX, "starting a write");
         return run.status;
     }
 
     size_t next = 0;
     bool begin_sent = false;
     while (run.status == STORE_NO_RESULTS && !run.commit_sent) {
-        size_t slots[CHUNK_COMMANDS + 3]; /* BEGIN, prepare, commands, COMMIT */
+        struct query_slot slots[CHUNK_COMMANDS + 3]; /* BEGIN, people, commands, COMMIT */
         size_t sent = 0;
+        size_t chunk_commands = 0;
         bool ok = true;
         if (!begin_sent) {
             ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-            slots[sent++] = CONTROL_QUERY;
+            slots[sent++] = CONTROL_SLOT;
             begin_sent = true;
             char *people = people_to_prepare(commands, count);
             if (ok && people != NULL) {
                 const char *params[1] = {people};
                 ok = PQsendQueryPrepared(conn, "ingest_prepare_people", 1, params, NULL, NULL, 0);
-                slots[sent++] = CONTROL_QUERY;
+                slots[sent++] = CONTROL_SLOT;
             }
             free(people);
         }
-        while (ok && next < count && sent < CHUNK_COMMANDS) {
-            ok = send_command(conn, commands[next]);
-            slots[sent++] = next++;
+        while (ok && next < count && chunk_commands < CHUNK_COMMANDS) {
+            size_t run_length = 1;
+            if (commands[next]->kind == COMMAND_TRACK) {
+                while (next + run_length < count && chunk_commands + run_length < CHUNK_COMMANDS &&
+                       commands[next + run_length]->kind == COMMAND_TRACK)
+                    run_length++;
+                ok = send_events(conn, commands + next, run_length);
+            } else {
+                ok = send_command(conn, commands[next]);
+            }
+            slots[sent++] = (struct query_slot){next, run_length};
+            next += run_length;
+            chunk_commands += run_length;
         }
         if (ok && next == count) {
             ok = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
-            slots[sent++] = CONTROL_QUERY;
+            slots[sent++] = CONTROL_SLOT;
             run.commit_sent = ok;
         }
         if (!ok || !PQpipelineSync(conn)) {
-            fail_run(&run, NULL, CONTROL_QUERY, "sending a write");
+            fail_run(&run, NULL, SIZE_MAX, "sending a write");
             break;
         }
         read_chunk(&run, slots, sent);
@@ -288,7 +330,7 @@ enum store_status store_write_commands(struct store *store, struct command *cons
         PQfinish(store->conn);
         store->conn = NULL;
         if (run.status == STORE_NO_RESULTS)
-            fail_run(&run, NULL, CONTROL_QUERY, "leaving pipeline mode");
+            fail_run(&run, NULL, SIZE_MAX, "leaving pipeline mode");
         for (size_t i = 0; i < count; i++)
             outcomes[i] = STORE_OUTCOME_PENDING;
         return run.status;

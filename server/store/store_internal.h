@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include "api/command.h"
 #include "store/store.h"
 
 /* A statement prepared at connect; each store_*.c file lists its own beside the code. */
@@ -33,6 +34,10 @@ extern const struct store_statement store_retention_statements[];
 extern const size_t store_retention_statement_count;
 extern const struct store_statement store_migrate_statements[];
 extern const size_t store_migrate_statement_count;
+
+/* The JSON array of events that trackd_ingest_events takes, for `count` track commands; NULL
+ * when out of memory. Free it with free(). */
+char *store_events_json(struct command *const *commands, size_t count);
 
 /* Records `what` plus libpq's message as the store's last error. */
 void store_set_error(struct store *store, const char *what, const PGresult *result);
