@@ -22,6 +22,10 @@
 #define BATCH_EVENTS 200
 /* How long an idle evaluator waits before looking at the queue again. */
 #define IDLE_WAIT_MS 100
+/* After a short batch (the queue is nearly empty) the evaluator lets events gather this long:
+ * each batch costs a commit and a rules check, and under steady load many tiny batches would
+ * take CPU from ingestion for nothing. It delays an evaluation by at most this much. */
+#define GATHER_WAIT_MS 20
 /* How often the claim cursor returns to the start of the queue (see store_claim_evaluations). */
 #define CURSOR_RESET_US (5 * TIMEUTIL_US_PER_SEC)
 /* Reconnect backoff. */
@@ -215,6 +219,8 @@ static void *evaluator_main(void *arg)
             cursor = 0; /* nothing further on: look again from the start right away */
         } else if (taken == 0) {
             wait_ms(e, IDLE_WAIT_MS);
+        } else if (taken < BATCH_EVENTS / 2) {
+            wait_ms(e, GATHER_WAIT_MS);
         }
     }
     rule_cache_clear(&rules);
