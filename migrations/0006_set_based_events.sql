@@ -26,8 +26,8 @@ COMMENT ON TYPE trackd_event_input IS 'One event of a trackd_ingest_events call:
 --             "a": anonymous id, "t": type, "n": name, "pr": properties, "c": context,
 --             "ts": timestamp, "r": received at}, ...]
 --
--- Most events are "simple": for a person by id who exists (trackd_prepare_people created the
--- group's people first) and is not suppressed, whose anonymous id is a placeholder or already
+-- New people by id are created first. Most events are then "simple": for a person by id who
+-- exists and is not suppressed, whose anonymous id is a placeholder or already
 -- linked to them; or anonymous. The others (email or cio_id addressing, a new or refused
 -- link, a suppressed or missing person) go through trackd_ingest_event one by one, first,
 -- so that the anonymous events stored after them see the links they made, just as they would
@@ -39,7 +39,8 @@ RETURNS TABLE (outcome text) LANGUAGE plpgsql AS $$
 DECLARE
     v_in trackd_event_input[];
     v_out text[];
-    v_slow integer[];
+    v_person bigint[];  -- by ord: the person of an event by id, if they exist
+    v_slow boolean[];   -- by ord: whether the event takes the one-at-a-time path
     v_row trackd_event_input;
     v_ords integer[];
     v_outcomes text[];
@@ -53,26 +54,46 @@ BEGIN
          AS e (w, m, pt, p, a, t, n, pr, c, ts, r, ord);
     v_out := array_fill(NULL::text, ARRAY[cardinality(v_in)]);
 
-    -- The events that need the one-at-a-time path.
-    SELECT coalesce(array_agg(i.ord ORDER BY i.ord), '{}') INTO v_slow
+    -- New people by id are created first, in one fixed order, like trackd_prepare_people does
+    -- for the groups that need it (the writer skips it for a group of events only): concurrent
+    -- runs creating the same people then never wait on each other in a cycle.
+    INSERT INTO people (id, workspace_id, cio_id, customer_id)
+    SELECT id, workspace_id, trackd_cio_id(id), person
+    FROM (SELECT nextval(pg_get_serial_sequence('people', 'id')) AS id, workspace_id, person
+          FROM (SELECT DISTINCT workspace_id, person FROM unnest(v_in) AS i
+                WHERE person_type = 'id'
+                  AND NOT EXISTS (SELECT 1 FROM people p WHERE p.workspace_id = i.workspace_id
+                                                           AND p.customer_id = i.person)
+                  AND NOT EXISTS (SELECT 1 FROM suppressions s
+                                  WHERE s.workspace_id = i.workspace_id
+                                    AND s.identifier_type = 'id' AND s.identifier = i.person))
+               AS wanted
+          ORDER BY workspace_id, person COLLATE "C") AS numbered
+    ORDER BY workspace_id, person COLLATE "C"
+    ON CONFLICT DO NOTHING;
+
+    -- Each event's person by id, and whether it needs the one-at-a-time path.
+    SELECT array_agg(p.id ORDER BY i.ord),
+           array_agg(i.person_type IS NOT NULL AND (
+               i.person_type <> 'id' OR p.id IS NULL
+               OR EXISTS (SELECT 1 FROM suppressions s
+                          WHERE s.workspace_id = i.workspace_id AND s.identifier_type = 'id'
+                            AND s.identifier = i.person)
+               OR (NOT trackd_is_junk_anonymous_id(i.anonymous_id)
+                   AND NOT EXISTS (SELECT 1 FROM anonymous_ids a
+                                   WHERE a.workspace_id = i.workspace_id
+                                     AND a.anonymous_id = i.anonymous_id
+                                     AND a.person_id = p.id))) ORDER BY i.ord)
+    INTO v_person, v_slow
     FROM unnest(v_in) AS i
     LEFT JOIN LATERAL (SELECT id FROM people
                        WHERE i.person_type = 'id' AND workspace_id = i.workspace_id
                          AND customer_id = i.person
                        -- One index lookup per event: without the LIMIT the planner may hash
                        -- the whole table.
-                       LIMIT 1) AS p ON true
-    WHERE i.person_type IS NOT NULL AND (
-          i.person_type <> 'id' OR p.id IS NULL
-          OR EXISTS (SELECT 1 FROM suppressions s
-                     WHERE s.workspace_id = i.workspace_id AND s.identifier_type = 'id'
-                       AND s.identifier = i.person)
-          OR (NOT trackd_is_junk_anonymous_id(i.anonymous_id)
-              AND NOT EXISTS (SELECT 1 FROM anonymous_ids a
-                              WHERE a.workspace_id = i.workspace_id
-                                AND a.anonymous_id = i.anonymous_id AND a.person_id = p.id)));
+                       LIMIT 1) AS p ON true;
     FOREACH v_row IN ARRAY v_in LOOP
-        IF v_row.ord = ANY (v_slow) THEN
+        IF v_slow[v_row.ord] THEN
             v_out[v_row.ord] := trackd_ingest_event(
                 v_row.workspace_id, v_row.message_id, v_row.person_type, v_row.person,
                 v_row.anonymous_id, v_row.type, v_row.name, v_row.properties, v_row.context,
@@ -88,20 +109,18 @@ BEGIN
 
     WITH simple AS (
         SELECT i.*,
-               CASE WHEN i.person_type IS NULL THEN a.person_id ELSE p.id END AS person_id,
+               CASE WHEN i.person_type IS NULL THEN a.person_id ELSE v_person[i.ord] END
+                   AS person_id,
                CASE WHEN i.person_type IS NULL AND a.person_id IS NOT NULL
                     THEN 'anonymous_merge' ELSE 'direct' END AS origin,
                row_number() OVER (PARTITION BY i.workspace_id, i.message_id
                                   ORDER BY i.ord) AS nth_of_key
         FROM unnest(v_in) AS i
-        LEFT JOIN LATERAL (SELECT id FROM people
-                           WHERE i.person_type = 'id' AND workspace_id = i.workspace_id
-                             AND customer_id = i.person LIMIT 1) AS p ON true
         LEFT JOIN LATERAL (SELECT person_id FROM anonymous_ids
                            WHERE i.person_type IS NULL AND workspace_id = i.workspace_id
                              AND anonymous_id = i.anonymous_id
                              AND linked_at > now() - interval '5 minutes' LIMIT 1) AS a ON true
-        WHERE i.ord <> ALL (v_slow)
+        WHERE NOT v_slow[i.ord]
     ), claimed AS (
         INSERT INTO message_ids (workspace_id, message_id, received_at)
         SELECT workspace_id, message_id, received_at FROM simple
@@ -138,8 +157,8 @@ BEGIN
            coalesce(array_agg(CASE WHEN k.ord IS NULL THEN 'duplicate' ELSE 'stored' END), '{}')
     INTO v_ords, v_outcomes
     FROM simple s LEFT JOIN kept k ON k.ord = s.ord;
-    FOR i IN 1 .. cardinality(v_ords) LOOP
-        v_out[v_ords[i]] := v_outcomes[i];
+    FOR n IN 1 .. cardinality(v_ords) LOOP
+        v_out[v_ords[n]] := v_outcomes[n];
     END LOOP;
 
     RETURN QUERY SELECT u.o FROM unnest(v_out) WITH ORDINALITY AS u (o, n) ORDER BY u.n;

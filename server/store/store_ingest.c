@@ -135,11 +135,17 @@ static bool send_events(PGconn *conn, struct command *const *commands, size_t co
 /*
  * The people a group will create anyway (events and plain identifies by id), with a lock flag
  * for those its identifies will update, as JSON for trackd_prepare_people. NULL when there are
- * none. Identifies by email, with a body id or `_update` are left out: whether they create
- * anyone depends on what they find.
+ * none, or when the group holds only events: trackd_ingest_events creates their people itself,
+ * in the same order. Identifies by email, with a body id or `_update` are left out: whether they
+ * create anyone depends on what they find.
  */
 static char *people_to_prepare(struct command *const *commands, size_t count)
 {
+    size_t events = 0;
+    while (events < count && commands[events]->kind == COMMAND_TRACK)
+        events++;
+    if (events == count && count <= CHUNK_COMMANDS)
+        return NULL; /* one run of events: one trackd_ingest_events call */
     json_object *list = json_object_new_array();
     if (list == NULL)
         return NULL;
