@@ -12,9 +12,13 @@ class Receiver {
         this.server = http.createServer((req, res) => this.handle(req, res));
     }
 
-    // Starts listening on a free port; resolves with the base URL.
-    async start() {
-        await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    // Starts listening on `port` (a free one by default); resolves with the base URL. A stopped
+    // receiver can start again on its old port, to play a target coming back from an outage.
+    async start(port = 0) {
+        await new Promise((resolve, reject) => {
+            this.server.once('error', reject);
+            this.server.listen(port, '127.0.0.1', resolve);
+        });
         this.baseUrl = `http://127.0.0.1:${this.server.address().port}`;
         return this.baseUrl;
     }

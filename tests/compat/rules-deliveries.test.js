@@ -57,6 +57,8 @@ const RULES = [
     webhookRule('slow-hook', 'slow_event', '/hooks/slow'),
     webhookRule('shared-hook', 'shared_event', '/hooks/shared'),
     webhookRule('delayed-hook', 'delayed_event', '/hooks/delayed', { delay: '2s' }),
+    // Its URL points at a second receiver (OUTAGE), which the outage test stops and restarts.
+    { ...webhookRule('outage-hook', 'outage_event', '/hooks/outage'), outage: true },
     {
         name: 'churn-risk',
         trigger: { event: 'subscription_cancelled' },
@@ -69,13 +71,16 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
     let receiver;
     let client;
     let rulesDir;
+    let outage; // a second target, taken down by one test
 
     before(async () => {
         receiver = new Receiver();
         const base = await receiver.start();
+        outage = new Receiver();
+        const outageBase = await outage.start();
         rulesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackd-rules-'));
-        for (const rule of RULES) {
-            const text = JSON.stringify(rule).replaceAll('RECEIVER', base);
+        for (const { outage: toOutage, ...rule } of RULES) {
+            const text = JSON.stringify(rule).replaceAll('RECEIVER', toOutage ? outageBase : base);
             fs.writeFileSync(path.join(rulesDir, `${rule.name}.json`), text);
         }
         trackd = await startTrackd({
@@ -102,6 +107,7 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
     after(async () => {
         await trackd?.stop();
         await receiver?.stop();
+        if (outage?.server.listening) await outage.stop();
         fs.rmSync(rulesDir, { recursive: true, force: true });
     });
 
@@ -242,6 +248,38 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
         assert.equal(delivery.attempts, 2);
         const keys = receiver.to('/hooks/flaky').map((r) => r.headers['idempotency-key']);
         assert.deepEqual(keys, [String(delivery.id), String(delivery.id)], 'the same key both times');
+    });
+
+    it('a receiver down for a while gets every delivery once it is back; others are unaffected', async () => {
+        const port = new URL(outage.baseUrl).port;
+        await outage.stop(); // connections to it are now refused
+        for (let i = 0; i < 5; i++)
+            await client.track({ userId: `outage-user-${i}`, event: 'outage_event', properties: {} });
+        await client.track({ userId: 'outage-bystander', event: 'signed_up', properties: {} });
+        // The other receiver is served while the outage lasts...
+        await receiver.waitFor(
+            () => receiver.to('/hooks/ok').some((r) => r.body.user === 'outage-bystander'),
+            20000,
+            'the delivery to the receiver that is up'
+        );
+        // ...and the down one's deliveries wait for a retry, failing on the connection.
+        await receiver.waitFor(
+            async () => {
+                const rows = await deliveriesOf('outage-hook');
+                return rows.length === 5 && rows.every((r) => r.status === 'retrying' && r.attempts >= 2);
+            },
+            20000,
+            'the deliveries to the down receiver to be retried'
+        );
+        const failing = await deliveriesOf('outage-hook');
+        assert.ok(failing.every((r) => r.response_code === null && r.last_error), JSON.stringify(failing));
+        assert.equal(outage.to('/hooks/outage').length, 0);
+
+        await outage.start(Number(port));
+        const sent = await waitForStatus('outage-hook', ['sent'], 5);
+        assert.equal(sent.length, 5);
+        const got = outage.to('/hooks/outage').map((r) => r.body.user).sort();
+        assert.deepEqual(got, [0, 1, 2, 3, 4].map((i) => `outage-user-${i}`), 'each once');
     });
 
     it('a 400 answer makes the delivery dead at once, with the error kept', async () => {
