@@ -17,6 +17,7 @@
 static char *url;
 static struct app *app;
 static char write_key[41], other_write_key[41];
+static char site_credentials[64]; /* "site_id:api_key" of workspace alpha */
 static char base[64];
 
 static void start_server_with(unsigned queue_max_requests, unsigned write_timeout)
@@ -28,6 +29,7 @@ static void start_server_with(unsigned queue_max_requests, unsigned write_timeou
     struct store_workspace ws;
     char api_key[41];
     cr_assert_eq(store_create_workspace(store, "alpha", &ws, api_key, write_key), 1);
+    snprintf(site_credentials, sizeof site_credentials, "%s:%s", ws.site_id, api_key);
     cr_assert_eq(store_create_workspace(store, "beta", &ws, api_key, other_write_key), 1);
     store_close(store);
 
@@ -100,7 +102,8 @@ static size_t collect_header(char *data, size_t size, size_t n, void *cls)
     return len;
 }
 
-/* Sends one request; `key` NULL sends no Authorization. `body` NULL sends none. */
+/* Sends one request; `key` NULL sends no Authorization, a key with a ':' is "user:password",
+ * else a write key (empty password). `body` NULL sends none. */
 static struct reply *request(const char *method, const char *path, const char *key,
                              const char *body, size_t body_len)
 {
@@ -120,7 +123,7 @@ static struct reply *request(const char *method, const char *path, const char *k
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (key != NULL) {
         char userpwd[64];
-        snprintf(userpwd, sizeof userpwd, "%s:", key);
+        snprintf(userpwd, sizeof userpwd, strchr(key, ':') ? "%s" : "%s:", key);
         curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
     }
     if (body != NULL) {
@@ -186,6 +189,32 @@ Test(http, wrong_or_missing_credentials_get_401)
                    strlen(body)),
            401, "Unauthorized request");
     cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+}
+
+Test(http, blank_keys_get_401_and_a_bare_cio_prefix_gets_400)
+{
+    const char *body = "{\"userId\":\"u1\",\"event\":\"E\"}";
+    static const char *const blank_write_keys[] = {"cio_ ", " ", "\t"};
+    for (size_t i = 0; i < sizeof blank_write_keys / sizeof blank_write_keys[0]; i++)
+        expect(request("POST", "/v1/track", blank_write_keys[i], body, strlen(body)), 401,
+               "Unauthorized request");
+    char blank_api_key[64], blank_site[64];
+    snprintf(blank_api_key, sizeof blank_api_key,
+             "%.*s: ", (int)(strchr(site_credentials, ':') - site_credentials), site_credentials);
+    snprintf(blank_site, sizeof blank_site, " %s", strchr(site_credentials, ':'));
+    expect(request("PUT", "/api/v1/customers/u1", blank_api_key, "{}", 2), 401,
+           "Unauthorized request");
+    expect(request("PUT", "/api/v1/customers/u1", blank_site, "{}", 2), 401,
+           "Unauthorized request");
+    const char *web = "{\"writeKey\":\"cio_ \",\"userId\":\"u1\",\"event\":\"E\"}";
+    expect(request("POST", "/v1/t", NULL, web, strlen(web)), 401, "Unauthorized request");
+
+    /* With good credentials, "cio_" followed by blanks names nobody: refused, naming the field. */
+    expect(request("PUT", "/api/v1/customers/cio_%20", site_credentials, "{}", 2), 400,
+           "identifier: cio_ must be followed by a cio_id");
+    expect(request("PUT", "/api/v1/customers/u1", site_credentials, "{}", 2), 200, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+    cr_assert_eq(count("SELECT count(*) FROM people"), 1);
 }
 
 Test(http, track_is_committed_before_the_answer)
