@@ -53,7 +53,7 @@ static const struct setting settings[] = {
     {"TRACKD_WRITERS", SETTING_UNSIGNED, "2", 1, 16, false, AT(writers),
      "writer threads, each with its own database connection; commits overlap"},
     {"TRACKD_WRITE_TIMEOUT", SETTING_UNSIGNED, "5", 1, 300, false, AT(write_timeout),
-     "seconds a request waits for an unavailable database before answering 503"},
+     "seconds a request waits for the database (queued, unreachable, blocked) before 503"},
     {"TRACKD_PURGE_INTERVAL", SETTING_UNSIGNED, "600", 0, 86400, false, AT(purge_interval),
      "seconds between deletions of expired anonymous events and dedup keys (0: never)"},
     {"TRACKD_FCM_URL", SETTING_STRING, NULL, 0, 0, false, AT(fcm_url),

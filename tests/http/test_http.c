@@ -624,3 +624,79 @@ Test(uploads, bodies_beyond_the_receive_budget_get_503_without_being_buffered)
     free(body);
     cr_assert_gt(count("SELECT count(*) FROM events WHERE name = 'E'"), 1000);
 }
+
+/* ---- a request waiting for the writers is answered within about the write timeout ---- */
+
+#define DEADLINE_WRITE_TIMEOUT 4
+
+static void deadline_setup(void)
+{
+    start_server_with(1024, DEADLINE_WRITE_TIMEOUT);
+}
+
+TestSuite(queue_deadline, .init = deadline_setup, .fini = teardown, .timeout = 60);
+
+struct timed {
+    struct reply *reply;
+    double seconds; /* from sending to the answer */
+    int index;
+};
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *send_timed(void *arg)
+{
+    struct timed *t = arg;
+    char body[128];
+    snprintf(body, sizeof body, "{\"userId\":\"u%d\",\"event\":\"queued\"}", t->index);
+    double started = monotonic_seconds();
+    t->reply = post("/v1/track", body);
+    t->seconds = monotonic_seconds() - started;
+    return NULL;
+}
+
+Test(queue_deadline, requests_stuck_behind_a_blocked_writer_get_503_within_the_write_timeout)
+{
+    /* Both writers block on the lock with the first two requests; the next ones wait in the
+     * queue behind them. Before, those were taken only when a writer gave up (after the write
+     * timeout) and then waited a whole write timeout more: about twice the timeout in all. */
+    PGconn *blocker = PQconnectdb(url);
+    cr_assert_eq(PQstatus(blocker), CONNECTION_OK);
+    PQclear(PQexec(blocker, "BEGIN"));
+    PQclear(PQexec(blocker, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"));
+
+    enum { SENT = 6 };
+    struct timed sent[SENT];
+    pthread_t threads[SENT];
+    for (int i = 0; i < SENT; i++) {
+        sent[i] = (struct timed){.index = i};
+        pthread_create(&threads[i], NULL, send_timed, &sent[i]);
+        struct timespec gap = {0, 300 * 1000 * 1000};
+        nanosleep(&gap, NULL);
+    }
+    for (int i = 0; i < SENT; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < SENT; i++) {
+        cr_log_info("request %d: %ld after %.2f s", i, sent[i].reply->status, sent[i].seconds);
+        /* Generous: the timeout, plus under a second of rounding, plus a loaded machine. */
+        cr_expect_lt(sent[i].seconds, DEADLINE_WRITE_TIMEOUT + 2.0,
+                     "request %d answered after %.2f s (write timeout %d s)", i, sent[i].seconds,
+                     DEADLINE_WRITE_TIMEOUT);
+        cr_expect(has_header(sent[i].reply, "Retry-After: "), "%s", sent[i].reply->headers);
+        expect(sent[i].reply, 503, "retry later");
+    }
+
+    /* Nothing answered 503 is written afterwards, and writes go through again. */
+    PQclear(PQexec(blocker, "ROLLBACK"));
+    PQfinish(blocker);
+    expect(post("/v1/track", "{\"userId\":\"after\",\"event\":\"E\"}"), 200, NULL);
+    struct timespec settle = {0, 500 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'queued'"), 0);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'E'"), 1);
+}
