@@ -203,7 +203,8 @@ bool api_path_identifier(const char *text, const char *field, struct identifier 
     if (strncmp(text, "cio_", 4) == 0) {
         out->type = IDENTIFIER_CIO_ID;
         value = text + 4;
-        if (*value == '\0')
+        /* "cio_" alone, or followed by blanks only, names nobody. */
+        if (api_is_blank(value))
             return api_refuse(e, TRACKD_ERR_INVALID_FIELD, field,
                               "%s: cio_ must be followed by a cio_id", field);
     } else if (strchr(text, '@') != NULL) {

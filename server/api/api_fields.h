@@ -22,6 +22,10 @@
 #define API_ATTRIBUTES_MAX 300
 #define API_EMAIL_MAX_BYTES 254
 #define API_EVENT_DATA_MAX_BYTES 100000
+/* Longest page or screen name: a URL or deep link rather than an event name. */
+#define API_VIEW_NAME_MAX_BYTES 2048
+/* Longest push device token, however it is sent (body or path). */
+#define API_DEVICE_TOKEN_MAX_BYTES 1000
 
 /* How JSON is written, for storage and for every size check alike: compact, and '/' left
  * alone (json-c escapes it by default, which would count each one twice). */

@@ -106,8 +106,13 @@ static bool view_name(json_object *call, json_object *properties, struct command
         return false;
     if (cmd->name == NULL && cmd->event_type == EVENT_TYPE_PAGE && properties != NULL) {
         json_object *url = api_field(properties, "url");
-        if (url != NULL && json_object_is_type(url, json_type_string))
+        if (url != NULL && json_object_is_type(url, json_type_string)) {
+            if (json_object_get_string_len(url) > API_VIEW_NAME_MAX_BYTES)
+                return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "properties.url",
+                                  "properties.url cannot be longer than %d bytes",
+                                  API_VIEW_NAME_MAX_BYTES);
             cmd->name = strdup(json_object_get_string(url));
+        }
     }
     if (cmd->name == NULL)
         cmd->name = strdup("");

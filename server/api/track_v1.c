@@ -12,9 +12,6 @@
 static const char *const identify_reserved[] = {"id",           "_update",           "_timestamp",
                                                 "anonymous_id", "cio_relationships", NULL};
 
-/* Longest page or screen name: a URL or deep link rather than an event name. */
-#define VIEW_NAME_MAX_BYTES 2048
-
 static const char *const delivery_metrics[] = {
     "sent",    "delivered", "opened", "clicked",      "converted",     "bounced", "spammed",
     "dropped", "deferred",  "failed", "unsubscribed", "undeliverable", NULL};
@@ -42,7 +39,7 @@ bool track_parse_event(json_object *call, const char *data_key, const char *type
                       : strcmp(type_name, "screen") == 0 ? EVENT_TYPE_SCREEN
                                                          : EVENT_TYPE_EVENT;
     size_t name_max =
-        cmd->event_type == EVENT_TYPE_EVENT ? API_EVENT_NAME_MAX_BYTES : VIEW_NAME_MAX_BYTES;
+        cmd->event_type == EVENT_TYPE_EVENT ? API_EVENT_NAME_MAX_BYTES : API_VIEW_NAME_MAX_BYTES;
     json_object *name = api_field(call, "name");
     if (name == NULL || !json_object_is_type(name, json_type_string) ||
         api_is_blank(json_object_get_string(name)))
@@ -85,7 +82,8 @@ bool track_parse_device(json_object *device, const char *token_key, struct comma
         return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "device",
                           "device is required and must be an object");
     json_object *attributes = NULL;
-    if (!api_required_string(device, token_key, 1000, &cmd->device_token, e) ||
+    if (!api_required_string(device, token_key, API_DEVICE_TOKEN_MAX_BYTES, &cmd->device_token,
+                             e) ||
         !api_required_string(device, "platform", 32, &cmd->platform, e) ||
         !api_unix_time(device, "last_used", &cmd->timestamp_us, e) ||
         !api_optional_object(device, "attributes", &attributes, e)) {
@@ -165,7 +163,7 @@ static bool parse_anonymous_event(json_object *body, struct command *cmd, struct
 static bool parse_push_event(json_object *body, struct command *cmd, struct api_error *e)
 {
     if (!track_parse_metric(body, "event", cmd, e) ||
-        !api_optional_string(body, "device_id", 1000, &cmd->device_token, e))
+        !api_optional_string(body, "device_id", API_DEVICE_TOKEN_MAX_BYTES, &cmd->device_token, e))
         return false;
     if (strcmp(cmd->metric, "opened") != 0 && strcmp(cmd->metric, "converted") != 0 &&
         strcmp(cmd->metric, "delivered") != 0)
@@ -221,6 +219,10 @@ static bool parse_call(enum track_v1_endpoint endpoint, const char *const *param
         if (params[1] == NULL || api_is_blank(params[1]))
             return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "device_id",
                               "device_id cannot be blank");
+        if (strlen(params[1]) > API_DEVICE_TOKEN_MAX_BYTES)
+            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "device_id",
+                              "device_id cannot be longer than %d bytes",
+                              API_DEVICE_TOKEN_MAX_BYTES);
         cmd->device_token = strdup(params[1]);
         return cmd->device_token != NULL ||
                api_refuse(e, TRACKD_ERR_INTERNAL, "device_id", "out of memory");

@@ -41,7 +41,8 @@ static bool parse_person(json_object *op, const char *action, struct command *cm
         if (device == NULL || !json_object_is_type(device, json_type_object))
             return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "device",
                               "device is required and must be an object");
-        if (!api_required_string(device, "token", 1000, &cmd->device_token, e))
+        if (!api_required_string(device, "token", API_DEVICE_TOKEN_MAX_BYTES, &cmd->device_token,
+                                 e))
             return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "device.token",
                               "device.token is required and must be a non-empty string");
         return true;

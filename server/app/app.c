@@ -81,6 +81,8 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
         .threads = cfg->http_threads,
         .max_connections = cfg->max_connections,
         .connection_timeout = cfg->connection_timeout,
+        .read_timeout = cfg->read_timeout,
+        .receive_max_bytes = cfg->receive_max_bytes,
         .database_url = cfg->database_url,
         /* Past the write timeout every waiting request has been answered 503. */
         .drain_timeout = cfg->write_timeout + 5,

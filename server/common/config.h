@@ -21,6 +21,8 @@ struct config {
     unsigned http_threads;         /* 0 = one per core */
     unsigned max_connections;      /* simultaneous HTTP connections before refusing */
     unsigned connection_timeout;   /* seconds of inactivity before a connection is closed */
+    unsigned read_timeout;         /* seconds a client has to send one whole request */
+    unsigned receive_max_bytes;    /* body bytes being received at once before 503 */
     unsigned queue_max_requests;   /* requests waiting for the writer before 503 */
     unsigned queue_max_bytes;      /* body bytes waiting for the writer before 503 */
     unsigned write_batch_max;      /* calls committed in one transaction at most */

@@ -173,9 +173,18 @@ static bool find_key(struct http_auth *auth, enum key_kind kind, const char *sit
     return true;
 }
 
+/* True when `text` has something besides blanks: a blank key or site id is refused before
+ * any look-up, so that it cannot match by accident nor make the directory reload. */
+static bool present(const char *text)
+{
+    return text != NULL && text[strspn(text, " \t\r\n")] != '\0';
+}
+
 static bool lookup_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
                        const char *secret, struct http_workspace *out)
 {
+    if (!present(secret) || (kind == KEY_SITE && !present(site_id)))
+        return false;
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256(secret, strlen(secret), digest);
     for (int attempt = 0; attempt < 2; attempt++) {

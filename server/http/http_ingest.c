@@ -39,6 +39,8 @@ enum MHD_Result http_submit(struct http_request *request)
         return http_reply_unavailable(request, "out of memory");
     if (!ingest_reserve(request->server->ingest, ingest->bytes))
         return http_reply_unavailable(request, "write queue full");
+    /* From here the queue's bound counts the body: it leaves the receive budget. */
+    http_release_body(request);
     /* Counted first, then the flag: a stop that sets the flag and then sees no waiting request
      * cannot miss this one, and one that sees it waits for it. */
     atomic_fetch_add(&request->server->suspended, 1);

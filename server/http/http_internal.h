@@ -57,6 +57,25 @@ struct http_route {
 /* The workspace directory: keys are compared as SHA-256 digests in constant time. */
 struct http_auth;
 
+/* The connections held (http_conn.c): their count against the limit, and the deadlines by
+ * which their requests must have arrived. */
+struct http_conn;
+struct http_conns {
+    unsigned limit;                        /* TRACKD_MAX_CONNECTIONS */
+    int64_t read_timeout_us;               /* whole request, from its first line; 0: no deadline */
+    int64_t first_line_timeout_us;         /* for the first line: max(read, idle timeout) */
+    atomic_uint count;                     /* connections started and not yet closed */
+    atomic_uint_fast64_t refused;          /* connections refused at the limit */
+    atomic_uint_fast64_t timed_out;        /* connections ended for a late request */
+    atomic_int_fast64_t refusal_logged_us; /* rate limit of the refusal warning */
+    pthread_mutex_t lock;                  /* guards head and each connection's `cut` */
+    struct http_conn *head;
+    pthread_t watchdog;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_wake; /* on CLOCK_MONOTONIC */
+    bool stopping, watching, initialized;
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct ingest_queue *ingest;
@@ -68,6 +87,12 @@ struct http_server {
     unsigned drain_timeout;        /* seconds */
     char *public_url;              /* TRACKD_PUBLIC_URL, or NULL: the request's Host */
     char *cors_origins;            /* allowed origins, comma-separated; NULL: any */
+    struct http_conns conns;
+    /* Bytes reserved by request bodies being received, against receive_max_bytes (0: no
+     * bound): a body is reserved before it is buffered, and released when it is handed to the
+     * write queue (which counts it from then on) or when the request ends. */
+    atomic_size_t receiving_bytes;
+    size_t receive_max_bytes;
     /* A connection for /readyz and key look-ups, used under control_lock. */
     pthread_mutex_t control_lock;
     struct store *control;
@@ -85,6 +110,7 @@ struct http_request {
     int64_t received_us; /* wall clock, the receive time of the calls */
     char *body;          /* NUL-terminated; body_len bytes */
     size_t body_len, body_cap;
+    size_t body_reserved; /* counted in server->receiving_bytes (>= body_cap) */
     bool body_too_large;
     bool authenticated;
     struct http_params params;
@@ -102,6 +128,35 @@ struct http_request {
     bool submitted;
     atomic_bool written;
 };
+
+/* ---- connections (http_conn.c) ---- */
+
+/* Sets up the count and, with a read timeout, starts the watchdog; false if it cannot. */
+bool http_conns_init(struct http_conns *conns, const struct http_options *options);
+
+/* Stops the watchdog (connections are no longer cut); idempotent. */
+void http_conns_stop_watching(struct http_conns *conns);
+
+/* Stops the watchdog and frees what init made; call after the daemon has stopped. */
+void http_conns_destroy(struct http_conns *conns);
+
+/* libmicrohttpd callbacks; `cls` is the struct http_server. The accept policy refuses a
+ * connection over the limit; the notification counts and watches connections; the URI logger
+ * starts the deadline of a request whose first line has arrived. */
+enum MHD_Result http_conns_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len);
+void http_conns_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+void *http_conns_request_line(void *cls, const char *uri, struct MHD_Connection *connection);
+
+/* The request has arrived whole: its connection has no deadline while it is answered. */
+void http_conns_request_received(struct http_request *request);
+
+/* A request on `connection` ended: the next one must arrive in time. */
+void http_conns_request_done(struct http_server *server, struct MHD_Connection *connection);
+
+/* Gives the request's share of the receive budget back (its body is then counted by the
+ * write queue, or freed); idempotent. */
+void http_release_body(struct http_request *request);
 
 /* ---- routes (http_routes.c) ---- */
 

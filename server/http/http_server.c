@@ -35,6 +35,10 @@ static void take_request_id(struct http_request *request)
  * answered and closed at once. */
 #define DISCARD_MAX (4 * HTTP_BODY_MAX)
 
+/* Connections over TRACKD_MAX_CONNECTIONS that libmicrohttpd may hold per thread while they are
+ * being refused (see http_server_start). */
+#define MHD_LIMIT_SLACK 64
+
 static enum MHD_Result reply_too_large(struct http_request *request)
 {
     char message[96];
@@ -63,23 +67,73 @@ static enum MHD_Result reply_early(struct http_request *request)
     case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
         return http_reply_error(request, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                 "Content-Type must be application/json or text/plain");
+    case MHD_HTTP_SERVICE_UNAVAILABLE:
+        return http_reply_unavailable(request, "too many uploads in progress; retry later");
     default:
         return http_reply_error(request, MHD_HTTP_BAD_REQUEST,
                                 "path segments must be UTF-8 text without NUL characters");
     }
 }
 
-/* Appends upload data to the body, up to HTTP_BODY_MAX; beyond it only notes the excess. */
+/* Reserves `bytes` more of the receive budget for the request's body; false when the bodies
+ * being received hold it all already. */
+static bool reserve_body(struct http_request *request, size_t bytes)
+{
+    struct http_server *server = request->server;
+    size_t held = atomic_load(&server->receiving_bytes);
+    do {
+        if (server->receive_max_bytes > 0 && held + bytes > server->receive_max_bytes)
+            return false;
+    } while (!atomic_compare_exchange_weak(&server->receiving_bytes, &held, held + bytes));
+    request->body_reserved += bytes;
+    return true;
+}
+
+void http_release_body(struct http_request *request)
+{
+    if (request->body_reserved > 0) {
+        atomic_fetch_sub(&request->server->receiving_bytes, request->body_reserved);
+        request->body_reserved = 0;
+    }
+}
+
+/* The receive budget ran out in the middle of a body: drop what was buffered, read the rest
+ * without keeping it, then answer 503 (reply_early). */
+static void refuse_body(struct http_request *request, size_t size)
+{
+    free(request->body);
+    request->body = NULL;
+    request->body_cap = 0;
+    request->body_len += size;
+    http_release_body(request);
+    request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+/* Appends upload data to the body, up to HTTP_BODY_MAX; beyond it only notes the excess. The
+ * buffer is reserved from the receive budget before it grows: a declared Content-Length was
+ * reserved whole by begin_request (and is allocated at once), a chunked body grows by
+ * doubling. When the budget is spent the body is refused instead (503). False only when out
+ * of memory. */
 static bool append_body(struct http_request *request, const char *data, size_t size)
 {
     if (request->body_too_large || request->body_len + size > HTTP_BODY_MAX) {
         request->body_too_large = true;
         return true;
     }
-    if (request->body_len + size + 1 > request->body_cap) {
-        size_t cap = request->body_cap ? request->body_cap : 4096;
-        while (cap < request->body_len + size + 1)
-            cap *= 2;
+    size_t needed = request->body_len + size + 1;
+    if (needed > request->body_cap) {
+        size_t cap = request->body_reserved; /* a declared length, reserved whole */
+        if (cap < needed) {
+            cap = request->body_cap ? request->body_cap : 4096;
+            while (cap < needed)
+                cap *= 2;
+            if (cap > HTTP_BODY_MAX + 1)
+                cap = HTTP_BODY_MAX + 1;
+        }
+        if (cap > request->body_reserved && !reserve_body(request, cap - request->body_reserved)) {
+            refuse_body(request, size);
+            return true;
+        }
         char *grown = realloc(request->body, cap);
         if (grown == NULL)
             return false;
@@ -136,6 +190,8 @@ static void begin_request(struct http_request *request, bool *answer_now)
         request->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
     else if (declared > 0 && !json_content_type(type))
         request->early_status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    else if (declared > 0 && !reserve_body(request, (size_t)declared + 1))
+        request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE; /* the body is not buffered */
     *answer_now = request->early_status != 0 && declared > DISCARD_MAX;
 }
 
@@ -176,11 +232,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         }
         return append_body(request, upload_data, size) ? MHD_YES : MHD_NO;
     }
+    /* The request has arrived whole. */
+    http_conns_request_received(request);
     if (request->early_status != 0)
         return reply_early(request);
     if (request->body_too_large)
         return reply_too_large(request);
-    if (request->body == NULL && !append_body(request, "", 0))
+    if (request->body == NULL && (request->body = calloc(1, 1)) == NULL)
         return MHD_NO; /* handlers always get a NUL-terminated body, if empty */
     if (request->auth_from_body && !request->authenticated && !request->submitted &&
         !http_authenticate_body(request))
@@ -191,8 +249,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)connection;
+    struct http_server *server = cls;
+    http_conns_request_done(server, connection);
     struct http_request *request = *con_cls;
     if (request == NULL)
         return;
@@ -219,6 +277,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     http_params_clear(&request->params);
     api_result_free(&request->parsed);
     free(request->ingest.outcomes);
+    http_release_body(request);
     free(request->body);
     free(request);
     *con_cls = NULL;
@@ -276,6 +335,8 @@ struct http_server *http_server_start(const struct http_options *options,
     if (options->cors_origins != NULL && strcmp(options->cors_origins, "*") != 0)
         server->cors_origins = strdup(options->cors_origins);
     atomic_init(&server->suspended, 0);
+    atomic_init(&server->receiving_bytes, 0);
+    server->receive_max_bytes = options->receive_max_bytes;
     atomic_init(&server->draining, false);
     pthread_mutex_init(&server->control_lock, NULL);
     server->database_url = strdup(options->database_url);
@@ -304,6 +365,14 @@ struct http_server *http_server_start(const struct http_options *options,
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cores > 0 ? (unsigned)cores : 1;
     }
+    if (!http_conns_init(&server->conns, options)) {
+        snprintf(error, error_size, "cannot start the connection watchdog");
+        goto failed;
+    }
+    /* libmicrohttpd splits its limit between the threads and, at it, stops accepting (clients
+     * then wait unanswered in the listen backlog). Its limit is set so that it never binds,
+     * whichever thread the connections land on; http_conns_accept refuses at ours. */
+    unsigned mhd_limit = (options->max_connections + MHD_LIMIT_SLACK) * threads;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (addr.ss_family == AF_INET6)
@@ -311,14 +380,16 @@ struct http_server *http_server_start(const struct http_options *options,
     /* One option per line reads better than packed pairs. */
     // clang-format off
     server->daemon = MHD_start_daemon(
-        flags, (uint16_t)options->listen_port, NULL, NULL, on_request, server,
+        flags, (uint16_t)options->listen_port, http_conns_accept, server, on_request, server,
         /* The logger goes first so that errors about the options below reach it. */
         MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+        MHD_OPTION_NOTIFY_CONNECTION, http_conns_notify, server,
+        MHD_OPTION_URI_LOG_CALLBACK, http_conns_request_line, server,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_END);
@@ -347,6 +418,7 @@ void http_server_stop(struct http_server *server)
 {
     if (server == NULL)
         return;
+    http_conns_stop_watching(&server->conns);
     if (server->daemon != NULL) {
         /* Stop accepting, then let suspended requests get their answers before stopping. */
         atomic_store(&server->draining, true);
@@ -368,6 +440,7 @@ void http_server_stop(struct http_server *server)
         if (listener != MHD_INVALID_SOCKET)
             close(listener);
     }
+    http_conns_destroy(&server->conns);
     http_auth_free(server->auth);
     if (server->empty_ok != NULL)
         MHD_destroy_response(server->empty_ok);

@@ -15,7 +15,10 @@ struct http_options {
     unsigned listen_port;    /* 0: any free port (see http_server_port) */
     unsigned threads;        /* worker threads; 0 = one per core */
     unsigned max_connections;
-    unsigned connection_timeout; /* seconds */
+    unsigned connection_timeout; /* seconds a connection may stay idle */
+    unsigned read_timeout;       /* seconds a client has to send a whole request; 0: no bound */
+    size_t receive_max_bytes;    /* body bytes being received at once, all connections; 0: no
+                                  * bound. Beyond it a request is answered 503 unbuffered. */
     const char *database_url;    /* for readiness checks and workspace key look-ups */
     unsigned drain_timeout;      /* seconds shutdown waits for requests handed to the writers */
     const char *public_url;      /* where browsers reach trackd (settings endpoint); NULL: Host */

@@ -23,7 +23,8 @@
  * flushed, another executes the next group: commits overlap instead of queueing. */
 struct writer {
     struct ingest_queue *queue;
-    struct store *store; /* touched by this writer's thread only */
+    struct store *store;          /* touched by this writer's thread only */
+    unsigned statement_timeout_s; /* as last set on the store */
     pthread_t thread;
     bool started;
 };
@@ -31,8 +32,11 @@ struct writer {
 struct ingest_queue {
     struct ingest_options options;
     struct writer *writers; /* options.writers of them */
+    pthread_t expirer;      /* answers requests left queued past their deadline */
+    bool expirer_started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_cond_t expirer_wake; /* on CLOCK_MONOTONIC */
     /* Guarded by lock: */
     struct ingest_request *head, *tail; /* waiting for the writer, oldest first */
     size_t admitted_requests;           /* reserved, waiting or being written */
@@ -47,12 +51,44 @@ static void sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
+/*
+ * Deadlines. A request is due an answer write_timeout after its admission (admitted_us), however
+ * long it waited in the queue: one still queued then is taken out and answered 503 (by the
+ * expirer thread, or by a writer about to take it), and a writer gives the statements of a
+ * group no more time than its oldest request has left. A request is taken out of the queue
+ * either by a writer or for expiry, both under `lock`: never both, so one answered 503 is never
+ * written afterwards.
+ */
+static int64_t deadline_of(const struct ingest_queue *q, const struct ingest_request *r)
+{
+    return r->admitted_us + (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
+}
+
+/* Unlinks the requests at the head of the queue that are past their deadline (the queue is in
+ * admission order) and returns them as a list. Called with the lock held. */
+static struct ingest_request *unlink_expired(struct ingest_queue *q, int64_t now)
+{
+    struct ingest_request *expired = NULL, **tail = &expired;
+    while (q->head != NULL && deadline_of(q, q->head) <= now) {
+        *tail = q->head;
+        tail = &q->head->next;
+        q->head = q->head->next;
+    }
+    *tail = NULL;
+    if (q->head == NULL)
+        q->tail = NULL;
+    return expired;
+}
+
 /* Removes up to batch_max_commands worth of requests (at least one) from the queue. Waits while
  * it is empty; returns NULL when stopping and drained. With `wait_ms` > 0, waits at most that
- * long: an empty queue then returns NULL with *idle set. Called with the lock held. */
-static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_ms, bool *idle)
+ * long: an empty queue then returns NULL with *idle set. Requests found past their deadline are
+ * taken out into *expired instead, for the caller to answer. Called with the lock held. */
+static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_ms, bool *idle,
+                                         struct ingest_request **expired)
 {
     *idle = false;
+    *expired = NULL;
     struct timespec until;
     if (wait_ms > 0) {
         clock_gettime(CLOCK_REALTIME, &until); /* the clock of a default condition variable */
@@ -72,6 +108,7 @@ static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_m
             return NULL;
         }
     }
+    *expired = unlink_expired(q, timeutil_monotonic_us());
     if (q->head == NULL)
         return NULL;
     struct ingest_request *group = q->head, *last = q->head;
@@ -113,6 +150,24 @@ static void finish_all(struct ingest_queue *q, struct ingest_request *group,
     }
 }
 
+/* Answers 503 to the requests of a group (not written) that are past their deadline; returns
+ * the others, in order. */
+static struct ingest_request *finish_overdue(struct ingest_queue *q, struct ingest_request *group)
+{
+    int64_t now = timeutil_monotonic_us();
+    struct ingest_request **link = &group;
+    while (*link != NULL) {
+        struct ingest_request *r = *link;
+        if (deadline_of(q, r) <= now) {
+            *link = r->next;
+            finish(q, r, TRACKD_ERR_DATABASE_UNAVAILABLE);
+        } else {
+            link = &r->next;
+        }
+    }
+    return group;
+}
+
 /* Makes sure the writer is connected; while the database stays down, answers 503 to requests
  * that waited longer than write_timeout. Returns the requests still waiting (maybe none). */
 static struct ingest_request *await_database(struct writer *w, struct ingest_request *group)
@@ -126,18 +181,7 @@ static struct ingest_request *await_database(struct writer *w, struct ingest_req
         }
         if (atomic_exchange(&q->database_up, false))
             LOG_WARN("writer", "database unreachable, retrying: %s", store_last_error(w->store));
-        int64_t deadline =
-            timeutil_monotonic_us() - (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
-        struct ingest_request **link = &group;
-        while (*link != NULL) {
-            struct ingest_request *r = *link;
-            if (r->admitted_us < deadline) {
-                *link = r->next;
-                finish(q, r, TRACKD_ERR_DATABASE_UNAVAILABLE);
-            } else {
-                link = &r->next;
-            }
-        }
+        group = finish_overdue(q, group);
         if (group != NULL)
             sleep_ms(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -198,6 +242,25 @@ static struct ingest_request *take_request_of(struct ingest_request **group, siz
     return NULL;
 }
 
+/* Gives the statements of the next write no more time than `oldest` (the oldest request
+ * written) has left: write_timeout normally, less for a request that queued a while. In whole
+ * seconds, the unit of the store's timeout; set only when it changes. */
+static void fit_statement_time(struct writer *w, const struct ingest_request *oldest)
+{
+    struct ingest_queue *q = w->queue;
+    int64_t left_us = deadline_of(q, oldest) - timeutil_monotonic_us();
+    int64_t left_s = (left_us + TIMEUTIL_US_PER_SEC - 1) / TIMEUTIL_US_PER_SEC;
+    if (left_s < 1)
+        left_s = 1;
+    if (left_s > (int64_t)q->options.write_timeout_s)
+        left_s = q->options.write_timeout_s;
+    if ((unsigned)left_s == w->statement_timeout_s)
+        return;
+    w->statement_timeout_s = (unsigned)left_s;
+    /* On failure the connection is gone: the write fails too, and the reconnect applies it. */
+    store_set_statement_timeout(w->store, (unsigned)left_s);
+}
+
 /* Commits a group of requests in one transaction, falling back to isolated writes when a
  * statement fails, and completes every request of the group. */
 static void write_group(struct writer *w, struct ingest_request *group)
@@ -216,6 +279,8 @@ static void write_group(struct writer *w, struct ingest_request *group)
     int soft_attempts = 0;
     for (;;) {
         group = await_database(w, group);
+        /* Nothing of the group is written yet: what is past its deadline is answered now. */
+        group = finish_overdue(q, group);
         if (group == NULL)
             goto cleanup;
         size_t n = 0;
@@ -223,6 +288,7 @@ static void write_group(struct writer *w, struct ingest_request *group)
             for (size_t i = 0; i < r->command_count; i++)
                 commands[n++] = &r->commands[i];
         struct store_write_failure failure;
+        fit_statement_time(w, group);
         int64_t started = timeutil_monotonic_us();
         enum store_status status = store_write_commands(w->store, commands, n, outcomes, &failure);
         if (status >= 0)
@@ -251,6 +317,7 @@ static void write_group(struct writer *w, struct ingest_request *group)
              * and write the others together again. */
             struct ingest_request *culprit = take_request_of(&group, failure.command_index);
             if (culprit != NULL) {
+                fit_statement_time(w, culprit);
                 finish(q, culprit, write_isolated(w, culprit));
                 continue;
             }
@@ -261,9 +328,11 @@ static void write_group(struct writer *w, struct ingest_request *group)
         while (group != NULL) {
             struct ingest_request *next = group->next;
             group->next = NULL;
-            group = await_database(w, group);
-            if (group != NULL)
+            group = finish_overdue(q, await_database(w, group));
+            if (group != NULL) {
+                fit_statement_time(w, group);
                 finish(q, group, write_isolated(w, group));
+            }
             group = next;
         }
         goto cleanup;
@@ -284,9 +353,11 @@ static void *writer_main(void *arg)
          * the database is back. */
         bool down = !store_is_connected(w->store);
         bool idle = false;
+        struct ingest_request *expired = NULL;
         pthread_mutex_lock(&q->lock);
-        struct ingest_request *group = take_group(q, down ? backoff : 0, &idle);
+        struct ingest_request *group = take_group(q, down ? backoff : 0, &idle, &expired);
         pthread_mutex_unlock(&q->lock);
+        finish_all(q, expired, TRACKD_ERR_DATABASE_UNAVAILABLE);
         if (idle) {
             if (store_reconnect(w->store)) {
                 atomic_store(&q->database_up, true);
@@ -299,6 +370,8 @@ static void *writer_main(void *arg)
             }
             continue;
         }
+        if (group == NULL && expired != NULL)
+            continue; /* only expired requests were waiting */
         if (group == NULL)
             return NULL;
         backoff = BACKOFF_MIN_MS;
@@ -306,13 +379,42 @@ static void *writer_main(void *arg)
     }
 }
 
-/* Stops and joins the writers that were started, closes their connections. */
+/* Answers 503 to requests still queued at their deadline, however busy the writers are. */
+static void *expirer_main(void *arg)
+{
+    struct ingest_queue *q = arg;
+    int64_t timeout_us = (int64_t)q->options.write_timeout_s * TIMEUTIL_US_PER_SEC;
+    pthread_mutex_lock(&q->lock);
+    while (!q->stopping) {
+        struct ingest_request *expired = unlink_expired(q, timeutil_monotonic_us());
+        if (expired != NULL) {
+            pthread_mutex_unlock(&q->lock);
+            finish_all(q, expired, TRACKD_ERR_DATABASE_UNAVAILABLE);
+            pthread_mutex_lock(&q->lock);
+            continue;
+        }
+        /* Until the oldest is due; with none waiting, a whole timeout (a request queued
+         * meanwhile is due no earlier). */
+        int64_t until_us =
+            q->head != NULL ? deadline_of(q, q->head) : timeutil_monotonic_us() + timeout_us;
+        struct timespec until = {(time_t)(until_us / TIMEUTIL_US_PER_SEC),
+                                 (long)(until_us % TIMEUTIL_US_PER_SEC) * 1000L};
+        pthread_cond_timedwait(&q->expirer_wake, &q->lock, &until);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* Stops and joins the writers and the expirer that were started, closes the connections. */
 static void stop_writers(struct ingest_queue *q)
 {
     pthread_mutex_lock(&q->lock);
     q->stopping = true;
     pthread_cond_broadcast(&q->wake);
+    pthread_cond_signal(&q->expirer_wake);
     pthread_mutex_unlock(&q->lock);
+    if (q->expirer_started)
+        pthread_join(q->expirer, NULL);
     for (unsigned i = 0; i < q->options.writers; i++) {
         if (q->writers[i].started)
             pthread_join(q->writers[i].thread, NULL);
@@ -334,6 +436,11 @@ struct ingest_queue *ingest_start(const struct ingest_options *options, char *er
     atomic_init(&q->database_up, true);
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->wake, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* the clock of timeutil_monotonic_us */
+    pthread_cond_init(&q->expirer_wake, &attr);
+    pthread_condattr_destroy(&attr);
     q->writers = calloc(q->options.writers, sizeof *q->writers);
     if (q->writers == NULL) {
         snprintf(error, error_size, "out of memory");
@@ -346,6 +453,7 @@ struct ingest_queue *ingest_start(const struct ingest_options *options, char *er
         if (q->writers[i].store == NULL)
             goto failed;
         /* A write blocked longer than a client is asked to wait becomes a 503. */
+        q->writers[i].statement_timeout_s = options->write_timeout_s;
         if (!store_set_statement_timeout(q->writers[i].store, options->write_timeout_s)) {
             snprintf(error, error_size, "%s", store_last_error(q->writers[i].store));
             goto failed;
@@ -358,6 +466,11 @@ struct ingest_queue *ingest_start(const struct ingest_options *options, char *er
         }
         q->writers[i].started = true;
     }
+    if (pthread_create(&q->expirer, NULL, expirer_main, q) != 0) {
+        snprintf(error, error_size, "cannot start the queue's expirer thread");
+        goto failed;
+    }
+    q->expirer_started = true;
     return q;
 failed:
     ingest_stop(q);
@@ -388,8 +501,9 @@ void ingest_release(struct ingest_queue *q, size_t bytes)
 void ingest_enqueue(struct ingest_queue *q, struct ingest_request *r)
 {
     r->next = NULL;
-    r->admitted_us = timeutil_monotonic_us();
     pthread_mutex_lock(&q->lock);
+    /* Stamped under the lock: the queue stays in admission order, which expiry relies on. */
+    r->admitted_us = timeutil_monotonic_us();
     if (q->tail != NULL)
         q->tail->next = r;
     else
@@ -421,5 +535,6 @@ void ingest_stop(struct ingest_queue *q)
     free(q->writers);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->wake);
+    pthread_cond_destroy(&q->expirer_wake);
     free(q);
 }

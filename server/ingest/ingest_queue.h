@@ -42,7 +42,10 @@ struct ingest_options {
     size_t max_bytes;
     unsigned batch_max_commands; /* commands per transaction, at most */
     unsigned writers;            /* writer threads, each with its own connection (0 = 1) */
-    unsigned write_timeout_s;    /* how long a request may wait for an unreachable database */
+    /* Seconds from a request's admission to its answer, at most about: one still queued then is
+     * answered 503 (and never written), the statements writing a group get no more time than
+     * its oldest request has left, and an unreachable database is waited for that long. */
+    unsigned write_timeout_s;
 };
 
 struct ingest_queue;

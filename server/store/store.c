@@ -54,10 +54,13 @@ static bool prepare_list(struct store *store, const struct store_statement *list
 
 static bool apply_statement_timeout(struct store *store)
 {
-    char sql[64];
-    snprintf(sql, sizeof sql, "SET statement_timeout = %u", store->statement_timeout_s * 1000);
-    PGresult *res = PQexec(store->conn, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    /* A number of milliseconds, passed as a parameter: no SQL is built from values. */
+    char value[16];
+    snprintf(value, sizeof value, "%u", store->statement_timeout_s * 1000);
+    const char *params[1] = {value};
+    PGresult *res = PQexecParams(store->conn, "SELECT set_config('statement_timeout', $1, false)",
+                                 1, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok)
         store_set_error(store, "setting statement_timeout", res);
     PQclear(res);

@@ -1,14 +1,19 @@
 /* The real server on a free port, driven over HTTP with libcurl. Each test starts its own
  * server on its own database clone. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "store/store.h"
@@ -17,7 +22,10 @@
 static char *url;
 static struct app *app;
 static char write_key[41], other_write_key[41];
+static char site_credentials[64]; /* "site_id:api_key" of workspace alpha */
 static char base[64];
+/* Settings a suite may change before its server starts (0: the struct's default). */
+static size_t receive_max_bytes;
 
 static void start_server_with(unsigned queue_max_requests, unsigned write_timeout)
 {
@@ -28,6 +36,7 @@ static void start_server_with(unsigned queue_max_requests, unsigned write_timeou
     struct store_workspace ws;
     char api_key[41];
     cr_assert_eq(store_create_workspace(store, "alpha", &ws, api_key, write_key), 1);
+    snprintf(site_credentials, sizeof site_credentials, "%s:%s", ws.site_id, api_key);
     cr_assert_eq(store_create_workspace(store, "beta", &ws, api_key, other_write_key), 1);
     store_close(store);
 
@@ -45,6 +54,7 @@ static void start_server_with(unsigned queue_max_requests, unsigned write_timeou
         .write_batch_max = 500,
         .writers = 2,
         .write_timeout = write_timeout,
+        .receive_max_bytes = receive_max_bytes,
     };
     log_current_level = LOG_LEVEL_WARN;
     app = app_start(&cfg, (struct app_parts){.http = true, .workers = false}, error, sizeof error);
@@ -100,7 +110,8 @@ static size_t collect_header(char *data, size_t size, size_t n, void *cls)
     return len;
 }
 
-/* Sends one request; `key` NULL sends no Authorization. `body` NULL sends none. */
+/* Sends one request; `key` NULL sends no Authorization, a key with a ':' is "user:password",
+ * else a write key (empty password). `body` NULL sends none. */
 static struct reply *request(const char *method, const char *path, const char *key,
                              const char *body, size_t body_len)
 {
@@ -120,7 +131,7 @@ static struct reply *request(const char *method, const char *path, const char *k
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (key != NULL) {
         char userpwd[64];
-        snprintf(userpwd, sizeof userpwd, "%s:", key);
+        snprintf(userpwd, sizeof userpwd, strchr(key, ':') ? "%s" : "%s:", key);
         curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
     }
     if (body != NULL) {
@@ -186,6 +197,32 @@ Test(http, wrong_or_missing_credentials_get_401)
                    strlen(body)),
            401, "Unauthorized request");
     cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+}
+
+Test(http, blank_keys_get_401_and_a_bare_cio_prefix_gets_400)
+{
+    const char *body = "{\"userId\":\"u1\",\"event\":\"E\"}";
+    static const char *const blank_write_keys[] = {"cio_ ", " ", "\t"};
+    for (size_t i = 0; i < sizeof blank_write_keys / sizeof blank_write_keys[0]; i++)
+        expect(request("POST", "/v1/track", blank_write_keys[i], body, strlen(body)), 401,
+               "Unauthorized request");
+    char blank_api_key[64], blank_site[64];
+    snprintf(blank_api_key, sizeof blank_api_key,
+             "%.*s: ", (int)(strchr(site_credentials, ':') - site_credentials), site_credentials);
+    snprintf(blank_site, sizeof blank_site, " %s", strchr(site_credentials, ':'));
+    expect(request("PUT", "/api/v1/customers/u1", blank_api_key, "{}", 2), 401,
+           "Unauthorized request");
+    expect(request("PUT", "/api/v1/customers/u1", blank_site, "{}", 2), 401,
+           "Unauthorized request");
+    const char *web = "{\"writeKey\":\"cio_ \",\"userId\":\"u1\",\"event\":\"E\"}";
+    expect(request("POST", "/v1/t", NULL, web, strlen(web)), 401, "Unauthorized request");
+
+    /* With good credentials, "cio_" followed by blanks names nobody: refused, naming the field. */
+    expect(request("PUT", "/api/v1/customers/cio_%20", site_credentials, "{}", 2), 400,
+           "identifier: cio_ must be followed by a cio_id");
+    expect(request("PUT", "/api/v1/customers/u1", site_credentials, "{}", 2), 200, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events"), 0);
+    cr_assert_eq(count("SELECT count(*) FROM people"), 1);
 }
 
 Test(http, track_is_committed_before_the_answer)
@@ -426,4 +463,240 @@ Test(slow_database, a_write_blocked_past_the_timeout_gets_503_and_shutdown_still
     PQclear(PQexec(blocker, "ROLLBACK"));
     PQfinish(blocker);
     expect(post("/v1/track", "{\"userId\":\"u1\",\"event\":\"E\"}"), 200, NULL);
+}
+
+/* ---- uploads: bodies being received are bounded in memory ---- */
+
+/* A connection of its own to the server, answers awaited at most 10 s. */
+static int raw_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)app_port(app))};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    struct timeval wait = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    return fd;
+}
+
+static void raw_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send failed");
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads the answer's head and returns its status (0: none came); `head` gets the text. */
+static long raw_status(int fd, char *head, size_t size)
+{
+    size_t used = 0;
+    head[0] = '\0';
+    while (used + 1 < size && strstr(head, "\r\n\r\n") == NULL) {
+        ssize_t n = recv(fd, head + used, size - 1 - used, 0);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        head[used] = '\0';
+    }
+    long status = 0;
+    sscanf(head, "HTTP/1.1 %ld", &status);
+    return status;
+}
+
+/* "Basic base64(write_key:)" */
+static void basic_header(char *out, size_t size)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char plain[64];
+    size_t n = (size_t)snprintf(plain, sizeof plain, "%s:", write_key), used = 0;
+    used += (size_t)snprintf(out, size, "Authorization: Basic ");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)plain[i] << 16;
+        v |= i + 1 < n ? (unsigned char)plain[i + 1] << 8 : 0;
+        v |= i + 2 < n ? (unsigned char)plain[i + 2] : 0;
+        char quad[5] = {digits[(v >> 18) & 63], digits[(v >> 12) & 63],
+                        i + 1 < n ? digits[(v >> 6) & 63] : '=', i + 2 < n ? digits[v & 63] : '=',
+                        '\0'};
+        used += (size_t)snprintf(out + used, size - used, "%s", quad);
+    }
+}
+
+/* Sends the head of a /v1/batch upload: with Content-Length `declared`, or chunked when 0. */
+static int start_upload(size_t declared)
+{
+    int fd = raw_connect();
+    char auth[128], head[512];
+    basic_header(auth, sizeof auth);
+    char length[64];
+    snprintf(length, sizeof length,
+             declared ? "Content-Length: %zu" : "Transfer-Encoding: chunked%.0zu", declared);
+    int len = snprintf(head, sizeof head,
+                       "POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                       "Content-Type: application/json\r\n%s\r\n\r\n",
+                       auth, length);
+    raw_send(fd, head, (size_t)len);
+    return fd;
+}
+
+/* Sends `n` bytes of a batch body: '{"batch":[' then spaces (the JSON is never finished). */
+static void send_body(int fd, size_t n, bool chunked)
+{
+    char *data = malloc(n);
+    memset(data, ' ', n);
+    memcpy(data, "{\"batch\":[", 10);
+    if (chunked) {
+        char size_line[32];
+        int len = snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+        raw_send(fd, size_line, (size_t)len);
+    }
+    raw_send(fd, data, n);
+    if (chunked)
+        raw_send(fd, "\r\n", 2);
+    free(data);
+}
+
+static void uploads_setup(void)
+{
+    receive_max_bytes = 1024 * 1024;
+    start_server(1024);
+}
+
+TestSuite(uploads, .init = uploads_setup, .fini = teardown, .timeout = 60);
+
+/* A complete batch of `items` small track calls padded to about `size` bytes. */
+static char *batch_body(size_t size, size_t *len)
+{
+    char *body = malloc(size + 256);
+    size_t used = (size_t)sprintf(body, "{\"batch\":[");
+    for (int i = 0; used + 200 < size; i++)
+        used += (size_t)sprintf(body + used,
+                                "%s{\"type\":\"track\",\"userId\":\"u%d\",\"event\":\"E\","
+                                "\"properties\":{\"pad\":\"%080d\"}}",
+                                i ? "," : "", i, i);
+    used += (size_t)sprintf(body + used, "]}");
+    *len = used;
+    return body;
+}
+
+Test(uploads, bodies_beyond_the_receive_budget_get_503_without_being_buffered)
+{
+    /* Two uploads in progress hold 2 x 450 KB of the 1 MiB for bodies being received. */
+    int held[2];
+    for (int i = 0; i < 2; i++) {
+        held[i] = start_upload(450000);
+        send_body(held[i], 200000, false);
+    }
+    struct timespec settle = {0, 300 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+
+    /* A third, declaring 300 KB, is refused once its body has been read (and dropped). */
+    size_t len = 0;
+    char *body = batch_body(300 * 1024, &len);
+    struct reply *r = post("/v1/batch", body);
+    cr_assert(has_header(r, "Retry-After: "), "%s", r->headers);
+    expect(r, 503, "too many uploads in progress");
+
+    /* A chunked one, with no declared length, is refused when its buffer would outgrow it. */
+    int chunked = start_upload(0);
+    send_body(chunked, 300 * 1024, true);
+    raw_send(chunked, "0\r\n\r\n", 5);
+    char head[1024];
+    cr_assert_eq(raw_status(chunked, head, sizeof head), 503, "%s", head);
+    cr_assert(strstr(head, "Retry-After: ") != NULL, "%s", head);
+    close(chunked);
+
+    /* Small requests still fit; and once the uploads end, the large one is served. */
+    expect(post("/v1/track", "{\"userId\":\"u1\",\"event\":\"small\"}"), 200, NULL);
+    for (int i = 0; i < 2; i++)
+        close(held[i]);
+    long status = 0;
+    for (int i = 0; i < 50 && status != 200; i++) {
+        nanosleep(&settle, NULL);
+        r = post("/v1/batch", body);
+        status = r->status;
+        free(r);
+    }
+    cr_assert_eq(status, 200, "the large upload once the others ended");
+    free(body);
+    cr_assert_gt(count("SELECT count(*) FROM events WHERE name = 'E'"), 1000);
+}
+
+/* ---- a request waiting for the writers is answered within about the write timeout ---- */
+
+#define DEADLINE_WRITE_TIMEOUT 4
+
+static void deadline_setup(void)
+{
+    start_server_with(1024, DEADLINE_WRITE_TIMEOUT);
+}
+
+TestSuite(queue_deadline, .init = deadline_setup, .fini = teardown, .timeout = 60);
+
+struct timed {
+    struct reply *reply;
+    double seconds; /* from sending to the answer */
+    int index;
+};
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *send_timed(void *arg)
+{
+    struct timed *t = arg;
+    char body[128];
+    snprintf(body, sizeof body, "{\"userId\":\"u%d\",\"event\":\"queued\"}", t->index);
+    double started = monotonic_seconds();
+    t->reply = post("/v1/track", body);
+    t->seconds = monotonic_seconds() - started;
+    return NULL;
+}
+
+Test(queue_deadline, requests_stuck_behind_a_blocked_writer_get_503_within_the_write_timeout)
+{
+    /* Both writers block on the lock with the first two requests; the next ones wait in the
+     * queue behind them. Before, those were taken only when a writer gave up (after the write
+     * timeout) and then waited a whole write timeout more: about twice the timeout in all. */
+    PGconn *blocker = PQconnectdb(url);
+    cr_assert_eq(PQstatus(blocker), CONNECTION_OK);
+    PQclear(PQexec(blocker, "BEGIN"));
+    PQclear(PQexec(blocker, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"));
+
+    enum { SENT = 6 };
+    struct timed sent[SENT];
+    pthread_t threads[SENT];
+    for (int i = 0; i < SENT; i++) {
+        sent[i] = (struct timed){.index = i};
+        pthread_create(&threads[i], NULL, send_timed, &sent[i]);
+        struct timespec gap = {0, 300 * 1000 * 1000};
+        nanosleep(&gap, NULL);
+    }
+    for (int i = 0; i < SENT; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < SENT; i++) {
+        cr_log_info("request %d: %ld after %.2f s", i, sent[i].reply->status, sent[i].seconds);
+        /* Generous: the timeout, plus under a second of rounding, plus a loaded machine. */
+        cr_expect_lt(sent[i].seconds, DEADLINE_WRITE_TIMEOUT + 2.0,
+                     "request %d answered after %.2f s (write timeout %d s)", i, sent[i].seconds,
+                     DEADLINE_WRITE_TIMEOUT);
+        cr_expect(has_header(sent[i].reply, "Retry-After: "), "%s", sent[i].reply->headers);
+        expect(sent[i].reply, 503, "retry later");
+    }
+
+    /* Nothing answered 503 is written afterwards, and writes go through again. */
+    PQclear(PQexec(blocker, "ROLLBACK"));
+    PQfinish(blocker);
+    expect(post("/v1/track", "{\"userId\":\"after\",\"event\":\"E\"}"), 200, NULL);
+    struct timespec settle = {0, 500 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'queued'"), 0);
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'E'"), 1);
 }

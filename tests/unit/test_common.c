@@ -123,6 +123,9 @@ Test(config, defaults_apply_when_nothing_is_set)
     cr_assert_eq(cfg.listen_port, 8080);
     cr_assert_eq(cfg.log_level, LOG_LEVEL_INFO);
     cr_assert_eq(cfg.write_timeout, 5);
+    cr_assert_eq(cfg.connection_timeout, 30);
+    cr_assert_eq(cfg.read_timeout, 30);
+    cr_assert_eq(cfg.receive_max_bytes, 32u * 1024 * 1024);
     config_free(&cfg);
 }
 
@@ -134,10 +137,18 @@ Test(config, every_invalid_setting_is_named)
                                       "loud",
                                       "TRACKD_MAX_CONNECTIONS",
                                       "-3",
+                                      "TRACKD_READ_TIMEOUT",
+                                      "0",
+                                      "TRACKD_RECEIVE_MAX_BYTES",
+                                      "1000",
                                       NULL};
     struct config cfg;
     char errors[1024] = "";
-    cr_assert_eq(load_with(env, true, &cfg, errors, sizeof errors), 4, "%s", errors);
+    cr_assert_eq(load_with(env, true, &cfg, errors, sizeof errors), 6, "%s", errors);
+    cr_assert(strstr(errors, "TRACKD_READ_TIMEOUT=0") != NULL, "%s", errors);
+    cr_assert(strstr(errors, "TRACKD_RECEIVE_MAX_BYTES=1000 is invalid: expected an integer from "
+                             "1048576") != NULL,
+              "%s", errors);
     cr_assert(strstr(errors, "DATABASE_URL") != NULL, "%s", errors);
     cr_assert(strstr(errors, "TRACKD_LISTEN=nowhere") != NULL, "%s", errors);
     cr_assert(strstr(errors, "TRACKD_LOG_LEVEL=loud") != NULL, "%s", errors);

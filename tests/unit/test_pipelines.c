@@ -195,6 +195,10 @@ Test(pipelines, enforces_size_limits_at_their_boundaries)
     const char *big = "{\"userId\":\"u\",\"event\":\"E\",\"properties\":{\"p\":\"%s\"}}";
     expect_limit(PIPELINES_TRACK, big, 32000, NULL, NULL);
     expect_limit(PIPELINES_TRACK, big, 32768, "body", "cannot be larger than 32768 bytes");
+    /* A page without a name is named by its URL, which is then held to the view name limit. */
+    const char *url = "{\"userId\":\"u\",\"properties\":{\"url\":\"%s\"}}";
+    expect_limit(PIPELINES_PAGE, url, 2048, NULL, NULL);
+    expect_limit(PIPELINES_PAGE, url, 2049, "properties.url", "cannot be longer than 2048 bytes");
 }
 
 Test(pipelines, refuses_more_than_300_traits)

@@ -78,21 +78,9 @@ static const struct allowed_query allowed_queries[] = {
      "a migration (migrations/NNNN_*.sql), embedded in the binary at build time"},
     {"store/store_migrate.c", "exec_ok", "sql", "a query helper: its callers are checked"},
     {"store/store_evaluations.c", "exec_simple", "sql", "a query helper: its callers are checked"},
-    /* Known violation, to be fixed in store.c and then removed from both lists: the text comes
-     * from an unsigned setting, so it cannot be injected, but it is SQL built with snprintf.
-     * The fix: PQexecParams("SELECT set_config('statement_timeout', $1, false)"). */
-    {"store/store.c", "apply_statement_timeout", "sql",
-     "KNOWN VIOLATION: SET statement_timeout built with snprintf from a number"},
-};
-
-/* A printf format allowed to hold SQL: known violations only. */
-static const struct allowed_query allowed_formats[] = {
-    {"store/store.c", "apply_statement_timeout", "SET statement_timeout = %u",
-     "KNOWN VIOLATION: see allowed_queries"},
 };
 
 #define ALLOWED_QUERY_COUNT (sizeof allowed_queries / sizeof allowed_queries[0])
-#define ALLOWED_FORMAT_COUNT (sizeof allowed_formats / sizeof allowed_formats[0])
 
 /* ---- a C tokenizer: enough to find calls and their arguments ---- */
 
@@ -590,7 +578,6 @@ struct scan {
     size_t calls_checked; /* printf-family and query calls seen */
     size_t query_calls;
     bool query_used[ALLOWED_QUERY_COUNT];
-    bool format_used[ALLOWED_FORMAT_COUNT];
 };
 
 static void report(struct scan *scan, const struct call *call, const char *fmt, const char *arg)
@@ -628,9 +615,9 @@ static void check_call(const struct call *call, void *context)
     if (f != NULL && (size_t)f->index < call->arg_count) {
         scan->calls_checked++;
         size_t a = (size_t)f->index;
+        /* No format may hold SQL: there is no allow-list for these. */
         if (is_literal(s, call->arg_start[a], call->arg_end[a], text, sizeof text) &&
-            format_builds_sql(text) &&
-            !allowed(allowed_formats, ALLOWED_FORMAT_COUNT, scan->format_used, call, text))
+            format_builds_sql(text))
             report(scan, call, "%.*s builds SQL from values with the format \"%s\"", text);
     }
     f = lookup(query_functions, sizeof query_functions / sizeof query_functions[0], call);
@@ -710,11 +697,6 @@ Test(sources, every_allow_list_entry_is_still_needed)
                   "allowed_queries entry %s / %s / %s matches nothing any more: remove it",
                   allowed_queries[i].file, allowed_queries[i].function,
                   allowed_queries[i].argument);
-    for (size_t i = 0; i < ALLOWED_FORMAT_COUNT; i++)
-        cr_expect(scan.format_used[i],
-                  "allowed_formats entry %s / %s / \"%s\" matches nothing any more: remove it",
-                  allowed_formats[i].file, allowed_formats[i].function,
-                  allowed_formats[i].argument);
     free_functions(&scan.printf_functions);
     free_sources(&list);
 }

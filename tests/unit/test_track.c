@@ -116,6 +116,8 @@ static const struct path_case path_identifier_cases[] = {
     {"a b&c+d", IDENTIFIER_ID, "a b&c+d", NULL},           /* already percent-decoded */
     {"user_cio_1", IDENTIFIER_ID, "user_cio_1", NULL},
     {"cio_", IDENTIFIER_NONE, NULL, "cio_ must be followed by a cio_id"},
+    {"cio_ ", IDENTIFIER_NONE, NULL, "cio_ must be followed by a cio_id"},
+    {"cio_\t \n", IDENTIFIER_NONE, NULL, "cio_ must be followed by a cio_id"},
     {"", IDENTIFIER_NONE, NULL, "identifier cannot be blank"},
     {"   ", IDENTIFIER_NONE, NULL, "identifier cannot be blank"},
     {"\t\n", IDENTIFIER_NONE, NULL, "identifier cannot be blank"},
@@ -487,7 +489,8 @@ Test(track_v1, a_bad_path_identifier_refuses_every_person_endpoint)
         const char *message;
     } bad[] = {{"", "identifier cannot be blank"},
                {"  ", "identifier cannot be blank"},
-               {"cio_", "cio_ must be followed by a cio_id"}};
+               {"cio_", "cio_ must be followed by a cio_id"},
+               {"cio_ ", "cio_ must be followed by a cio_id"}};
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
             const char *params[] = {bad[j].identifier, "tok", NULL};
@@ -844,6 +847,20 @@ Test(track_v1, delete_device_takes_the_token_from_the_path)
                        "device_id cannot be blank", true, TRACKD_ERR_INVALID_FIELD);
         api_result_free(&r);
     }
+
+    /* A token in the path is held to the same limit as one in a body. */
+    char *longest = repeat('t', 1000), *too_long = repeat('t', 1001);
+    const char *fits[] = {"u1", longest, NULL};
+    r = v1_with(TRACK_V1_DELETE_DEVICE, fits, "");
+    expect_one_command(&r, "a 1000-byte token");
+    api_result_free(&r);
+    const char *over[] = {"u1", too_long, NULL};
+    r = v1_with(TRACK_V1_DELETE_DEVICE, over, "");
+    expect_refusal(&r, "a 1001-byte token", "device_id",
+                   "device_id cannot be longer than 1000 bytes", true, TRACKD_ERR_INVALID_FIELD);
+    api_result_free(&r);
+    free(longest);
+    free(too_long);
 }
 
 Test(track_v1, deletes_and_suppressions_ignore_any_body)
