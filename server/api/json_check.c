@@ -25,6 +25,115 @@ static bool has_nul_escape(const char *text, size_t len, size_t *at)
     return false;
 }
 
+/*
+ * Duplicate keys. json-c keeps the last of two equal keys of an object and drops the first
+ * without a word; a client sending {"userId":"a","userId":"b"} deserves a 400 instead. The raw
+ * text is scanned for how many keys each object has (a ':' outside strings, directly inside an
+ * object, ends a key), in the order the objects open; the parsed tree, walked in the same
+ * order, has fewer members in the first object that repeated a key.
+ */
+struct key_counts {
+    size_t *keys; /* keys[i]: keys written in the i-th object opened */
+    size_t count;
+    size_t cap;
+};
+
+static bool count_keys(const char *text, size_t len, struct key_counts *out)
+{
+    size_t stack[JSON_CHECK_MAX_DEPTH + 1]; /* open containers: object index, or SIZE_MAX */
+    size_t depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (depth == JSON_CHECK_MAX_DEPTH + 1)
+                return false; /* cannot happen: the parser refused it already */
+            size_t index = SIZE_MAX;
+            if (c == '{') {
+                if (out->count == out->cap) {
+                    size_t cap = out->cap ? out->cap * 2 : 16;
+                    size_t *keys = realloc(out->keys, cap * sizeof *keys);
+                    if (keys == NULL)
+                        return false;
+                    out->keys = keys;
+                    out->cap = cap;
+                }
+                index = out->count++;
+                out->keys[index] = 0;
+            }
+            stack[depth++] = index;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        } else if (c == ':' && depth > 0 && stack[depth - 1] != SIZE_MAX) {
+            out->keys[stack[depth - 1]]++;
+        }
+    }
+    return true;
+}
+
+/* Walks `value` in document order; returns false at the first object with fewer members than
+ * keys written, leaving its path in `path`. */
+static bool walk_keys(json_object *value, const struct key_counts *counts, size_t *next, char *path,
+                      size_t path_len, size_t path_size)
+{
+    if (json_object_is_type(value, json_type_array)) {
+        size_t n = json_object_array_length(value);
+        for (size_t i = 0; i < n; i++) {
+            int w = snprintf(path + path_len, path_size - path_len, "[%zu]", i);
+            size_t len =
+                w > 0 && (size_t)w < path_size - path_len ? path_len + (size_t)w : path_len;
+            if (!walk_keys(json_object_array_get_idx(value, i), counts, next, path, len, path_size))
+                return false;
+            path[path_len] = '\0';
+        }
+        return true;
+    }
+    if (!json_object_is_type(value, json_type_object))
+        return true;
+    size_t index = (*next)++;
+    if (index >= counts->count || counts->keys[index] != (size_t)json_object_object_length(value))
+        return false;
+    json_object_object_foreach(value, key, member)
+    {
+        int w = snprintf(path + path_len, path_size - path_len, "%s%s", path_len ? "." : "", key);
+        size_t len = w > 0 && (size_t)w < path_size - path_len ? path_len + (size_t)w : path_len;
+        if (!walk_keys(member, counts, next, path, len, path_size))
+            return false;
+        path[path_len] = '\0';
+    }
+    return true;
+}
+
+/* Writes an error and returns true when an object of `root` (parsed from `text`) repeats a key. */
+static bool has_duplicate_key(json_object *root, const char *text, size_t len, char *error,
+                              size_t error_size)
+{
+    struct key_counts counts = {0};
+    bool duplicate = false;
+    if (count_keys(text, len, &counts)) {
+        char path[256] = "";
+        size_t next = 0;
+        if (!walk_keys(root, &counts, &next, path, 0, sizeof path)) {
+            duplicate = true;
+            if (path[0] != '\0')
+                snprintf(error, error_size, "%s has a duplicate key", path);
+            else
+                snprintf(error, error_size, "body has a duplicate key");
+        }
+    }
+    free(counts.keys);
+    return duplicate;
+}
+
 json_object *json_check_parse(const char *text, size_t len, char *error, size_t error_size)
 {
     size_t nul_at = 0;
@@ -75,6 +184,10 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
         }
     }
     json_tokener_free(tok);
+    if (root != NULL && has_duplicate_key(root, text, len, error, error_size)) {
+        json_object_put(root);
+        root = NULL;
+    }
     return root;
 }
 

@@ -246,3 +246,34 @@ Test(json_check, refuses_nesting_deeper_than_the_limit)
     char error[160];
     cr_assert_null(json_check_parse(deep, 2 * n, error, sizeof error));
 }
+
+/* A key written twice in one object is refused, naming the object; equal keys in different
+ * objects, and colons inside strings, are not duplicates. */
+static const struct {
+    const char *text;
+    const char *error; /* NULL: accepted */
+} duplicate_key_cases[] = {
+    {"{\"userId\":\"a\",\"userId\":\"b\"}", "body has a duplicate key"},
+    {"{\"properties\":{\"a\":1,\"b\":{},\"a\":2}}", "properties has a duplicate key"},
+    {"{\"batch\":[{\"x\":1},{\"x\":1,\"y\":{\"k\":1,\"k\":1}}]}", "batch[1].y has a duplicate key"},
+    {"{\"a\":{\"k\":1},\"b\":{\"k\":1},\"c\":[{\"k\":\"x:y\"}]}", NULL},
+    {"{\"a\\\"b:\":1,\"a\\\"b\":2}", NULL},
+    {"{\"a\":{\"k\":{\"z\":1},\"k\":{\"z\":2}},\"b\":{\"m\":1}}", "a has a duplicate key"},
+    {"{\"\\u0061\":1,\"a\":2}", "body has a duplicate key"},
+};
+
+Test(json_check, refuses_duplicate_keys_naming_the_object)
+{
+    for (size_t i = 0; i < sizeof duplicate_key_cases / sizeof duplicate_key_cases[0]; i++) {
+        const char *text = duplicate_key_cases[i].text;
+        char error[160] = "";
+        json_object *root = json_check_parse(text, strlen(text), error, sizeof error);
+        if (duplicate_key_cases[i].error == NULL) {
+            cr_assert_not_null(root, "%s: %s", text, error);
+            json_object_put(root);
+        } else {
+            cr_assert_null(root, "%s was accepted", text);
+            cr_assert_str_eq(error, duplicate_key_cases[i].error, "%s", text);
+        }
+    }
+}
