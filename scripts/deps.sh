@@ -5,7 +5,7 @@
 #   scripts/deps.sh              C toolchain, libraries, PostgreSQL 15, wrk
 #   scripts/deps.sh --with-node  the same, plus what `make test` needs beyond the build: Node.js
 #                                and npm for tests/compat, Chromium for the browser test, clang
-#                                and its libFuzzer and sanitizer runtimes for tests/fuzz
+#                                and its libFuzzer and sanitizer runtimes for tests/fuzz, valgrind
 #
 # Needs root, or sudo; without either it lists what is missing and exits 1.
 set -euo pipefail
@@ -44,9 +44,14 @@ if ((with_node)); then
     packages+=(chromium)
 fi
 # tests/fuzz (built by scripts/test.sh in build-fuzz/) needs clang: Debian 12's is clang 14, whose
-# libFuzzer and sanitizer runtimes are in libclang-rt-14-dev.
+# libFuzzer and sanitizer runtimes are in libclang-rt-14-dev. llvm brings llvm-symbolizer, without
+# which a crash report shows addresses instead of file:line (clang only recommends it).
 if ((with_node)); then
-    packages+=(clang libclang-rt-14-dev)
+    packages+=(clang libclang-rt-14-dev llvm)
+fi
+# scripts/test.sh runs the unit suites under valgrind's memcheck (tests/valgrind/run.sh).
+if ((with_node)); then
+    packages+=(valgrind)
 fi
 # tests/docker: `docker-compose config` (the client only; no engine comes without recommends)
 # and shellcheck for the image's scripts.

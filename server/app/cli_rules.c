@@ -63,10 +63,14 @@ static void load_file(struct loaded_rules *rules, const char *path)
         }
     }
     if (rules->count == rules->capacity) {
-        rules->capacity = rules->capacity ? rules->capacity * 2 : 16;
-        rules->items = realloc(rules->items, rules->capacity * sizeof *rules->items);
+        size_t capacity = rules->capacity ? rules->capacity * 2 : 16;
+        struct loaded_rule *grown = realloc(rules->items, capacity * sizeof *rules->items);
+        if (grown == NULL)
+            goto out_of_memory;
+        rules->items = grown;
+        rules->capacity = capacity;
     }
-    rules->items[rules->count++] = (struct loaded_rule){
+    struct loaded_rule item = {
         .path = strdup(path),
         .name = strdup(rule->name),
         .definition = strdup(json_object_to_json_string_ext(definition, JSON_C_TO_STRING_PLAIN)),
@@ -74,6 +78,21 @@ static void load_file(struct loaded_rules *rules, const char *path)
         .event = strdup(rule->event),
         .type = trigger_event_type_name(rule->type),
     };
+    if (!item.path || !item.name || !item.definition || !item.event) {
+        free(item.path);
+        free(item.name);
+        free(item.definition);
+        free(item.event);
+        goto out_of_memory;
+    }
+    rules->items[rules->count++] = item;
+    trigger_rule_free(rule);
+    json_object_put(definition);
+    return;
+
+out_of_memory:
+    fprintf(stderr, "%s: out of memory\n", path);
+    rules->errors++;
     trigger_rule_free(rule);
     json_object_put(definition);
 }
@@ -108,12 +127,23 @@ static void load_path(struct loaded_rules *rules, const char *path)
     while ((entry = readdir(dir)) != NULL) {
         size_t len = strlen(entry->d_name);
         if (len > 5 && strcmp(entry->d_name + len - 5, ".json") == 0) {
-            names = realloc(names, (count + 1) * sizeof *names);
-            names[count++] = strdup(entry->d_name);
+            char **grown = realloc(names, (count + 1) * sizeof *names);
+            char *name = grown ? strdup(entry->d_name) : NULL;
+            if (grown)
+                names = grown;
+            if (name == NULL) {
+                fprintf(stderr, "%s: out of memory\n", path);
+                rules->errors++;
+                break;
+            }
+            names[count++] = name;
         }
     }
     closedir(dir);
-    qsort(names, count, sizeof *names, compare_names);
+    /* A directory without rule files leaves names NULL, and qsort's array must be valid even
+     * when empty. */
+    if (count > 1)
+        qsort(names, count, sizeof *names, compare_names);
     for (size_t i = 0; i < count; i++) {
         char file[4096];
         snprintf(file, sizeof file, "%s/%s", path, names[i]);
@@ -158,11 +188,13 @@ int cli_rules_load(const char *database_url, const char *workspace, char **paths
     struct store *store = open_workspace(database_url, workspace, &workspace_id);
     if (store != NULL) {
         struct store_rule_input *inputs = calloc(rules.count, sizeof *inputs);
-        for (size_t i = 0; i < rules.count; i++)
+        for (size_t i = 0; inputs != NULL && i < rules.count; i++)
             inputs[i] = (struct store_rule_input){rules.items[i].name, rules.items[i].definition,
                                                   rules.items[i].enabled, rules.items[i].event,
                                                   rules.items[i].type};
-        if (store_upsert_rules(store, workspace_id, inputs, rules.count) < 0) {
+        if (inputs == NULL) {
+            fprintf(stderr, "trackd rules load: out of memory; nothing was changed\n");
+        } else if (store_upsert_rules(store, workspace_id, inputs, rules.count) < 0) {
             fprintf(stderr, "trackd rules load: %s; nothing was changed\n",
                     store_last_error(store));
         } else {

@@ -71,7 +71,9 @@ bool rule_cache_refresh(struct rule_cache *cache, struct store *store)
         free(l.rules);
         return false;
     }
-    qsort(l.rules, l.count, sizeof *l.rules, compare_rules);
+    /* With no rule, l.rules is NULL, and qsort's array must be valid even when empty. */
+    if (l.count > 1)
+        qsort(l.rules, l.count, sizeof *l.rules, compare_rules);
     rule_cache_clear(cache);
     cache->rules = l.rules;
     cache->count = l.count;
