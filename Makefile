@@ -1,12 +1,13 @@
 # Entry points; the scripts hold the logic (see README.md).
 #   make run           install what is missing, build, start a private PostgreSQL, serve on 127.0.0.1:8080
-#   make test          install, build with -Werror, throwaway PostgreSQL, every suite via ctest
+#   make test          install, build with -Werror, throwaway PostgreSQL, every suite via ctest,
+#                      then the ASan/UBSan, valgrind and libFuzzer phases (scripts/test.sh)
 #                      (extra ctest arguments: make test TEST_ARGS="-R compat")
 #   make build         configure and build only
 #   make format        clang-format every C file under server/ and tests/
 #   make format-check  fail if any of them is not formatted
 #   make bench         the benchmark suite (bench/run.sh)
-#   make clean         remove build/
+#   make clean         remove build/ and make test's build-asan/ and build-fuzz/
 
 .PHONY: run test build format format-check bench clean
 
@@ -36,4 +37,4 @@ bench:
 	bench/run.sh
 
 clean:
-	rm -rf build
+	rm -rf build build-asan build-fuzz
