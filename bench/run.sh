@@ -220,6 +220,9 @@ scenario_rules() {
     local before after sampler ended backlog drained peak evaluated
     rule_files "$work/rules" true
     build-bench/trackd rules load --workspace bench "$work/rules" >/dev/null
+    # The scenarios that follow send the same events, without rules: disable them however this
+    # one ends (it runs in a subshell of its own, see run_scenario).
+    trap disable_rules EXIT
     sleep 1.5 # the evaluator notices new rules within its idle wait
     before=$(metric trackd_rule_evaluations_total)
     [[ -n $before ]] || fail "trackd's /metrics has no trackd_rule_evaluations_total"
@@ -259,7 +262,9 @@ scenario_rules() {
         "(target < 20%); evaluation: $evaluated events evaluated against all 100; queue at most" \
         "$peak, ${backlog:-?} when the load stopped, $drained"
     ((evaluated > 0)) || fail "no event was evaluated: were they queued (timestamps within 72 h)?"
-    # The scenarios that follow send the same events: without rules.
+}
+
+disable_rules() {
     rule_files "$work/rules" false
     build-bench/trackd rules load --workspace bench "$work/rules" >/dev/null
     sleep 1.5
