@@ -82,21 +82,35 @@ note() {
 # --- processes -------------------------------------------------------------------------------
 
 # Every process the benchmark starts in the background is listed in $work/pids, so that the
-# cleanup on exit stops exactly those, whichever subshell started them.
+# cleanup on exit stops exactly those, whichever subshell started them. All are programs of
+# build-bench/.
 track_pid() {
     echo "$1" >>"$work/pids"
 }
 
-# stop_pid PID: TERM, then wait for it (if it is our child) or until it is gone.
+# ours PID: true while PID runs one of the benchmark's programs. A recorded pid whose process
+# has ended may since have been given to someone else's process: never signal that one.
+ours() {
+    local state command
+    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]] || return 1
+    command=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    [[ $command == *build-bench/* ]]
+}
+
+# stop_pid PID: TERM, then wait until it is gone (KILL after 10 s); forgets PID.
 stop_pid() {
     local pid=$1
-    kill "$pid" 2>/dev/null || return 0
-    wait "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    sed -i "/^$pid\$/d" "$work/pids" 2>/dev/null || true
+    if ours "$pid"; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do
+            ours "$pid" || break
+            sleep 0.1
+        done
+        ours "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null || true # reaps it if it is our child
 }
 
 # wait_http URL: true once URL answers 2xx, within 10 s.

@@ -170,9 +170,10 @@ run_scenario() {
         log "scenario $id could not run (see the notes)"
     fi
     # A crash of trackd is reported; the next scenarios get a new one.
-    if [[ -n ${trackd_pid:-} ]] && ! kill -0 "$trackd_pid" 2>/dev/null; then
+    if [[ -n ${trackd_pid:-} ]] && ! ours "$trackd_pid"; then
         note "trackd exited during $id; its log ends: $(tail -n 3 "$work/trackd.log" | tr '\n' ' ')"
         failed_scenarios+=("$id (trackd exited)")
+        stop_pid "$trackd_pid"
         start_trackd
     fi
 }
