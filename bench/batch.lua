@@ -13,7 +13,7 @@ function request()
    local items = {}
    for i = 1, 100 do
       counter = counter + 1
-      items[i] = common.render(template, common.values(counter, common.existing_person(counter)))
+      items[i] = common.render(template, common.values(counter, common.existing_person()))
    end
    return wrk.format(nil, nil, nil, '{"batch":[' .. table.concat(items, ",") .. ']}')
 end

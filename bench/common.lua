@@ -34,11 +34,15 @@ end
 -- 16 hex digits from the kernel's generator: wrk starts its threads within the same
 -- microsecond, so anything derived from the clock could give two threads the same ids (and a
 -- repeated messageId is answered 2xx but not stored, which the script would report as a loss).
-local function random_prefix()
+local function random_bytes(count)
    local f = assert(io.open("/dev/urandom", "rb"))
-   local bytes = f:read(8)
+   local bytes = f:read(count)
    f:close()
-   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+   return bytes
+end
+
+local function random_prefix()
+   return (random_bytes(8):gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
 -- Reads bench/events/NAME.json into a list: odd entries literal text, even entries placeholder
@@ -82,6 +86,8 @@ function M.init(method, path, credentials)
    credentials = credentials or ((os.getenv("WRITE_KEY") or "") .. ":")
    wrk.headers["Authorization"] = "Basic " .. M.base64(credentials)
    M.prefix = random_prefix()
+   local a, b, c = random_bytes(3):byte(1, 3)
+   math.randomseed(a * 65536 + b * 256 + c)
 end
 
 -- The time placeholders, recomputed once a second (os.date per request would cost wrk CPU that
@@ -109,9 +115,11 @@ function M.values(n, user_id)
    }
 end
 
--- The existing person for event `n`.
-function M.existing_person(n)
-   return "user-" .. (n % M.people)
+-- An existing person, drawn at random for each event as independent clients would send them.
+-- (Walking the people in order made wrk's two threads update the same person at the same
+-- moment, all run long: contention no real traffic has.)
+function M.existing_person()
+   return "user-" .. math.random(0, M.people - 1)
 end
 
 -- wrk calls done() once at the end with the totals of all threads; this line is what

@@ -94,7 +94,7 @@ ours() {
     local state command
     state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
     [[ -n $state && $state != Z ]] || return 1
-    command=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    command=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
     [[ $command == *build-bench/* ]]
 }
 
@@ -184,10 +184,11 @@ ingest_scenario() {
     last=$(events_max_id)
     result_set "$scenario" first_id "$first"
     result_set "$scenario" last_id "$last"
-    ok=$(calc_int 'r - n' r="$(result_get "$scenario" requests)" n="$(result_get "$scenario" non2xx)")
+    ok=$(calc_int 'r - n' r="$(result_get "$scenario" requests)" \
+        n="$(result_get "$scenario" non2xx)")
     result_set "$scenario" ok "$ok"
-    result_set "$scenario" rate "$(calc_int 'ok * k / s' ok="$ok" k="$((per_request > 0 ? per_request : 1))" \
-        s="$(result_get "$scenario" seconds)")"
+    result_set "$scenario" rate "$(calc_int 'ok * k / s' ok="$ok" \
+        k="$((per_request > 0 ? per_request : 1))" s="$(result_get "$scenario" seconds)")"
     if ((per_request > 0)); then
         check_stored "$scenario" "$first" "$last" "$((ok * per_request))"
     fi

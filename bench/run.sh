@@ -238,7 +238,8 @@ scenario_rules() {
     ended=$(result_get rules ended)
     # Drained: the first sample after the load stopped that finds the queue empty.
     for _ in $(seq $((drain_timeout * 10))); do
-        drained=$(awk -F'|' -v t="$ended" '$1 >= t && $2 == 0 { print $1; exit }' "$work/pending.log")
+        drained=$(awk -F'|' -v t="$ended" '$1 >= t && $2 == 0 { print $1; exit }' \
+            "$work/pending.log")
         [[ -n $drained ]] && break
         sleep 0.1
     done
@@ -295,6 +296,7 @@ scenario_copy() {
     prefix=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
     message_id="format('node-next-%s-%s-%s', $ms, '$prefix', g)"
     log "writing $copy_rows rows to copy"
+    # (psql reads a \copy command to the end of its line: those lines cannot be wrapped.)
     sql <<SQL
 CREATE TEMP TABLE copy_source AS
 SELECT row_number() OVER (ORDER BY id) - 1 AS k, workspace_id, person_id, anonymous_id, type,
@@ -390,10 +392,12 @@ scenario_large() {
         # Two statements rather than one with a shared CTE: materialising the CTE made the
         # load a third slower. Both compute the same message ids and times.
         rows="FROM generate_series($from, $to - 1) g JOIN bench_sample s ON s.k = g % $sample_rows
-              CROSS JOIN LATERAL (SELECT timestamptz '$stamp'
-                                         - interval '29 days' * (1 - g::float8 / $large_rows) AS t) x
+              CROSS JOIN LATERAL (
+                  SELECT timestamptz '$stamp' - interval '29 days' * (1 - g::float8 / $large_rows)
+                  AS t) x
               ORDER BY g"
-        message_id="format('node-next-%s-%s-%s', (extract(epoch FROM x.t) * 1000)::bigint, '$prefix', g)"
+        message_id="format('node-next-%s-%s-%s', (extract(epoch FROM x.t) * 1000)::bigint,
+                           '$prefix', g)"
         sql -c 'BEGIN' -c "
 INSERT INTO events (workspace_id, person_id, anonymous_id, message_id, type, name, properties,
                     context, \"timestamp\", received_at)
@@ -447,8 +451,8 @@ SQL
     worker=$!
     track_pid "$worker"
     for _ in $(seq $((drain_timeout * 10))); do
-        [[ $(sql -c "SELECT count(*) FROM deliveries WHERE status IN ('scheduled', 'retrying')") == 0 ]] &&
-            break
+        [[ $(sql -c "SELECT count(*) FROM deliveries
+                     WHERE status IN ('scheduled', 'retrying')") == 0 ]] && break
         sleep 0.1
     done
     result_set deliveries rss_mb "$(rss_peak_mb "$worker")"
@@ -474,7 +478,7 @@ print_report() {
         "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
         "$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$(uname -r)" \
         "$load_at_start"
-    printf 'PostgreSQL %s on the same machine (fsync %s, synchronous_commit %s, shared_buffers %s)\n' \
+    printf 'PostgreSQL %s beside trackd (fsync %s, synchronous_commit %s, shared_buffers %s)\n' \
         "$(sql -c 'SHOW server_version')" "$(sql -c 'SHOW fsync')" \
         "$(sql -c 'SHOW synchronous_commit')" "$(sql -c 'SHOW shared_buffers')"
     printf 'settings: %s per scenario; %s connections (batch %s), wrk 2 threads; COPY %s rows;' \

@@ -11,7 +11,7 @@ end
 
 function request()
    counter = counter + 1
-   local person = common.existing_person(counter)
+   local person = common.existing_person()
    local body = common.render(template, common.values(counter, person))
    return wrk.format(nil, "/api/v1/customers/" .. person .. "/events", nil, body)
 end
