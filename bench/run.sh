@@ -358,7 +358,7 @@ scenario_fixed() {
     done
     check_stored fixed "$first" "$last" "$(result_get fixed ok)"
     note "fixed load: $(result_get fixed scheduled) calls due at $fixed_rate/s over $duration" \
-        "on $connections connections; latency from each call's due time; " \
+        "on $connections connections; latency from each call's due time;" \
         "$(result_get fixed unsent) never sent"
 }
 
@@ -485,15 +485,17 @@ print_report() {
         "$duration" "$connections" "$batch_connections" "$copy_rows"
     printf ' fixed rate %s/s; %s events stored for "events stored"; %s deliveries\n\n' \
         "$fixed_rate" "$large_rows" "$deliveries"
-    table_header
-    for row in "${report_rows[@]}"; do
-        IFS='|' read -r id title reference label target <<<"$row"
-        case $id in
-        fixed) title="$title $fixed_rate/s" ;;
-        large) title="$title: $large_rows" ;;
-        esac
-        table_row "$id" "$title" "$reference" "$label" "$target"
-    done
+    {
+        table_header
+        for row in "${report_rows[@]}"; do
+            IFS='|' read -r id title reference label target <<<"$row"
+            case $id in
+            fixed) title="$title $fixed_rate/s" ;;
+            large) title="$title: $large_rows" ;;
+            esac
+            table_row "$id" "$title" "$reference" "$label" "$target"
+        done
+    } | sed 's/ *$//'
     printf '\n'
     if [[ -f $work/notes ]]; then
         sed 's/^/- /' "$work/notes"
