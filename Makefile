@@ -6,7 +6,7 @@
 #   make build         configure and build only
 #   make format        clang-format every C file under server/ and tests/
 #   make format-check  fail if any of them is not formatted
-#   make bench         the benchmark suite (bench/run.sh)
+#   make bench         the benchmark suite (bench/run.sh; settings and how to read it: BENCHMARKS.md)
 #   make clean         remove build/ and make test's build-asan/ and build-fuzz/
 
 .PHONY: run test build format format-check bench clean

@@ -1,5 +1,16 @@
--- Shared by the wrk scripts: authentication and realistic, unique events.
+-- Shared by the wrk scripts: authentication, the event templates of bench/events/, unique ids,
+-- and the one result line that bench/run.sh parses.
+--
+-- A template is a JSON file written over several lines for reading; a newline and the blanks
+-- after it are removed, so what is sent is compact JSON, as the SDKs send it. Placeholders:
+--   {{timestamp}}   now, ISO-8601 UTC (Pipelines)      {{unix}}  now, unix seconds (Track v1)
+--   {{message_id}}  unique per event, shaped like cdp-analytics-node's "node-next-<ms>-<id>"
+--   {{user_id}}     the person the script chose      {{n}}     the event's number in its thread
+-- bench/loadgen.c fills the same templates with the same rules.
 local M = {}
+
+-- Existing people are user-0 .. user-(people - 1): the first scenario creates them.
+M.people = 5000
 
 local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -20,24 +31,109 @@ function M.base64(data)
    return table.concat(out)
 end
 
--- Sets method, path and headers; each wrk thread gets a random prefix for its message ids.
-function M.init(path)
-   wrk.method = "POST"
-   wrk.path = path
-   wrk.headers["Content-Type"] = "application/json"
-   wrk.headers["Authorization"] = "Basic " .. M.base64((os.getenv("WRITE_KEY") or "") .. ":")
-   math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-   M.prefix = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+-- 16 hex digits from the kernel's generator: wrk starts its threads within the same
+-- microsecond, so anything derived from the clock could give two threads the same ids (and a
+-- repeated messageId is answered 2xx but not stored, which the script would report as a loss).
+local function random_bytes(count)
+   local f = assert(io.open("/dev/urandom", "rb"))
+   local bytes = f:read(count)
+   f:close()
+   return bytes
 end
 
--- One track call as JSON; `n` makes its messageId unique, `extra` is prepended (e.g. a type).
-function M.track_event(n, extra)
-   return string.format(
-      '{%s"userId":"user-%d","event":"Order Completed","messageId":"%s-%d",' ..
-      '"properties":{"price":"4.99","product":"socks","quantity":2},' ..
-      '"timestamp":"2026-11-28T09:50:00.000Z",' ..
-      '"context":{"library":{"name":"bench","version":"1"}}}',
-      extra or "", n % 5000, M.prefix, n)
+local function random_prefix()
+   return (random_bytes(8):gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+-- Reads bench/events/NAME.json into a list: odd entries literal text, even entries placeholder
+-- names.
+function M.template(name)
+   local path = (os.getenv("BENCH_DIR") or "bench") .. "/events/" .. name .. ".json"
+   local f = assert(io.open(path, "r"))
+   local text = f:read("*a"):gsub("\n%s*", "")
+   f:close()
+   local parts, pos = {}, 1
+   while true do
+      local first, last, key = text:find("{{([%w_]+)}}", pos)
+      if not first then break end
+      parts[#parts + 1] = text:sub(pos, first - 1)
+      parts[#parts + 1] = key
+      pos = last + 1
+   end
+   parts[#parts + 1] = text:sub(pos)
+   return parts
+end
+
+-- Fills a template: `values` maps each placeholder name to its text.
+function M.render(parts, values)
+   local out = {}
+   for i = 1, #parts do
+      if i % 2 == 1 then
+         out[i] = parts[i]
+      else
+         out[i] = values[parts[i]] or error("no value for {{" .. parts[i] .. "}}")
+      end
+   end
+   return table.concat(out)
+end
+
+-- Sets method, path and headers. `credentials` is "user:password" (default: the Pipelines
+-- write key and an empty password).
+function M.init(method, path, credentials)
+   wrk.method = method
+   wrk.path = path
+   wrk.headers["Content-Type"] = "application/json"
+   credentials = credentials or ((os.getenv("WRITE_KEY") or "") .. ":")
+   wrk.headers["Authorization"] = "Basic " .. M.base64(credentials)
+   M.prefix = random_prefix()
+   local a, b, c = random_bytes(3):byte(1, 3)
+   math.randomseed(a * 65536 + b * 256 + c)
+end
+
+-- The time placeholders, recomputed once a second (os.date per request would cost wrk CPU that
+-- the server needs: they share the machine). The "now" of every event is the real time, so each
+-- one is eligible to trigger rules (SPEC §5: within 72 hours).
+local now_second, now_iso
+local function clock()
+   local t = os.time()
+   if t ~= now_second then
+      now_second = t
+      now_iso = os.date("!%Y-%m-%dT%H:%M:%S.000Z", t)
+   end
+   return now_second, now_iso
+end
+
+-- The placeholder values of event number `n` of this thread, for person `user_id`.
+function M.values(n, user_id)
+   local t, iso = clock()
+   return {
+      timestamp = iso,
+      unix = string.format("%d", t),
+      message_id = string.format("node-next-%d000-%s-%d", t, M.prefix, n),
+      user_id = user_id,
+      n = string.format("%d", n),
+   }
+end
+
+-- An existing person, drawn at random for each event as independent clients would send them.
+-- (Walking the people in order made wrk's two threads update the same person at the same
+-- moment, all run long: contention no real traffic has.)
+function M.existing_person()
+   return "user-" .. math.random(0, M.people - 1)
+end
+
+-- wrk calls done() once at the end with the totals of all threads; this line is what
+-- bench/run.sh reads (wrk's own report stays above it for people). Times in milliseconds.
+-- non2xx counts answers with status >= 400 (wrk's count); errors counts connect, read and write
+-- errors and timeouts, which have no status.
+function M.done(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      "BENCH requests=%d seconds=%.3f non2xx=%d errors=%d " ..
+      "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n",
+      summary.requests, summary.duration / 1e6, e.status, e.connect + e.read + e.write + e.timeout,
+      latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+      latency:percentile(99.9) / 1000, latency.max / 1000))
 end
 
 return M
