@@ -136,8 +136,10 @@ static bool send_events(PGconn *conn, struct command *const *commands, size_t co
  * The people a group will create anyway (events and plain identifies by id), with a lock flag
  * for those its identifies will update, as JSON for trackd_prepare_people. NULL when there are
  * none, or when the group holds only events: trackd_ingest_events creates their people itself,
- * in the same order. Identifies by email, with a body id or `_update` are left out: whether they
- * create anyone depends on what they find.
+ * in the same order. An identify by id that carries an email or a body id, or `_update`, may not
+ * create anyone (that depends on what it finds), but if the person exists it updates them: they
+ * are locked up front with the others ("x": lock only), so that groups never lock people in
+ * opposite orders.
  */
 static char *people_to_prepare(struct command *const *commands, size_t count)
 {
@@ -153,14 +155,17 @@ static char *people_to_prepare(struct command *const *commands, size_t count)
         const struct command *cmd = commands[i];
         if (cmd->person.type != IDENTIFIER_ID)
             continue;
-        bool plain_identify = cmd->kind == COMMAND_IDENTIFY && cmd->email == NULL &&
-                              cmd->body_id == NULL && !cmd->update_only;
-        if (cmd->kind != COMMAND_TRACK && !plain_identify)
+        bool identify = cmd->kind == COMMAND_IDENTIFY;
+        bool plain_identify =
+            identify && cmd->email == NULL && cmd->body_id == NULL && !cmd->update_only;
+        if (cmd->kind != COMMAND_TRACK && !identify)
             continue;
         json_object *entry = json_object_new_object();
         json_object_object_add(entry, "w", json_object_new_int64(cmd->workspace_id));
         json_object_object_add(entry, "c", json_object_new_string(cmd->person.value));
-        json_object_object_add(entry, "l", json_object_new_boolean(plain_identify));
+        json_object_object_add(entry, "l", json_object_new_boolean(identify));
+        if (identify && !plain_identify)
+            json_object_object_add(entry, "x", json_object_new_boolean(true));
         json_object_array_add(list, entry);
     }
     char *text = NULL;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testdb.h"
 #include "teststore.h"
@@ -326,4 +327,67 @@ Test(identity, merges_touching_the_same_person_stay_consistent)
     cr_assert_eq(count("SELECT count(*) FROM events e WHERE NOT EXISTS"
                        " (SELECT 1 FROM people p WHERE p.id = e.person_id)"),
                  0);
+}
+
+/* Identifies with emails (as the SDKs send them) of the same existing people, in opposite
+ * orders in two concurrent groups: the groups lock those people up front in one order, so
+ * PostgreSQL never has a deadlock to break. */
+struct identify_order {
+    struct store *store;
+    const char *body;
+    intptr_t failures;
+};
+
+static void *identify_in_order(void *arg)
+{
+    struct identify_order *o = arg;
+    for (int i = 0; i < 300; i++) {
+        enum store_outcome outcome;
+        if (teststore_try_pipelines(&t, o->store, PIPELINES_BATCH, o->body, &outcome) < 0)
+            o->failures++;
+    }
+    return NULL;
+}
+
+Test(identity, identifies_of_the_same_people_in_opposite_orders_never_deadlock)
+{
+    pipelines(PIPELINES_IDENTIFY, "{\"userId\":\"d1\",\"traits\":{\"email\":\"d1@example.com\"}}");
+    pipelines(PIPELINES_IDENTIFY, "{\"userId\":\"d2\",\"traits\":{\"email\":\"d2@example.com\"}}");
+    long before =
+        count("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+    struct identify_order orders[2] = {
+        {.body =
+             "{\"batch\":["
+             "{\"type\":\"identify\",\"userId\":\"d1\",\"traits\":{\"email\":\"d1@example.com\","
+             "\"n\":1}},"
+             "{\"type\":\"identify\",\"userId\":\"d2\",\"traits\":{\"email\":\"d2@example.com\","
+             "\"n\":1}}]}"},
+        {.body =
+             "{\"batch\":["
+             "{\"type\":\"identify\",\"userId\":\"d2\",\"traits\":{\"email\":\"d2@example.com\","
+             "\"n\":2}},"
+             "{\"type\":\"identify\",\"userId\":\"d1\",\"traits\":{\"email\":\"d1@example.com\","
+             "\"n\":2}}]}"},
+    };
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++) {
+        char error[256];
+        orders[i].store = store_connect(t.url, error, sizeof error);
+        cr_assert_not_null(orders[i].store, "%s", error);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_create(&threads[i], NULL, identify_in_order, &orders[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    /* A backend reports its statistics when it exits. */
+    for (int i = 0; i < 2; i++)
+        store_close(orders[i].store);
+    long after = before;
+    for (int wait = 0; wait < 20 && after == before; wait++) {
+        usleep(50 * 1000);
+        after = count("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+    }
+    cr_assert_eq(orders[0].failures + orders[1].failures, 0);
+    cr_assert_eq(after, before, "%ld deadlocks", after - before);
+    cr_assert_eq(count("SELECT count(*) FROM people WHERE customer_id IN ('d1', 'd2')"), 2);
 }

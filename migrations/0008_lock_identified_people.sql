@@ -1,0 +1,40 @@
+-- 0008: trackd_prepare_people also locks, without creating them, the people that identifies
+-- carrying an email or a body id will update. Those identifies used to lock their person in the
+-- order the calls came, so two groups identifying the same two people in opposite orders (with
+-- emails, as SDKs send them) deadlocked until PostgreSQL broke the cycle a second later.
+-- p_people entries gain "x": true for "lock if they exist, never create".
+
+CREATE OR REPLACE FUNCTION trackd_prepare_people(p_people jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_created integer;
+BEGIN
+    -- One statement for all: rows are inserted in the order of the ORDER BY, and a row that a
+    -- concurrent group is inserting is waited for in that order too.
+    WITH wanted AS (
+        SELECT DISTINCT u.w, u.c
+        FROM jsonb_to_recordset(p_people) AS u (w bigint, c text, x boolean)
+        WHERE NOT coalesce(u.x, false)
+    ), missing AS (
+        SELECT nextval(pg_get_serial_sequence('people', 'id')) AS id, w, c
+        FROM (SELECT w, c FROM wanted
+              WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.workspace_id = wanted.w
+                                                         AND p.customer_id = wanted.c)
+                AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace_id = wanted.w
+                                   AND s.identifier_type = 'id' AND s.identifier = wanted.c)
+              ORDER BY w, c COLLATE "C") AS ordered
+    )
+    INSERT INTO people (id, workspace_id, cio_id, customer_id)
+    SELECT id, w, trackd_cio_id(id), c FROM missing ORDER BY w, c COLLATE "C"
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS v_created = ROW_COUNT;
+    IF jsonb_path_exists(p_people, '$[*] ? (@.l == true)') THEN
+        PERFORM 1 FROM people p
+        WHERE (p.workspace_id, p.customer_id) IN (
+            SELECT u.w, u.c FROM jsonb_to_recordset(p_people) AS u (w bigint, c text, l boolean)
+            WHERE u.l)
+        ORDER BY p.id FOR UPDATE;
+    END IF;
+    RETURN v_created;
+END
+$$;
