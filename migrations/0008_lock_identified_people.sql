@@ -4,6 +4,8 @@
 -- emails, as SDKs send them) deadlocked until PostgreSQL broke the cycle a second later.
 -- p_people entries gain "x": true for "lock if they exist, never create".
 
+-- Each person is found with one index lookup (a LATERAL ... LIMIT 1): a join the planner is free
+-- to choose could hash the whole people table for a handful of names.
 CREATE OR REPLACE FUNCTION trackd_prepare_people(p_people jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -17,12 +19,14 @@ BEGIN
         WHERE NOT coalesce(u.x, false)
     ), missing AS (
         SELECT nextval(pg_get_serial_sequence('people', 'id')) AS id, w, c
-        FROM (SELECT w, c FROM wanted
-              WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.workspace_id = wanted.w
-                                                         AND p.customer_id = wanted.c)
+        FROM (SELECT wanted.w, wanted.c FROM wanted
+              LEFT JOIN LATERAL (SELECT id FROM people p
+                                 WHERE p.workspace_id = wanted.w AND p.customer_id = wanted.c
+                                 LIMIT 1) AS found ON true
+              WHERE found.id IS NULL
                 AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.workspace_id = wanted.w
                                    AND s.identifier_type = 'id' AND s.identifier = wanted.c)
-              ORDER BY w, c COLLATE "C") AS ordered
+              ORDER BY wanted.w, wanted.c COLLATE "C") AS ordered
     )
     INSERT INTO people (id, workspace_id, cio_id, customer_id)
     SELECT id, w, trackd_cio_id(id), c FROM missing ORDER BY w, c COLLATE "C"
@@ -30,9 +34,13 @@ BEGIN
     GET DIAGNOSTICS v_created = ROW_COUNT;
     IF jsonb_path_exists(p_people, '$[*] ? (@.l == true)') THEN
         PERFORM 1 FROM people p
-        WHERE (p.workspace_id, p.customer_id) IN (
-            SELECT u.w, u.c FROM jsonb_to_recordset(p_people) AS u (w bigint, c text, l boolean)
-            WHERE u.l)
+        WHERE p.id = ANY (ARRAY(
+            SELECT found.id
+            FROM jsonb_to_recordset(p_people) AS u (w bigint, c text, l boolean)
+            CROSS JOIN LATERAL (SELECT id FROM people q
+                                WHERE q.workspace_id = u.w AND q.customer_id = u.c
+                                LIMIT 1) AS found
+            WHERE u.l))
         ORDER BY p.id FOR UPDATE;
     END IF;
     RETURN v_created;
