@@ -4,36 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/textbuf.h"
 #include "trigger/trigger_rule.h"
-
-/* A growing NUL-terminated string; `failed` sticks after the first allocation failure. */
-struct buffer {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool failed;
-};
-
-static void append(struct buffer *b, const char *text, size_t len)
-{
-    if (b->failed)
-        return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *data = realloc(b->data, cap);
-        if (data == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, text, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
 
 /* One "{{ field | default: 'text' }}" as found in the template; fallback points into it. */
 struct expression {
@@ -92,10 +64,10 @@ static bool parse_expression(const char *open, struct expression *e)
 /* Appends a present, non-null value: a string as its text, anything else as compact JSON. The
  * JSON is written from a copy, because json-c caches the text inside the object it serializes
  * and the facts are lent, possibly shared. */
-static void append_value(struct buffer *b, json_object *value)
+static void append_value(struct textbuf *b, json_object *value)
 {
     if (json_object_is_type(value, json_type_string)) {
-        append(b, json_object_get_string(value), (size_t)json_object_get_string_len(value));
+        textbuf_append(b, json_object_get_string(value), (size_t)json_object_get_string_len(value));
         return;
     }
     json_object *copy = NULL;
@@ -109,11 +81,11 @@ static void append_value(struct buffer *b, json_object *value)
     if (text == NULL)
         b->failed = true;
     else
-        append(b, text, len);
+        textbuf_append(b, text, len);
     json_object_put(copy);
 }
 
-static void append_expression(struct buffer *b, const struct expression *e,
+static void append_expression(struct textbuf *b, const struct expression *e,
                               const struct trigger_facts *facts)
 {
     json_object *value;
@@ -125,7 +97,7 @@ static void append_expression(struct buffer *b, const struct expression *e,
     if (!empty)
         append_value(b, value);
     else if (e->fallback != NULL)
-        append(b, e->fallback, e->fallback_len);
+        textbuf_append(b, e->fallback, e->fallback_len);
     if (owned)
         json_object_put(value);
 }
@@ -134,23 +106,23 @@ char *trigger_render(const char *template_text, const struct trigger_facts *fact
 {
     if (template_text == NULL)
         return NULL;
-    struct buffer b = {0};
-    append(&b, "", 0); /* an empty template renders as "", not NULL */
+    struct textbuf b = {0};
+    textbuf_append(&b, "", 0); /* an empty template renders as "", not NULL */
     const char *p = template_text;
     while (*p != '\0') {
         const char *open = strstr(p, "{{");
         if (open == NULL) {
-            append(&b, p, strlen(p));
+            textbuf_append(&b, p, strlen(p));
             break;
         }
-        append(&b, p, (size_t)(open - p));
+        textbuf_append(&b, p, (size_t)(open - p));
         struct expression e;
         if (parse_expression(open, &e)) {
             append_expression(&b, &e, facts);
             p = e.end;
         } else {
             /* Not an expression: keep one brace and look again from the next ("{{{ x }}"). */
-            append(&b, "{", 1);
+            textbuf_append(&b, "{", 1);
             p = open + 1;
         }
     }
