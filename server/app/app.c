@@ -21,6 +21,64 @@ struct app {
     unsigned delivery_count;
 };
 
+/* The delivery threads' settings, from the loaded config. */
+static struct delivery_options delivery_options_of(const struct config *cfg)
+{
+    return (struct delivery_options){
+        .database_url = cfg->database_url,
+        .fcm_url = cfg->fcm_url,
+        .fcm_token = cfg->fcm_token,
+        .fcm_credentials = cfg->fcm_credentials,
+        .apns_key_file = cfg->apns_key_file,
+        .apns_key_id = cfg->apns_key_id,
+        .apns_team_id = cfg->apns_team_id,
+        .apns_topic = cfg->apns_topic,
+        .apns_url = cfg->apns_url,
+        .ca_file = cfg->ca_file,
+        .concurrency = cfg->delivery_concurrency,
+        .max_attempts = cfg->delivery_attempts,
+        .retry_base_s = cfg->retry_base,
+        .retry_cap_s = cfg->retry_cap,
+        .connect_timeout_s = cfg->delivery_timeout < 5 ? cfg->delivery_timeout : 5,
+        .request_timeout_s = cfg->delivery_timeout,
+    };
+}
+
+/* The HTTP front's settings, from the loaded config. */
+static struct http_options http_options_of(const struct config *cfg)
+{
+    return (struct http_options){
+        .listen_host = cfg->listen_host,
+        .listen_port = cfg->listen_port,
+        .threads = cfg->http_threads,
+        .max_connections = cfg->max_connections,
+        .connection_timeout = cfg->connection_timeout,
+        .read_timeout = cfg->read_timeout,
+        .receive_max_bytes = cfg->receive_max_bytes,
+        .database_url = cfg->database_url,
+        /* Past the write timeout every waiting request has been answered 503. */
+        .drain_timeout = cfg->write_timeout + 5,
+        .public_url = cfg->public_url,
+        .cors_origins = cfg->cors_origins,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+    };
+}
+
+bool app_check_settings(const struct config *cfg, struct app_parts parts, FILE *errors)
+{
+    bool valid = true;
+    if (parts.http) {
+        struct http_options http = http_options_of(cfg);
+        valid = http_check_options(&http, errors) && valid;
+    }
+    if (parts.workers) {
+        struct delivery_options delivery = delivery_options_of(cfg);
+        valid = delivery_check_options(&delivery, errors) && valid;
+    }
+    return valid;
+}
+
 /* Starts the evaluator and the delivery threads. */
 static bool start_workers(struct app *app, const struct config *cfg, char *error, size_t error_size)
 {
@@ -29,18 +87,7 @@ static bool start_workers(struct app *app, const struct config *cfg, char *error
         snprintf(error, error_size, "cannot start the rule evaluator");
         return false;
     }
-    struct delivery_options options = {
-        .database_url = cfg->database_url,
-        .fcm_url = cfg->fcm_url,
-        .fcm_token = cfg->fcm_token,
-        .fcm_credentials = cfg->fcm_credentials,
-        .concurrency = cfg->delivery_concurrency,
-        .max_attempts = cfg->delivery_attempts,
-        .retry_base_s = cfg->retry_base,
-        .retry_cap_s = cfg->retry_cap,
-        .connect_timeout_s = cfg->delivery_timeout < 5 ? cfg->delivery_timeout : 5,
-        .request_timeout_s = cfg->delivery_timeout,
-    };
+    struct delivery_options options = delivery_options_of(cfg);
     for (unsigned i = 0; i < cfg->delivery_workers && i < MAX_DELIVERY_WORKERS; i++) {
         app->deliveries[i] = delivery_start(&options);
         if (app->deliveries[i] == NULL) {
@@ -75,20 +122,7 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
     app->ingest = ingest_start(&ingest, error, error_size);
     if (app->ingest == NULL)
         goto failed;
-    struct http_options http = {
-        .listen_host = cfg->listen_host,
-        .listen_port = cfg->listen_port,
-        .threads = cfg->http_threads,
-        .max_connections = cfg->max_connections,
-        .connection_timeout = cfg->connection_timeout,
-        .read_timeout = cfg->read_timeout,
-        .receive_max_bytes = cfg->receive_max_bytes,
-        .database_url = cfg->database_url,
-        /* Past the write timeout every waiting request has been answered 503. */
-        .drain_timeout = cfg->write_timeout + 5,
-        .public_url = cfg->public_url,
-        .cors_origins = cfg->cors_origins,
-    };
+    struct http_options http = http_options_of(cfg);
     app->http = http_server_start(&http, app->ingest, error, error_size);
     if (app->http == NULL)
         goto failed;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/config.h"
 
@@ -14,6 +15,11 @@ struct app_parts {
     bool http;    /* the HTTP server and its writers */
     bool workers; /* the rule evaluator and the delivery workers */
 };
+
+/* Checks the settings that name files (TLS certificate and key, APNs key, extra CAs) or that
+ * depend on each other, for what `parts` will run: prints one line per problem to `errors`,
+ * naming the variable, and returns false if there is any (the command then exits 2). */
+bool app_check_settings(const struct config *cfg, struct app_parts parts, FILE *errors);
 
 /* Starts what `parts` asks for; NULL with a message in `error` on failure. */
 struct app *app_start(const struct config *cfg, struct app_parts parts, char *error,

@@ -156,6 +156,10 @@ static int cmd_serve(struct app_parts parts)
     struct config cfg;
     if (!load_config(&cfg, true))
         return CLI_EXIT_USAGE;
+    if (!app_check_settings(&cfg, parts, stderr)) {
+        config_free(&cfg);
+        return CLI_EXIT_USAGE;
+    }
     /* Shutdown signals are taken by sigwait below; every thread started after this inherits
      * the mask, so none of them is interrupted. A peer closing a socket must not kill us. */
     sigset_t stop_signals;

@@ -66,6 +66,18 @@ static const struct setting settings[] = {
      "static bearer token for the FCM endpoint"},
     {"TRACKD_FCM_CREDENTIALS", SETTING_STRING, NULL, 0, 0, false, AT(fcm_credentials),
      "Google service-account key file: trackd signs a JWT and exchanges it for tokens"},
+    {"TRACKD_APNS_KEY_FILE", SETTING_STRING, NULL, 0, 0, false, AT(apns_key_file),
+     "Apple push key (.p8, ES256): ios devices get pushes through APNs (unset: through FCM)"},
+    {"TRACKD_APNS_KEY_ID", SETTING_STRING, NULL, 0, 0, false, AT(apns_key_id),
+     "the key's id (10 characters), required with TRACKD_APNS_KEY_FILE"},
+    {"TRACKD_APNS_TEAM_ID", SETTING_STRING, NULL, 0, 0, false, AT(apns_team_id),
+     "the Apple developer team id, required with TRACKD_APNS_KEY_FILE"},
+    {"TRACKD_APNS_TOPIC", SETTING_STRING, NULL, 0, 0, false, AT(apns_topic),
+     "the app's bundle id (apns-topic), required with TRACKD_APNS_KEY_FILE"},
+    {"TRACKD_APNS_URL", SETTING_STRING, "https://api.push.apple.com", 0, 0, false, AT(apns_url),
+     "APNs endpoint; https://api.sandbox.push.apple.com for development builds"},
+    {"TRACKD_CA_FILE", SETTING_STRING, NULL, 0, 0, false, AT(ca_file),
+     "extra PEM certificates trusted for outgoing HTTPS (FCM, APNs, token endpoints, webhooks)"},
     {"TRACKD_DELIVERY_WORKERS", SETTING_UNSIGNED, "1", 0, 64, false, AT(delivery_workers),
      "delivery threads, each with its own connection (0: none in this process)"},
     {"TRACKD_DELIVERY_CONCURRENCY", SETTING_UNSIGNED, "64", 1, 1024, false,
@@ -79,7 +91,12 @@ static const struct setting settings[] = {
     {"TRACKD_DELIVERY_TIMEOUT", SETTING_UNSIGNED, "10", 1, 300, false, AT(delivery_timeout),
      "seconds one webhook or push request may take (connecting: at most 5)"},
     {"TRACKD_PUBLIC_URL", SETTING_STRING, NULL, 0, 0, false, AT(public_url),
-     "URL browsers reach trackd at, e.g. https://track.example.com (unset: the request's Host)"},
+     "URL apps and browsers reach trackd at, e.g. https://track.example.com: the settings "
+     "document's apiHost (unset: the request's Host)"},
+    {"TRACKD_TLS_CERT", SETTING_STRING, NULL, 0, 0, false, AT(tls_cert),
+     "PEM certificate chain: with TRACKD_TLS_KEY, trackd serves HTTPS on TRACKD_LISTEN"},
+    {"TRACKD_TLS_KEY", SETTING_STRING, NULL, 0, 0, false, AT(tls_key),
+     "PEM private key of TRACKD_TLS_CERT"},
     {"TRACKD_CORS_ORIGINS", SETTING_STRING, "*", 0, 0, false, AT(cors_origins),
      "origins allowed to call from a browser: * or a comma-separated list"},
 };
@@ -189,6 +206,17 @@ void config_free(struct config *cfg)
     free(cfg->fcm_credentials);
     free(cfg->public_url);
     free(cfg->cors_origins);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    free(cfg->apns_key_file);
+    free(cfg->apns_key_id);
+    free(cfg->apns_team_id);
+    free(cfg->apns_topic);
+    free(cfg->apns_url);
+    free(cfg->ca_file);
+    cfg->tls_cert = cfg->tls_key = cfg->ca_file = NULL;
+    cfg->apns_key_file = cfg->apns_key_id = cfg->apns_team_id = NULL;
+    cfg->apns_topic = cfg->apns_url = NULL;
     cfg->database_url = NULL;
     cfg->listen_host = NULL;
     cfg->fcm_url = cfg->fcm_token = cfg->fcm_credentials = NULL;

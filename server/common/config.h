@@ -41,6 +41,14 @@ struct config {
     unsigned delivery_timeout;     /* seconds one send may take */
     char *public_url;              /* TRACKD_PUBLIC_URL: where browsers reach trackd */
     char *cors_origins;            /* TRACKD_CORS_ORIGINS: NULL or "*" for any, else a list */
+    char *tls_cert;                /* TRACKD_TLS_CERT: PEM file; with tls_key, serve HTTPS */
+    char *tls_key;                 /* TRACKD_TLS_KEY: PEM file */
+    char *apns_key_file;           /* TRACKD_APNS_KEY_FILE: .p8 key; ios pushes go via APNs */
+    char *apns_key_id;             /* TRACKD_APNS_KEY_ID: the JWT's kid */
+    char *apns_team_id;            /* TRACKD_APNS_TEAM_ID: the JWT's iss */
+    char *apns_topic;              /* TRACKD_APNS_TOPIC: apns-topic, the app's bundle id */
+    char *apns_url;                /* TRACKD_APNS_URL */
+    char *ca_file;                 /* TRACKD_CA_FILE: extra trusted CAs for outgoing HTTPS */
 };
 
 /*

@@ -9,13 +9,21 @@
 #ifndef TRACKD_DELIVERY_WORKER_H
 #define TRACKD_DELIVERY_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct delivery_options {
     const char *database_url;
     const char *fcm_url;         /* FCM messages:send endpoint; NULL: Google's, from the key */
     const char *fcm_token;       /* static bearer token, or NULL */
     const char *fcm_credentials; /* service-account key file, or NULL */
+    const char *apns_key_file;   /* TRACKD_APNS_KEY_FILE (.p8); NULL: ios devices go via FCM */
+    const char *apns_key_id;     /* TRACKD_APNS_KEY_ID, the JWT's kid */
+    const char *apns_team_id;    /* TRACKD_APNS_TEAM_ID, the JWT's iss */
+    const char *apns_topic;      /* TRACKD_APNS_TOPIC, the apns-topic header */
+    const char *apns_url;        /* TRACKD_APNS_URL, e.g. https://api.push.apple.com */
+    const char *ca_file;         /* TRACKD_CA_FILE: extra PEM CAs for all outgoing HTTPS, or NULL */
     unsigned concurrency;        /* sends in flight at once */
     unsigned max_attempts;       /* attempts before a delivery is dead */
     unsigned retry_base_s;       /* first retry delay */
@@ -31,6 +39,11 @@ struct delivery_stats {
 };
 
 struct delivery_worker;
+
+/* Checks the push settings that name files or depend on each other (the APNs key and its ids,
+ * TRACKD_CA_FILE), printing one line per problem to `errors`, naming the variable; false if
+ * any. `trackd serve` and `trackd worker` exit 2 then, before starting anything. */
+bool delivery_check_options(const struct delivery_options *options, FILE *errors);
 
 /* Starts one worker thread with its own connection; NULL (logged) when it cannot start. */
 struct delivery_worker *delivery_start(const struct delivery_options *options);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ingest/ingest_queue.h"
 
@@ -23,7 +24,14 @@ struct http_options {
     unsigned drain_timeout;      /* seconds shutdown waits for requests handed to the writers */
     const char *public_url;      /* where browsers reach trackd (settings endpoint); NULL: Host */
     const char *cors_origins;    /* "*" or a comma-separated list of allowed origins */
+    const char *tls_cert;        /* PEM certificate chain file; with tls_key: HTTPS. NULL: HTTP */
+    const char *tls_key;         /* PEM private key file of tls_cert */
 };
+
+/* Checks the TLS settings: both or neither of TRACKD_TLS_CERT and TRACKD_TLS_KEY, readable PEM
+ * files, a key that matches the certificate. Prints one line per problem to `errors`, naming
+ * the variable; false if any. */
+bool http_check_options(const struct http_options *options, FILE *errors);
 
 struct http_server;
 
