@@ -29,7 +29,8 @@ done
 
 packages=(
     build-essential cmake pkg-config
-    libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libcriterion-dev
+    libmicrohttpd-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+    libcriterion-dev openssl
     postgresql-15 postgresql-client-15
     wrk
 )

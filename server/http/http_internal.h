@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "common/body_inflate.h"
 #include "http/http_server.h"
 #include "ingest/ingest_queue.h"
 #include "store/store.h"
@@ -87,6 +88,9 @@ struct http_server {
     unsigned drain_timeout;        /* seconds */
     char *public_url;              /* TRACKD_PUBLIC_URL, or NULL: the request's Host */
     char *cors_origins;            /* allowed origins, comma-separated; NULL: any */
+    bool tls;                      /* serving HTTPS */
+    char *tls_cert_pem;            /* TRACKD_TLS_CERT's contents while serving HTTPS, else NULL */
+    char *tls_key_pem;             /* TRACKD_TLS_KEY's contents (wiped when freed) */
     struct http_conns conns;
     /* Bytes reserved by request bodies being received, against receive_max_bytes (0: no
      * bound): a body is reserved before it is buffered, and released when it is handed to the
@@ -112,13 +116,19 @@ struct http_request {
     size_t body_len, body_cap;
     size_t body_reserved; /* counted in server->receiving_bytes (>= body_cap) */
     bool body_too_large;
+    bool out_of_memory;
+    /* A compressed body: inflated as it arrives (http_body.c); NULL once it is complete. */
+    enum body_encoding encoding;
+    struct body_inflater *inflater;
+    size_t inflate_reserved; /* the inflater's state, counted in server->receiving_bytes */
     bool authenticated;
     struct http_params params;
     /* An answer decided before the body was read (401, 404, ...): sent once the body has been
      * read and discarded, so that the client sees it instead of a connection reset. */
     unsigned early_status;
-    bool counted_suspended; /* counted in server->suspended until the write is answered */
-    bool auth_from_body;    /* no Authorization header: the body's writeKey decides */
+    char early_message[200]; /* what was wrong, for a 400 or 415 decided early */
+    bool counted_suspended;  /* counted in server->suspended until the write is answered */
+    bool auth_from_body;     /* no Authorization header: the body's writeKey decides */
     struct http_workspace workspace;
     unsigned status;     /* what was answered, for the log */
     char request_id[65]; /* X-Request-Id when valid, else generated */
@@ -154,9 +164,37 @@ void http_conns_request_received(struct http_request *request);
 /* A request on `connection` ended: the next one must arrive in time. */
 void http_conns_request_done(struct http_server *server, struct MHD_Connection *connection);
 
+/* ---- bodies (http_body.c) ---- */
+
+/* Checks the body's Content-Type and Content-Encoding and reserves what it will need, once the
+ * request is routed and authenticated; a refusal is left in early_status (415, 503). `declared`
+ * is the Content-Length (0 if none), `chunked` whether a Transfer-Encoding was sent. */
+void http_body_begin(struct http_request *request, unsigned long long declared, bool chunked);
+
+/* Takes the next bytes of the body as sent, inflating them if compressed. Past HTTP_BODY_MAX it
+ * sets body_too_large; a corrupt stream or a spent budget sets early_status (400, 503) and the
+ * rest is dropped. False only when out of memory (drop the connection). */
+bool http_body_receive(struct http_request *request, const char *data, size_t size);
+
+/* The body is complete: a compressed one must have ended properly, else early_status = 400. */
+void http_body_end(struct http_request *request);
+
 /* Gives the request's share of the receive budget back (its body is then counted by the
  * write queue, or freed); idempotent. */
 void http_release_body(struct http_request *request);
+
+/* ---- HTTPS (http_tls.c) ---- */
+
+/* Reads the certificate and key files (checked by http_check_options) into the server for
+ * libmicrohttpd; true without TLS settings. False with a message naming the variable. */
+bool http_tls_load(struct http_server *server, const struct http_options *options, char *error,
+                   size_t error_size);
+
+/* The GnuTLS priority string: TLS 1.2 and newer. */
+const char *http_tls_priorities(void);
+
+/* Frees (and wipes) what http_tls_load read; idempotent. */
+void http_tls_free(struct http_server *server);
 
 /* ---- routes (http_routes.c) ---- */
 

@@ -56,6 +56,9 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/metrics", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1, TRACK_V1_METRIC},
     {"POST", "/api/v1/push/events", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
      TRACK_V1_PUSH_EVENT},
+    /* Customer.io's older mobile SDKs report push metrics at the root of the track host. */
+    {"POST", "/push/events", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
+     TRACK_V1_PUSH_EVENT},
     {"GET", "/api/v1/accounts/region", HTTP_AUTH_SITE_KEY, http_handle_region, 0},
     /* Track API v2 */
     {"POST", "/api/v2/entity", HTTP_AUTH_SITE_KEY, http_handle_track_v2, TRACK_V2_ENTITY},

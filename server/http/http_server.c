@@ -65,101 +65,15 @@ static enum MHD_Result reply_early(struct http_request *request)
     case MHD_HTTP_NO_CONTENT:
         return http_reply_preflight(request);
     case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        return http_reply_error(request, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                "Content-Type must be application/json or text/plain");
+        return http_reply_error(request, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, request->early_message);
     case MHD_HTTP_SERVICE_UNAVAILABLE:
         return http_reply_unavailable(request, "too many uploads in progress; retry later");
     default:
         return http_reply_error(request, MHD_HTTP_BAD_REQUEST,
-                                "path segments must be UTF-8 text without NUL characters");
+                                request->early_message[0]
+                                    ? request->early_message
+                                    : "path segments must be UTF-8 text without NUL characters");
     }
-}
-
-/* Reserves `bytes` more of the receive budget for the request's body; false when the bodies
- * being received hold it all already. */
-static bool reserve_body(struct http_request *request, size_t bytes)
-{
-    struct http_server *server = request->server;
-    size_t held = atomic_load(&server->receiving_bytes);
-    do {
-        if (server->receive_max_bytes > 0 && held + bytes > server->receive_max_bytes)
-            return false;
-    } while (!atomic_compare_exchange_weak(&server->receiving_bytes, &held, held + bytes));
-    request->body_reserved += bytes;
-    return true;
-}
-
-void http_release_body(struct http_request *request)
-{
-    if (request->body_reserved > 0) {
-        atomic_fetch_sub(&request->server->receiving_bytes, request->body_reserved);
-        request->body_reserved = 0;
-    }
-}
-
-/* The receive budget ran out in the middle of a body: drop what was buffered, read the rest
- * without keeping it, then answer 503 (reply_early). */
-static void refuse_body(struct http_request *request, size_t size)
-{
-    free(request->body);
-    request->body = NULL;
-    request->body_cap = 0;
-    request->body_len += size;
-    http_release_body(request);
-    request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE;
-}
-
-/* Appends upload data to the body, up to HTTP_BODY_MAX; beyond it only notes the excess. The
- * buffer is reserved from the receive budget before it grows: a declared Content-Length was
- * reserved whole by begin_request (and is allocated at once), a chunked body grows by
- * doubling. When the budget is spent the body is refused instead (503). False only when out
- * of memory. */
-static bool append_body(struct http_request *request, const char *data, size_t size)
-{
-    if (request->body_too_large || request->body_len + size > HTTP_BODY_MAX) {
-        request->body_too_large = true;
-        return true;
-    }
-    size_t needed = request->body_len + size + 1;
-    if (needed > request->body_cap) {
-        size_t cap = request->body_reserved; /* a declared length, reserved whole */
-        if (cap < needed) {
-            cap = request->body_cap ? request->body_cap : 4096;
-            while (cap < needed)
-                cap *= 2;
-            if (cap > HTTP_BODY_MAX + 1)
-                cap = HTTP_BODY_MAX + 1;
-        }
-        if (cap > request->body_reserved && !reserve_body(request, cap - request->body_reserved)) {
-            refuse_body(request, size);
-            return true;
-        }
-        char *grown = realloc(request->body, cap);
-        if (grown == NULL)
-            return false;
-        request->body = grown;
-        request->body_cap = cap;
-    }
-    memcpy(request->body + request->body_len, data, size);
-    request->body_len += size;
-    request->body[request->body_len] = '\0';
-    return true;
-}
-
-/* Whether a body of this Content-Type is read as JSON: application/json (and any +json type),
- * text/plain (what browsers send to avoid a preflight), or no type at all. */
-static bool json_content_type(const char *type)
-{
-    if (type == NULL)
-        return true;
-    size_t len = strcspn(type, ";");
-    while (len > 0 && type[len - 1] == ' ')
-        len--;
-    static const char *const accepted[] = {"application/json", "text/plain"};
-    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
-        if (len == strlen(accepted[i]) && strncasecmp(type, accepted[i], len) == 0)
-            return true;
-    return len > 5 && strncasecmp(type + len - 5, "+json", 5) == 0;
 }
 
 /*
@@ -176,8 +90,8 @@ static void begin_request(struct http_request *request, bool *answer_now)
     const char *length = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
-    const char *type = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *transfer = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (request->route == NULL && path_known && strcmp(request->method, "OPTIONS") == 0)
         request->early_status = MHD_HTTP_NO_CONTENT; /* a CORS preflight */
     else if (request->route == NULL)
@@ -188,10 +102,8 @@ static void begin_request(struct http_request *request, bool *answer_now)
         request->early_status = MHD_HTTP_UNAUTHORIZED;
     else if (declared > HTTP_BODY_MAX)
         request->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
-    else if (declared > 0 && !json_content_type(type))
-        request->early_status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
-    else if (declared > 0 && !reserve_body(request, (size_t)declared + 1))
-        request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE; /* the body is not buffered */
+    else
+        http_body_begin(request, declared, transfer != NULL);
     *answer_now = request->early_status != 0 && declared > DISCARD_MAX;
 }
 
@@ -230,9 +142,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             request->body_len += size;
             return request->body_len > DISCARD_MAX ? reply_early(request) : MHD_YES;
         }
-        return append_body(request, upload_data, size) ? MHD_YES : MHD_NO;
+        if (!http_body_receive(request, upload_data, size))
+            return MHD_NO; /* out of memory */
+        /* Inflating further would only make more to drop: a compressed body over the limit is
+         * answered at once, however little of it was sent. */
+        if (request->body_too_large && request->encoding != BODY_ENCODING_IDENTITY)
+            return reply_too_large(request);
+        return MHD_YES;
     }
     /* The request has arrived whole. */
+    http_body_end(request);
     http_conns_request_received(request);
     if (request->early_status != 0)
         return reply_early(request);
@@ -278,6 +197,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     api_result_free(&request->parsed);
     free(request->ingest.outcomes);
     http_release_body(request);
+    body_inflater_free(request->inflater);
     free(request->body);
     free(request);
     *con_cls = NULL;
@@ -377,6 +297,11 @@ struct http_server *http_server_start(const struct http_options *options,
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (!http_tls_load(server, options, error, error_size))
+        goto failed;
+    server->tls = server->tls_cert_pem != NULL;
+    if (server->tls)
+        flags |= MHD_USE_TLS;
     /* One option per line reads better than packed pairs. */
     // clang-format off
     server->daemon = MHD_start_daemon(
@@ -392,11 +317,16 @@ struct http_server *http_server_start(const struct http_options *options,
         MHD_OPTION_URI_LOG_CALLBACK, http_conns_request_line, server,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        /* Read by libmicrohttpd only when MHD_USE_TLS is set. */
+        MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, server->tls_key_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities(),
         MHD_OPTION_END);
     // clang-format on
     if (server->daemon == NULL) {
-        snprintf(error, error_size, "cannot listen on %s:%u (in use, or not permitted?)",
-                 options->listen_host, options->listen_port);
+        snprintf(error, error_size, "cannot listen on %s:%u (in use, or not permitted%s?)",
+                 options->listen_host, options->listen_port,
+                 server->tls ? ", or TLS refused the certificate" : "");
         goto failed;
     }
     const union MHD_DaemonInfo *info =
@@ -449,5 +379,6 @@ void http_server_stop(struct http_server *server)
     free(server->database_url);
     free(server->public_url);
     free(server->cors_origins);
+    http_tls_free(server);
     free(server);
 }

@@ -10,7 +10,8 @@
 
 /*
  * GET /v1/projects/{writeKey}/settings: tells @customerio/cdp-analytics-browser where to send
- * its calls ({protocol}://{apiHost}/t, /p, ...). The address comes from TRACKD_PUBLIC_URL
+ * its calls ({protocol}://{apiHost}/t, /p, ...), and the mobile SDKs (https://{apiHost}/b,
+ * /track) the same. The address comes from TRACKD_PUBLIC_URL
  * ("https://track.example.com" or with a path prefix), else from the request's Host. Nothing
  * in it is secret: the write key is the one the page already has.
  */
@@ -22,7 +23,8 @@ enum MHD_Result http_handle_settings(struct http_request *request)
         return http_reply_error(request, MHD_HTTP_NOT_FOUND, "no project with this write key");
 
     char host[512];
-    const char *protocol = "http";
+    /* The mobile SDKs put https:// before apiHost whatever this says; browsers follow it. */
+    const char *protocol = request->server->tls ? "https" : "http";
     const char *public_url = request->server->public_url;
     if (public_url != NULL) {
         const char *rest = strstr(public_url, "://");
