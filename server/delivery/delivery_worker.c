@@ -14,7 +14,11 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "delivery/apns.h"
+#include "delivery/apns_token.h"
 #include "delivery/fcm_auth.h"
+#include "delivery/outbound_tls.h"
+#include "delivery/push_payload.h"
 #include "store/store_engine.h"
 
 /* How long an idle worker waits before looking for due deliveries again. */
@@ -27,7 +31,11 @@ struct transfer {
     int64_t id;
     int64_t device_id;
     int attempts;
-    bool push;
+    bool push;                                    /* FCM or APNs */
+    bool apns;                                    /* sent to APNs */
+    bool resent;                                  /* APNs: sent again after ExpiredProviderToken */
+    int64_t token_issued_s;                       /* APNs: iat of the provider token it carries */
+    char device_token[APNS_DEVICE_TOKEN_MAX + 1]; /* APNs: for the resend */
     CURL *easy;
     struct curl_slist *headers;
     char *body;
@@ -46,8 +54,12 @@ struct delivery_worker {
     /* Touched by the worker thread only: */
     struct store *store;
     struct fcm_auth *fcm;
-    char fcm_error[256]; /* why push is not configured, when fcm is NULL */
-    char *fcm_url;       /* resolved endpoint */
+    char fcm_error[256];      /* why push is not configured, when fcm is NULL */
+    char *fcm_url;            /* resolved endpoint */
+    struct apns *apns;        /* NULL: ios devices go through FCM (unless apns_wanted) */
+    bool apns_wanted;         /* TRACKD_APNS_KEY_FILE is set */
+    char apns_error[256];     /* why apns is NULL although wanted */
+    struct outbound_tls *tls; /* TRACKD_CA_FILE, or NULL */
     CURLM *multi;
     unsigned inflight;
     unsigned seed;
@@ -133,103 +145,13 @@ static void record_failure(struct delivery_worker *w, int64_t id, int attempts, 
                  store_last_error(w->store));
 }
 
-/* Builds the FCM HTTP v1 message for a push action. */
-static char *fcm_message(json_object *action, int64_t id)
+/* Sets up the easy handle of a prepared request (url, method, t->headers, t->body), with the
+ * extra CAs; false with `error` (retryable) when it cannot. */
+static bool open_transfer(struct delivery_worker *w, struct transfer *t, const char *url,
+                          const char *method, char *error, size_t error_size, bool *retryable)
 {
-    json_object *message = json_object_new_object();
-    json_object *token = NULL, *title = NULL, *body = NULL, *data = NULL;
-    json_object_object_get_ex(action, "token", &token);
-    json_object_object_get_ex(action, "title", &title);
-    json_object_object_get_ex(action, "body", &body);
-    json_object_object_get_ex(action, "data", &data);
-    json_object_object_add(message, "token", json_object_get(token));
-    json_object *notification = json_object_new_object();
-    json_object_object_add(notification, "title", json_object_get(title));
-    json_object_object_add(notification, "body", json_object_get(body));
-    json_object_object_add(message, "notification", notification);
-    /* FCM data values are strings; the delivery id lets the app report metrics back. */
-    json_object *out_data = json_object_new_object();
-    if (data != NULL && json_object_is_type(data, json_type_object)) {
-        json_object_object_foreach(data, key, value)
-        {
-            const char *text = json_object_is_type(value, json_type_string)
-                                   ? json_object_get_string(value)
-                                   : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN);
-            json_object_object_add(out_data, key, json_object_new_string(text));
-        }
-    }
-    char id_text[24];
-    snprintf(id_text, sizeof id_text, "%" PRId64, id);
-    json_object_object_add(out_data, "delivery_id", json_object_new_string(id_text));
-    json_object_object_add(message, "data", out_data);
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "message", message);
-    char *text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(root);
-    return text;
-}
-
-/* Prepares the HTTP request of a webhook or push delivery; false with `error` when it cannot
- * be made (the caller records the failure). */
-static bool prepare_request(struct delivery_worker *w, struct transfer *t, json_object *action,
-                            const char *type, char *error, size_t error_size, bool *retryable)
-{
-    char id_text[24], header[300];
-    snprintf(id_text, sizeof id_text, "%" PRId64, t->id);
-    const char *url = NULL, *method = "POST";
-    *retryable = false;
-    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
-    if (strcmp(type, "webhook") == 0) {
-        json_object *value = NULL;
-        if (json_object_object_get_ex(action, "url", &value))
-            url = json_object_get_string(value);
-        if (json_object_object_get_ex(action, "method", &value))
-            method = json_object_get_string(value);
-        json_object *headers = NULL;
-        if (json_object_object_get_ex(action, "headers", &headers) &&
-            json_object_is_type(headers, json_type_object)) {
-            json_object_object_foreach(headers, key, hv)
-            {
-                snprintf(header, sizeof header, "%s: %s", key, json_object_get_string(hv));
-                if (strpbrk(header, "\r\n") == NULL)
-                    t->headers = curl_slist_append(t->headers, header);
-            }
-        }
-        snprintf(header, sizeof header, "Idempotency-Key: %s", id_text);
-        t->headers = curl_slist_append(t->headers, header);
-        snprintf(header, sizeof header, "X-Trackd-Delivery: %s", id_text);
-        t->headers = curl_slist_append(t->headers, header);
-        json_object *body = NULL;
-        json_object_object_get_ex(action, "body", &body);
-        t->body = strdup(body ? json_object_to_json_string_ext(
-                                    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                              : "{}");
-    } else {
-        t->push = true;
-        if (w->fcm == NULL) {
-            snprintf(error, error_size, "%s", w->fcm_error);
-            return false;
-        }
-        char auth_error[256];
-        const char *token = fcm_auth_token(w->fcm, timeutil_now_us() / TIMEUTIL_US_PER_SEC,
-                                           auth_error, sizeof auth_error);
-        if (token == NULL) {
-            snprintf(error, error_size, "FCM authentication failed: %s", auth_error);
-            *retryable = true;
-            return false;
-        }
-        snprintf(header, sizeof header, "Authorization: Bearer %s", token);
-        t->headers = curl_slist_append(t->headers, header);
-        url = w->fcm_url;
-        t->body = fcm_message(action, t->id);
-    }
-    if (url == NULL || t->body == NULL) {
-        snprintf(error, error_size, "the delivery has no url or body");
-        return false;
-    }
     t->easy = curl_easy_init();
-    if (t->easy == NULL) {
+    if (t->easy == NULL || !outbound_tls_apply(w->tls, t->easy)) {
         snprintf(error, error_size, "cannot create an HTTP request");
         *retryable = true;
         return false;
@@ -246,7 +168,104 @@ static bool prepare_request(struct delivery_worker *w, struct transfer *t, json_
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->curl_error);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (t->apns) {
+        /* APNs speaks HTTP/2 only. PIPEWAIT makes a push wait for the connection another one
+         * is opening and share it, instead of opening one connection per push. */
+        curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
+    }
     return true;
+}
+
+/* A webhook: the rendered body to the rule's URL, with the delivery id as Idempotency-Key. */
+static bool prepare_webhook(struct delivery_worker *w, struct transfer *t, json_object *action,
+                            char *error, size_t error_size, bool *retryable)
+{
+    char id_text[24], header[300];
+    snprintf(id_text, sizeof id_text, "%" PRId64, t->id);
+    const char *url = NULL, *method = "POST";
+    json_object *value = NULL;
+    if (json_object_object_get_ex(action, "url", &value))
+        url = json_object_get_string(value);
+    if (json_object_object_get_ex(action, "method", &value))
+        method = json_object_get_string(value);
+    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
+    json_object *headers = NULL;
+    if (json_object_object_get_ex(action, "headers", &headers) &&
+        json_object_is_type(headers, json_type_object)) {
+        json_object_object_foreach(headers, key, hv)
+        {
+            snprintf(header, sizeof header, "%s: %s", key, json_object_get_string(hv));
+            if (strpbrk(header, "\r\n") == NULL)
+                t->headers = curl_slist_append(t->headers, header);
+        }
+    }
+    snprintf(header, sizeof header, "Idempotency-Key: %s", id_text);
+    t->headers = curl_slist_append(t->headers, header);
+    snprintf(header, sizeof header, "X-Trackd-Delivery: %s", id_text);
+    t->headers = curl_slist_append(t->headers, header);
+    json_object *body = NULL;
+    json_object_object_get_ex(action, "body", &body);
+    t->body = strdup(body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
+                          : "{}");
+    if (url == NULL || t->body == NULL) {
+        snprintf(error, error_size, "the delivery has no url or body");
+        return false;
+    }
+    return open_transfer(w, t, url, method, error, error_size, retryable);
+}
+
+/* A push through FCM HTTP v1 (Android devices, and iOS devices when APNs is not configured). */
+static bool prepare_fcm(struct delivery_worker *w, struct transfer *t, json_object *action,
+                        const struct store_delivery *d, char *error, size_t error_size,
+                        bool *retryable)
+{
+    if (w->fcm == NULL) {
+        snprintf(error, error_size, "%s", w->fcm_error);
+        return false;
+    }
+    char auth_error[256], header[300];
+    const char *token = fcm_auth_token(w->fcm, timeutil_now_us() / TIMEUTIL_US_PER_SEC, auth_error,
+                                       sizeof auth_error);
+    if (token == NULL) {
+        snprintf(error, error_size, "FCM authentication failed: %s", auth_error);
+        *retryable = true;
+        return false;
+    }
+    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
+    snprintf(header, sizeof header, "Authorization: Bearer %s", token);
+    t->headers = curl_slist_append(t->headers, header);
+    t->body = push_payload_fcm(action, d->public_id, d->platform);
+    if (t->body == NULL) {
+        snprintf(error, error_size, "out of memory");
+        *retryable = true;
+        return false;
+    }
+    return open_transfer(w, t, w->fcm_url, "POST", error, error_size, retryable);
+}
+
+/* A push to an iOS device through APNs. */
+static bool prepare_apns(struct delivery_worker *w, struct transfer *t, json_object *action,
+                         const struct store_delivery *d, char *error, size_t error_size,
+                         bool *retryable)
+{
+    t->apns = true;
+    json_object *token = NULL;
+    json_object_object_get_ex(action, "token", &token);
+    char url[512];
+    if (!apns_prepare(w->apns, token ? json_object_get_string(token) : "",
+                      timeutil_now_us() / TIMEUTIL_US_PER_SEC, url, sizeof url, &t->headers,
+                      &t->token_issued_s, error, error_size, retryable))
+        return false;
+    snprintf(t->device_token, sizeof t->device_token, "%s", json_object_get_string(token));
+    t->body = push_payload_apns(action, d->public_id);
+    if (t->body == NULL) {
+        snprintf(error, error_size, "out of memory");
+        *retryable = true;
+        return false;
+    }
+    return open_transfer(w, t, url, "POST", error, error_size, retryable);
 }
 
 /* Starts one claimed delivery (called while claiming). */
@@ -271,17 +290,26 @@ static void start_delivery(void *cls, const struct store_delivery *d)
     }
     struct transfer *t = calloc(1, sizeof *t);
     char error[512] = "";
-    bool retryable = false;
-    bool ok = t != NULL && (strcmp(type, "webhook") == 0 || strcmp(type, "push") == 0);
-    if (t != NULL) {
+    bool retryable = false, ok = false;
+    if (t == NULL) {
+        snprintf(error, sizeof error, "out of memory");
+        retryable = true;
+    } else {
         t->id = d->id;
         t->device_id = d->device_id;
         t->attempts = d->attempts;
+        t->push = strcmp(type, "push") == 0;
+        if (strcmp(type, "webhook") == 0)
+            ok = prepare_webhook(w, t, action, error, sizeof error, &retryable);
+        else if (t->push && w->apns_wanted && strcmp(d->platform, "ios") == 0 && w->apns == NULL)
+            snprintf(error, sizeof error, "APNs is not usable: %s", w->apns_error);
+        else if (t->push && w->apns != NULL && strcmp(d->platform, "ios") == 0)
+            ok = prepare_apns(w, t, action, d, error, sizeof error, &retryable);
+        else if (t->push)
+            ok = prepare_fcm(w, t, action, d, error, sizeof error, &retryable);
+        else
+            snprintf(error, sizeof error, "unknown action type '%s'", type);
     }
-    if (!ok)
-        snprintf(error, sizeof error, "unknown action type '%s'", type);
-    else
-        ok = prepare_request(w, t, action, type, error, sizeof error, &retryable);
     json_object_put(action);
     if (!ok) {
         record_failure(w, d->id, d->attempts, 0, error, retryable);
@@ -292,7 +320,33 @@ static void start_delivery(void *cls, const struct store_delivery *d)
     w->inflight++;
 }
 
-/* Records the outcome of a finished transfer and frees it. */
+/* Apple refused the provider token as expired (a clock ahead of Apple's, or a token kept too
+ * long): sends the push again at once with a new token, once. false when it cannot, and the
+ * answer stands. */
+static bool resend_with_new_token(struct delivery_worker *w, struct transfer *t)
+{
+    apns_token_expired(w->apns, t->token_issued_s);
+    curl_multi_remove_handle(w->multi, t->easy);
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    char url[512], error[256];
+    bool retryable;
+    t->resent = true;
+    /* The token is the one the action carried; prepare_apns checked it already. */
+    if (!apns_prepare(w->apns, t->device_token, timeutil_now_us() / TIMEUTIL_US_PER_SEC, url,
+                      sizeof url, &t->headers, &t->token_issued_s, error, sizeof error,
+                      &retryable)) {
+        LOG_WARN("delivery", "cannot resend delivery %lld to APNs: %s", (long long)t->id, error);
+        return false;
+    }
+    t->response_len = 0;
+    t->response[0] = '\0';
+    t->curl_error[0] = '\0';
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    return curl_multi_add_handle(w->multi, t->easy) == CURLM_OK;
+}
+
+/* Records the outcome of a finished transfer and frees it (or sends it again, see above). */
 static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLcode result)
 {
     long status = 0;
@@ -300,11 +354,19 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
     if (result == CURLE_OK)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &took_us);
-    enum delivery_verdict verdict = delivery_classify(status, t->response, t->push);
+    char reason[128] = "";
+    enum delivery_verdict verdict = t->apns
+                                        ? apns_classify(status, t->response, reason, sizeof reason)
+                                        : delivery_classify(status, t->response, t->push);
+    if (t->apns && !t->resent && status == 403 && strcmp(reason, "ExpiredProviderToken") == 0 &&
+        resend_with_new_token(w, t))
+        return;
     char error[RESPONSE_KEPT + 128];
     if (result != CURLE_OK)
         snprintf(error, sizeof error, "network error: %s",
                  t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
+    else if (t->apns && reason[0] != '\0')
+        snprintf(error, sizeof error, "APNs answered HTTP %ld: %s", status, reason);
     else
         snprintf(error, sizeof error, "HTTP %ld: %s", status, t->response);
     switch (verdict) {
@@ -317,8 +379,9 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
     case DELIVERY_GONE:
         if (t->device_id != 0)
             store_delete_device(w->store, t->device_id);
-        record_failure(w, t->id, t->attempts, status, "the device is unregistered (removed)",
-                       false);
+        snprintf(error, sizeof error, "the device is unregistered (removed)%s%s",
+                 reason[0] ? ": " : "", reason);
+        record_failure(w, t->id, t->attempts, status, error, false);
         break;
     case DELIVERY_RETRY:
         record_failure(w, t->id, t->attempts, status, error, true);
@@ -411,6 +474,12 @@ static char *copy(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Settings left empty count as unset. */
+static bool is_set(const char *s)
+{
+    return s != NULL && *s != '\0';
+}
+
 struct delivery_worker *delivery_start(const struct delivery_options *options)
 {
     struct delivery_worker *w = calloc(1, sizeof *w);
@@ -447,10 +516,28 @@ struct delivery_worker *delivery_start(const struct delivery_options *options)
             w->fcm_url = strdup(url);
         }
     }
+    char why[256];
+    bool tls_loaded = outbound_tls_load(options->ca_file, &w->tls, why, sizeof why);
+    if (!tls_loaded)
+        LOG_ERROR("delivery", "TRACKD_CA_FILE=%s: %s", options->ca_file, why);
+    if (w->fcm != NULL)
+        fcm_auth_use_tls(w->fcm, w->tls);
+    w->apns_wanted = is_set(options->apns_key_file);
+    if (w->apns_wanted && (w->apns = apns_new(options, why, sizeof why)) == NULL) {
+        snprintf(w->apns_error, sizeof w->apns_error, "TRACKD_APNS_KEY_FILE=%s: %s",
+                 options->apns_key_file, why);
+        LOG_ERROR("delivery", "%s", w->apns_error);
+    }
+    /* What the worker needs of these settings is loaded now: it keeps no pointer to them. */
+    w->options.apns_key_file = w->options.apns_key_id = w->options.apns_team_id = NULL;
+    w->options.apns_topic = w->options.apns_url = w->options.ca_file = NULL;
     w->sent_ids = calloc(options->concurrency, sizeof *w->sent_ids);
     w->sent_codes = calloc(options->concurrency, sizeof *w->sent_codes);
     w->multi = curl_multi_init();
-    w->started = w->sent_ids != NULL && w->sent_codes != NULL && w->multi != NULL &&
+    /* Pushes to one host (APNs, FCM) share HTTP/2 connections, many streams on each. */
+    if (w->multi != NULL)
+        curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    w->started = tls_loaded && w->sent_ids != NULL && w->sent_codes != NULL && w->multi != NULL &&
                  pthread_create(&w->thread, NULL, worker_main, w) == 0;
     if (!w->started) {
         LOG_ERROR("delivery", "cannot start a delivery worker");
@@ -485,6 +572,8 @@ void delivery_stop(struct delivery_worker *w)
     store_close(w->store);
     fcm_auth_free(w->fcm);
     free(w->fcm_url);
+    apns_free(w->apns);
+    outbound_tls_free(w->tls);
     free((char *)w->options.database_url);
     free((char *)w->options.fcm_url);
     free((char *)w->options.fcm_token);
@@ -492,9 +581,51 @@ void delivery_stop(struct delivery_worker *w)
     free(w);
 }
 
+/* A header value that cannot break the request: visible ASCII, no spaces. */
+static bool is_header_word(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
 bool delivery_check_options(const struct delivery_options *options, FILE *errors)
 {
-    (void)options;
-    (void)errors;
-    return true;
+    bool valid = true;
+    char why[256];
+    if (is_set(options->apns_key_file)) {
+        const struct {
+            const char *name;
+            const char *value;
+        } required[] = {{"TRACKD_APNS_KEY_ID", options->apns_key_id},
+                        {"TRACKD_APNS_TEAM_ID", options->apns_team_id},
+                        {"TRACKD_APNS_TOPIC", options->apns_topic}};
+        for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+            if (!is_set(required[i].value)) {
+                fprintf(errors, "trackd: %s is required with TRACKD_APNS_KEY_FILE\n",
+                        required[i].name);
+                valid = false;
+            } else if (!is_header_word(required[i].value)) {
+                fprintf(errors, "trackd: %s may hold only visible ASCII characters (no spaces)\n",
+                        required[i].name);
+                valid = false;
+            }
+        }
+        if (!apns_token_check_key(options->apns_key_file, why, sizeof why)) {
+            fprintf(errors, "trackd: TRACKD_APNS_KEY_FILE=%s: %s\n", options->apns_key_file, why);
+            valid = false;
+        }
+    }
+    if (is_set(options->apns_url) && strncmp(options->apns_url, "https://", 8) != 0) {
+        fprintf(errors, "trackd: TRACKD_APNS_URL must start with https://\n");
+        valid = false;
+    }
+    struct outbound_tls *tls = NULL;
+    if (!outbound_tls_load(options->ca_file, &tls, why, sizeof why)) {
+        fprintf(errors, "trackd: TRACKD_CA_FILE=%s: %s\n", options->ca_file, why);
+        valid = false;
+    }
+    outbound_tls_free(tls);
+    return valid;
 }

@@ -22,6 +22,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "delivery/base64url.h"
+#include "delivery/outbound_tls.h"
+
 #define FCM_SCOPE "https://www.googleapis.com/auth/firebase.messaging"
 #define JWT_BEARER_GRANT "urn:ietf:params:oauth:grant-type:jwt-bearer"
 /* The grant type as a form value: ':' percent-encoded (the JWT itself needs no encoding, since
@@ -36,9 +39,6 @@
 #define CONNECT_TIMEOUT_MS 5000L
 #define TOTAL_TIMEOUT_MS 10000L
 
-/* Room for the unpadded base64url form of `n` bytes, with its NUL. */
-#define BASE64URL_SIZE(n) (((n) + 2) / 3 * 4 + 1)
-
 struct fcm_auth {
     char *static_token; /* TRACKD_FCM_TOKEN; NULL when a key file is used */
     /* From the key file; all NULL with a static token. */
@@ -46,6 +46,7 @@ struct fcm_auth {
     char *token_uri;
     char *project_id;
     EVP_PKEY *key;
+    const struct outbound_tls *tls; /* extra CAs, lent; NULL: none */
     /* The last access token fetched (NULL before the first), the `now_s` of that fetch and the
      * time it expires: fetched_s + expires_in, so never later than the real expiry. */
     char *token;
@@ -110,33 +111,6 @@ static void copy_printable(char *out, size_t out_size, const char *in)
     for (; in[i] && i + 1 < out_size; i++)
         out[i] = ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) ? '?' : in[i];
     out[i] = '\0';
-}
-
-/* Writes the unpadded base64url form (RFC 7515 §2) of `len` bytes to `out`, which must hold
- * BASE64URL_SIZE(len) chars. Returns the length written. */
-static size_t base64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = digits[v >> 18];
-        out[o++] = digits[(v >> 12) & 63];
-        out[o++] = digits[(v >> 6) & 63];
-        out[o++] = digits[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = digits[v >> 18];
-        out[o++] = digits[(v >> 12) & 63];
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = digits[v >> 18];
-        out[o++] = digits[(v >> 12) & 63];
-        out[o++] = digits[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return o;
 }
 
 /* ---- the key file ---- */
@@ -379,9 +353,9 @@ static char *make_jwt(const struct fcm_auth *auth, int64_t now_s, char *error, s
         set_error(error, error_size, "out of memory");
         goto cleanup;
     }
-    size_t len = base64url((const unsigned char *)JWT_HEADER, header_len, jwt);
+    size_t len = base64url_encode((const unsigned char *)JWT_HEADER, header_len, jwt);
     jwt[len++] = '.';
-    len += base64url((const unsigned char *)claims_json, claims_len, jwt + len);
+    len += base64url_encode((const unsigned char *)claims_json, claims_len, jwt + len);
 
     sig = sign_rs256(auth->key, jwt, len, &sig_len, error, error_size);
     if (sig == NULL || sig_len > max_sig) {
@@ -392,7 +366,7 @@ static char *make_jwt(const struct fcm_auth *auth, int64_t now_s, char *error, s
         goto cleanup;
     }
     jwt[len++] = '.';
-    base64url(sig, sig_len, jwt + len);
+    base64url_encode(sig, sig_len, jwt + len);
 
 cleanup:
     free(sig);
@@ -547,7 +521,8 @@ static bool fetch_token(struct fcm_auth *auth, int64_t now_s, char *error, size_
             CURLE_OK ||
         (rc = curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_answer)) != CURLE_OK ||
         (rc = curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer)) != CURLE_OK ||
-        (rc = curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error)) != CURLE_OK) {
+        (rc = curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error)) != CURLE_OK ||
+        (rc = outbound_tls_apply(auth->tls, curl) ? CURLE_OK : CURLE_NOT_BUILT_IN) != CURLE_OK) {
         set_error(error, error_size, "cannot set up the token request to %s: %s", auth->token_uri,
                   curl_easy_strerror(rc));
         goto cleanup;
@@ -640,6 +615,11 @@ const char *fcm_auth_token(struct fcm_auth *auth, int64_t now_s, char *error, si
     if (!fetch_token(auth, now_s, error, error_size))
         return NULL;
     return auth->token;
+}
+
+void fcm_auth_use_tls(struct fcm_auth *auth, const struct outbound_tls *tls)
+{
+    auth->tls = tls;
 }
 
 const char *fcm_auth_project_id(const struct fcm_auth *auth)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct outbound_tls;
+
 /* A fetched token is reused only while it stays valid for at least this many more seconds. */
 #define FCM_AUTH_MIN_VALIDITY_S 60
 
@@ -37,6 +39,10 @@ struct fcm_auth *fcm_auth_new(const char *static_token, const char *credentials_
  * `now_s` is the unix time; it is also the JWT's "iat".
  */
 const char *fcm_auth_token(struct fcm_auth *auth, int64_t now_s, char *error, size_t error_size);
+
+/* Makes the token exchange trust the extra CAs of `tls` too (TRACKD_CA_FILE); NULL: the system's
+ * only. `tls` must outlive `auth`. */
+void fcm_auth_use_tls(struct fcm_auth *auth, const struct outbound_tls *tls);
 
 /* project_id of the key file, owned by `auth`, or NULL (static token). */
 const char *fcm_auth_project_id(const struct fcm_auth *auth);

@@ -15,7 +15,8 @@ const struct store_statement store_deliveries_statements[] = {
      "       ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED) due"
      " WHERE d.id = due.id"
      " RETURNING d.id, d.workspace_id, coalesce(d.person_id, 0), coalesce(d.device_id, 0),"
-     " d.attempts, d.action::text"},
+     " d.attempts, d.action::text, d.public_id,"
+     " coalesce((SELECT v.platform FROM devices v WHERE v.id = d.device_id), '')"},
     {"deliveries_sent",
      "UPDATE deliveries d SET status = 'sent', sent_at = now(), response_code = s.code,"
      " lease_until = NULL, last_error = NULL"
@@ -82,6 +83,8 @@ store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
             .device_id = strtoll(PQgetvalue(res, i, 3), NULL, 10),
             .attempts = atoi(PQgetvalue(res, i, 4)),
             .action = PQgetvalue(res, i, 5),
+            .public_id = PQgetvalue(res, i, 6),
+            .platform = PQgetvalue(res, i, 7),
         };
         each(cls, &d);
     }

@@ -92,14 +92,17 @@ void store_abort(struct store *store);
 struct store_delivery {
     int64_t id;
     int64_t workspace_id;
-    int64_t person_id;  /* 0 when gone */
-    int64_t device_id;  /* 0 when none */
-    int attempts;       /* including the one being made */
-    const char *action; /* JSON text */
+    int64_t person_id;     /* 0 when gone */
+    int64_t device_id;     /* 0 when none */
+    int attempts;          /* including the one being made */
+    const char *action;    /* JSON text */
+    const char *public_id; /* the unguessable id pushes carry (CIO-Delivery-ID) */
+    const char *platform;  /* the device's: "ios", "android"; "" when there is none (any more) */
 };
 
 /* Claims up to `limit` due deliveries for `lease_s` seconds (committed at once, so that the
- * sending happens outside any transaction) and calls `each` for each. A worker that dies
+ * sending happens outside any transaction) and calls `each` for each; the row's strings are lent
+ * for the call only. A worker that dies
  * leaves its claims to expire and be taken again: at-least-once, same delivery id. */
 enum store_status
 store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
@@ -119,7 +122,7 @@ enum store_status store_delivery_failed(struct store *store, int64_t id, int res
  * is gone). */
 enum store_status store_delivery_apply_attributes(struct store *store, int64_t id);
 
-/* Removes a device FCM reported as unregistered. */
+/* Removes a device FCM or APNs reported as unregistered. */
 enum store_status store_delete_device(struct store *store, int64_t device_id);
 
 #endif

@@ -500,13 +500,17 @@ static bool string_map(json_object *action, const char *key, bool header_names, 
     return true;
 }
 
+/* link (a deep link or URL the app opens on a tap) and image (a URL shown in the notification) are
+ * optional templates like title and body; the pushes carry them for the mobile SDKs. */
 static bool parse_push(json_object *action, struct refusal *r)
 {
-    static const char *const keys[] = {"type", "title", "body", "data", NULL};
-    const char *title, *body;
+    static const char *const keys[] = {"type", "title", "body", "data", "link", "image", NULL};
+    const char *title, *body, *link, *image;
     return only_known_keys(action, "action", keys, r) &&
            string_member(action, "action", "title", true, &title, r) &&
            string_member(action, "action", "body", true, &body, r) &&
+           string_member(action, "action", "link", false, &link, r) &&
+           string_member(action, "action", "image", false, &image, r) &&
            string_map(action, "data", false, r);
 }
 

@@ -41,7 +41,7 @@ enum trigger_frequency {
 
 /* What a rule does when it fires (action.type). */
 enum trigger_action_type {
-    TRIGGER_ACTION_PUSH,           /* title, body, data: to every device of the person */
+    TRIGGER_ACTION_PUSH,           /* title, body, data, link, image: to each device */
     TRIGGER_ACTION_WEBHOOK,        /* url, method (POST when absent), headers, body */
     TRIGGER_ACTION_SET_ATTRIBUTES, /* attributes: merged into the person's attributes */
 };
