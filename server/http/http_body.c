@@ -7,7 +7,8 @@
  * plain body with a declared Content-Length is reserved whole before it is read; a chunked one,
  * and every compressed one (whose declared length says nothing of its inflated size), grows by
  * doubling, each step reserved before it is taken. An inflater's own state is reserved too.
- * Limits apply to the inflated bytes, and inflation stops the moment one is passed.
+ * Limits apply to the inflated bytes, and inflation stops the moment one is passed: what is left
+ * of the compressed body is read without being inflated, and answered 413.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +191,12 @@ bool http_body_receive(struct http_request *request, const char *data, size_t si
     case BODY_INFLATE_MORE:
         return true;
     case BODY_INFLATE_STOPPED:
-        /* Over a limit (answered 413 at once by the caller) or out of budget (503). */
+        /* Over the limit, or out of budget (refused with 503 already). Inflating further would
+         * only make more to drop: the rest of the compressed body is read without inflating it
+         * (libmicrohttpd cannot answer before the body is read; past DISCARD_MAX of it the
+         * connection is closed), then answered 413. */
+        if (request->body_too_large)
+            refuse_body(request, MHD_HTTP_CONTENT_TOO_LARGE, NULL);
         stop_inflating(request);
         return !request->out_of_memory;
     case BODY_INFLATE_CORRUPT:
@@ -212,5 +218,5 @@ void http_body_end(struct http_request *request)
     if (!complete)
         refuse_corrupt(request, request->body_len == 0 && request->body == NULL
                                     ? "the compressed stream is empty"
-                                    : "the compressed stream ends before its end");
+                                    : "the compressed stream is cut short");
 }

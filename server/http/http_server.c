@@ -42,8 +42,8 @@ static void take_request_id(struct http_request *request)
 static enum MHD_Result reply_too_large(struct http_request *request)
 {
     char message[96];
-    snprintf(message, sizeof message, "body cannot be larger than 500 KB (%d bytes)",
-             HTTP_BODY_MAX);
+    snprintf(message, sizeof message, "body cannot be larger than 500 KB (%d bytes)%s",
+             HTTP_BODY_MAX, request->encoding != BODY_ENCODING_IDENTITY ? " once inflated" : "");
     http_record_rejection(request, TRACKD_ERR_BODY_TOO_LARGE, message);
     return http_reply_error(request, MHD_HTTP_CONTENT_TOO_LARGE, message);
 }
@@ -142,13 +142,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             request->body_len += size;
             return request->body_len > DISCARD_MAX ? reply_early(request) : MHD_YES;
         }
-        if (!http_body_receive(request, upload_data, size))
-            return MHD_NO; /* out of memory */
-        /* Inflating further would only make more to drop: a compressed body over the limit is
-         * answered at once, however little of it was sent. */
-        if (request->body_too_large && request->encoding != BODY_ENCODING_IDENTITY)
-            return reply_too_large(request);
-        return MHD_YES;
+        return http_body_receive(request, upload_data, size) ? MHD_YES : MHD_NO;
     }
     /* The request has arrived whole. */
     http_body_end(request);
