@@ -46,6 +46,7 @@ const RULES = [
             type: 'push',
             title: 'Thanks, {{ person.first_name | default: "friend" }}!',
             body: 'Your {{ event.product }} ship today.',
+            link: 'shop://orders/{{ event.product }}',
             data: { screen: 'orders' },
         },
     },
@@ -113,8 +114,9 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
 
     const deliveriesOf = (rule) =>
         trackd.query(
-            `SELECT d.id, d.status, d.attempts, d.response_code, d.last_error, d.device_id,
-                    d.delivered_at, d.opened_at, p.customer_id, d.next_attempt_at - d.created_at AS delay
+            `SELECT d.id, d.public_id, d.status, d.attempts, d.response_code, d.last_error, d.device_id,
+                    d.delivered_at, d.opened_at, d.clicked_at, p.customer_id,
+                    d.next_attempt_at - d.created_at AS delay
                FROM deliveries d JOIN rules r ON r.id = d.rule_id LEFT JOIN people p ON p.id = d.person_id
               WHERE r.name = '${rule}' ORDER BY d.id`
         );
@@ -131,14 +133,24 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
         return deliveriesOf(rule);
     }
 
-    async function withDevice(userId, token, traits = {}) {
+    async function withDevice(userId, token, traits = {}, type = 'android') {
         await client.identify({ userId, traits });
         await client.track({
             userId,
             event: 'Device Created or Updated',
             properties: {},
-            context: { device: { token, type: 'android' } },
+            context: { device: { token, type } },
         });
+    }
+
+    // POST /api/v1/metrics without credentials, as an app or an email client may.
+    async function anonymousMetric(body) {
+        const response = await fetch(`${trackd.baseUrl}/api/v1/metrics`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(body),
+        });
+        return response.status;
     }
 
     it('rules load is all or nothing and names the file and field of a bad rule', async () => {
@@ -167,24 +179,104 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
         const [push] = receiver.to('/fcm');
         assert.ok(push, 'the FCM endpoint got a request');
         assert.equal(push.headers.authorization, 'Bearer test-token');
+        // Data only, every value a string, with the ids the SDK needs: no notification block,
+        // which would make FCM show the push itself and keep it from the SDK.
+        assert.match(delivery.public_id, /^[A-Za-z0-9_-]{22}$/);
         assert.deepEqual(push.body, {
             message: {
                 token: 'device-token-1',
-                notification: { title: 'Thanks, Ann!', body: 'Your socks ship today.' },
-                data: { screen: 'orders', delivery_id: String(delivery.id) },
+                data: {
+                    screen: 'orders',
+                    'CIO-Delivery-ID': delivery.public_id,
+                    'CIO-Delivery-Token': 'device-token-1',
+                    title: 'Thanks, Ann!',
+                    body: 'Your socks ship today.',
+                    link: 'shop://orders/socks',
+                },
+                android: { priority: 'high' },
             },
         });
         assert.equal(delivery.response_code, 200);
         assert.equal(delivery.customer_id, 'buyer-1');
 
-        // The app reports the push opened: the delivery records it.
-        await client.track({
-            anonymousId: String(delivery.id),
-            event: 'Report Delivery Event',
-            properties: { deliveryId: String(delivery.id), metric: 'opened' },
-        });
+        // The SDK reports the push delivered and opened against CIO-Delivery-ID, as it does:
+        // the delivery records both.
+        for (const metric of ['delivered', 'opened']) {
+            await client.track({
+                anonymousId: delivery.public_id,
+                event: 'Report Delivery Event',
+                properties: { recipient: 'device-token-1', deliveryId: delivery.public_id, metric },
+            });
+        }
         const [after] = await deliveriesOf('thank-sock-buyers');
+        assert.ok(after.delivered_at, 'delivered_at is set');
         assert.ok(after.opened_at, 'opened_at is set');
+        const [outcome] = await trackd.query(
+            `SELECT delivered, opened FROM admin_rule_outcomes WHERE rule = 'thank-sock-buyers'`
+        );
+        assert.deepEqual(outcome, { delivered: 1, opened: 1 });
+    });
+
+    it('an ios device without APNs gets the push through FCM with an alert and CIO.push', async () => {
+        await withDevice('buyer-ios', 'ios-fcm-token', { first_name: 'Io' }, 'ios');
+        await client.track({ userId: 'buyer-ios', event: 'purchase', properties: { product: 'socks', price: 6 } });
+        await receiver.waitFor(
+            () => receiver.to('/fcm').some((r) => r.body?.message?.token === 'ios-fcm-token'),
+            15000,
+            'the push to the ios device'
+        );
+        const push = receiver.to('/fcm').find((r) => r.body.message.token === 'ios-fcm-token');
+        const { message } = push.body;
+        assert.equal(message.android, undefined);
+        assert.equal(message.notification, undefined);
+        assert.equal(message.data['CIO-Delivery-Token'], 'ios-fcm-token');
+        assert.equal(message.data.link, 'shop://orders/socks');
+        assert.deepEqual(message.apns, {
+            headers: { 'apns-push-type': 'alert', 'apns-priority': '10' },
+            payload: {
+                aps: { alert: { title: 'Thanks, Io!', body: 'Your socks ship today.' }, 'mutable-content': 1 },
+                CIO: { push: { link: 'shop://orders/socks' } },
+            },
+        });
+    });
+
+    it('metrics find a delivery by its public id; strangers cannot guess ids or fill the table', async () => {
+        await withDevice('buyer-metrics', 'metrics-token');
+        await client.track({ userId: 'buyer-metrics', event: 'purchase', properties: { product: 'socks', price: 7 } });
+        const delivery = (await waitForStatus('thank-sock-buyers', ['sent', 'dead', 'skipped'])).find(
+            (d) => d.customer_id === 'buyer-metrics'
+        );
+        assert.ok(delivery, 'the delivery exists');
+        const metricsOf = (id) =>
+            trackd.query(
+                `SELECT workspace_id, metric, occurred_at, received_at FROM delivery_metrics
+                  WHERE delivery_id = '${id}' ORDER BY id`
+            );
+
+        // Without credentials: an unknown id and the numeric id are answered 200 and dropped.
+        assert.equal(await anonymousMetric({ delivery_id: 'no-such-delivery', metric: 'clicked' }), 200);
+        assert.equal(await anonymousMetric({ delivery_id: String(delivery.id), metric: 'clicked' }), 200);
+        assert.deepEqual(await metricsOf('no-such-delivery'), []);
+        assert.deepEqual(await metricsOf(String(delivery.id)), []);
+        assert.equal((await deliveriesOf('thank-sock-buyers')).find((d) => d.id === delivery.id).clicked_at, null);
+
+        // The public id works without credentials; a timestamp from the future becomes the time
+        // of receipt, and the row belongs to the delivery's workspace.
+        const future = Math.floor(Date.now() / 1000) + 86400;
+        assert.equal(
+            await anonymousMetric({ delivery_id: delivery.public_id, metric: 'clicked', timestamp: future }),
+            200
+        );
+        const [row, ...extra] = await metricsOf(delivery.public_id);
+        assert.deepEqual(extra, []);
+        assert.ok(row, 'recorded');
+        const [workspace] = await trackd.query(
+            `SELECT workspace_id FROM deliveries WHERE id = ${delivery.id}`
+        );
+        assert.equal(row.workspace_id, workspace.workspace_id);
+        assert.equal(new Date(row.occurred_at).getTime(), new Date(row.received_at).getTime());
+        const after = (await deliveriesOf('thank-sock-buyers')).find((d) => d.id === delivery.id);
+        assert.ok(after.clicked_at, 'clicked_at is set');
     });
 
     it('conditions hold back what does not match, numbers compared as numbers', async () => {

@@ -401,6 +401,12 @@ static struct validation_case validates_each_field_cases[] = {
     {PUSH_WITH(",\"data\":[]"), "action.data", "action.data must be an object of strings"},
     {PUSH_WITH(",\"data\":{\"n\":1}"), "action.data.n", "action.data.n must be a string"},
     {PUSH_WITH(",\"url\":\"https://x\""), "action.url", "unknown key \"url\" in action"},
+    {PUSH_WITH(",\"link\":\"shop://orders/{{ event.id }}\",\"image\":\"https://x.test/a.png\""),
+     NULL, NULL},
+    {PUSH_WITH(",\"link\":null,\"image\":\"\""), NULL, NULL},
+    {PUSH_WITH(",\"link\":5"), "action.link", "action.link must be a string"},
+    {PUSH_WITH(",\"image\":[\"a\"]"), "action.image", "action.image must be a string"},
+    {WEBHOOK(",\"link\":\"x\""), "action.link", "unknown key"},
     {RULE_ACTION("{\"type\":\"webhook\"}"), "action.url", "action.url is required"},
     {RULE_ACTION("{\"type\":\"webhook\",\"url\":\"ftp://x\"}"), "action.url", "http:// or https"},
     {RULE_ACTION("{\"type\":\"webhook\",\"url\":\"https://\"}"), "action.url", "http:// or https"},
@@ -711,6 +717,30 @@ Test(trigger, spec_example_matches_sock_purchases_over_4)
 
     json_object_object_add(facts.event_properties, "price", json_object_new_string("3"));
     cr_assert_not(trigger_rule_matches(rule, &facts), "price 3 is not over 4");
+    facts_free(&facts);
+    trigger_rule_free(rule);
+}
+
+Test(trigger, push_link_and_image_are_rendered_like_title_and_body)
+{
+    char field[128], message[320];
+    struct trigger_rule *rule = parse_text(
+        "{\"name\":\"r\",\"trigger\":{\"event\":\"purchase\"},\"action\":{\"type\":\"push\","
+        "\"title\":\"t\",\"body\":\"b\",\"link\":\"shop://orders/{{ event.order }}\","
+        "\"image\":\"{{ person.avatar | default: 'https://x.test/none.png' }}\"}}",
+        field, message);
+    cr_assert_not_null(rule, "%s: %s", field, message);
+    struct trigger_facts facts = {
+        .event_name = "purchase",
+        .event_properties = json_tokener_parse("{\"order\":42}"),
+        .person_attributes = json_tokener_parse("{}"),
+    };
+    json_object *action = trigger_render_json(rule->action, &facts);
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(action, "link")),
+                     "shop://orders/42");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(action, "image")),
+                     "https://x.test/none.png");
+    json_object_put(action);
     facts_free(&facts);
     trigger_rule_free(rule);
 }
