@@ -296,6 +296,14 @@ struct http_server *http_server_start(const struct http_options *options,
     server->tls = server->tls_cert_pem != NULL;
     if (server->tls)
         flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities()},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (!server->tls)
+        tls_options[0].option = MHD_OPTION_END;
     /* One option per line reads better than packed pairs. */
     // clang-format off
     server->daemon = MHD_start_daemon(
@@ -311,10 +319,8 @@ struct http_server *http_server_start(const struct http_options *options,
         MHD_OPTION_URI_LOG_CALLBACK, http_conns_request_line, server,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        /* Read by libmicrohttpd only when MHD_USE_TLS is set. */
-        MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, server->tls_key_pem,
-        MHD_OPTION_HTTPS_PRIORITIES, http_tls_priorities(),
+        /* Empty without TLS: libmicrohttpd warns about HTTPS options on a plain daemon. */
+        MHD_OPTION_ARRAY, tls_options,
         MHD_OPTION_END);
     // clang-format on
     if (server->daemon == NULL) {

@@ -17,55 +17,8 @@
 
 #include "app/app.h"
 #include "store/store.h"
+#include "http_harness.h"
 #include "testdb.h"
-
-static char *url;
-static struct app *app;
-static char write_key[41], other_write_key[41];
-static char site_credentials[64]; /* "site_id:api_key" of workspace alpha */
-static char base[64];
-/* Settings a suite may change before its server starts (0: the struct's default). */
-static size_t receive_max_bytes;
-
-static void start_server_with(unsigned queue_max_requests, unsigned write_timeout)
-{
-    url = testdb_create();
-    char error[512];
-    struct store *store = store_connect(url, error, sizeof error);
-    cr_assert_not_null(store, "%s", error);
-    struct store_workspace ws;
-    char api_key[41];
-    cr_assert_eq(store_create_workspace(store, "alpha", &ws, api_key, write_key), 1);
-    snprintf(site_credentials, sizeof site_credentials, "%s:%s", ws.site_id, api_key);
-    cr_assert_eq(store_create_workspace(store, "beta", &ws, api_key, other_write_key), 1);
-    store_close(store);
-
-    static struct config cfg;
-    cfg = (struct config){
-        .database_url = url,
-        .listen_host = "127.0.0.1",
-        .listen_port = 0,
-        .log_level = LOG_LEVEL_WARN,
-        .http_threads = 2,
-        .max_connections = 64,
-        .connection_timeout = 10,
-        .queue_max_requests = queue_max_requests,
-        .queue_max_bytes = 8 * 1024 * 1024,
-        .write_batch_max = 500,
-        .writers = 2,
-        .write_timeout = write_timeout,
-        .receive_max_bytes = receive_max_bytes,
-    };
-    log_current_level = LOG_LEVEL_WARN;
-    app = app_start(&cfg, (struct app_parts){.http = true, .workers = false}, error, sizeof error);
-    cr_assert_not_null(app, "%s", error);
-    snprintf(base, sizeof base, "http://127.0.0.1:%u", app_port(app));
-}
-
-static void start_server(unsigned queue_max_requests)
-{
-    start_server_with(queue_max_requests, 5);
-}
 
 static void setup(void)
 {
@@ -74,104 +27,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    app_stop(app);
-    testdb_drop(url);
+    harness_stop();
 }
 
 TestSuite(http, .init = setup, .fini = teardown, .timeout = 60);
-
-struct reply {
-    long status;
-    char body[16384];
-    size_t body_len;
-    char headers[4096];
-    size_t headers_len;
-};
-
-static size_t collect_body(char *data, size_t size, size_t n, void *cls)
-{
-    struct reply *r = cls;
-    size_t len = size * n;
-    size_t room = sizeof r->body - 1 - r->body_len;
-    memcpy(r->body + r->body_len, data, len < room ? len : room);
-    r->body_len += len < room ? len : room;
-    r->body[r->body_len] = '\0';
-    return len;
-}
-
-static size_t collect_header(char *data, size_t size, size_t n, void *cls)
-{
-    struct reply *r = cls;
-    size_t len = size * n;
-    size_t room = sizeof r->headers - 1 - r->headers_len;
-    memcpy(r->headers + r->headers_len, data, len < room ? len : room);
-    r->headers_len += len < room ? len : room;
-    r->headers[r->headers_len] = '\0';
-    return len;
-}
-
-/* Sends one request; `key` NULL sends no Authorization, a key with a ':' is "user:password",
- * else a write key (empty password). `body` NULL sends none. */
-static struct reply *request(const char *method, const char *path, const char *key,
-                             const char *body, size_t body_len)
-{
-    struct reply *r = calloc(1, sizeof *r);
-    CURL *curl = curl_easy_init();
-    char target[256];
-    snprintf(target, sizeof target, "%s%s", base, path);
-    curl_easy_setopt(curl, CURLOPT_URL, target);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Expect:");
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    if (key != NULL) {
-        char userpwd[64];
-        snprintf(userpwd, sizeof userpwd, strchr(key, ':') ? "%s" : "%s:", key);
-        curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
-    }
-    if (body != NULL) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    }
-    CURLcode rc = curl_easy_perform(curl);
-    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    return r;
-}
-
-static struct reply *post(const char *path, const char *body)
-{
-    return request("POST", path, write_key, body, strlen(body));
-}
-
-static bool has_header(const struct reply *r, const char *line)
-{
-    return strcasestr(r->headers, line) != NULL;
-}
-
-static long count(const char *sql)
-{
-    char *value = testdb_query_value(url, sql);
-    long n = value ? atol(value) : -1;
-    free(value);
-    return n;
-}
-
-static void expect(struct reply *r, long status, const char *body_part)
-{
-    cr_assert_eq(r->status, status, "status %ld, body %s", r->status, r->body);
-    cr_assert(has_header(r, "Content-Type: application/json"), "headers: %s", r->headers);
-    if (body_part != NULL)
-        cr_assert(strstr(r->body, body_part) != NULL, "'%s' lacks '%s'", r->body, body_part);
-    free(r);
-}
 
 Test(http, health_and_readiness_answer_json)
 {
@@ -561,7 +420,7 @@ static void send_body(int fd, size_t n, bool chunked)
 
 static void uploads_setup(void)
 {
-    receive_max_bytes = 1024 * 1024;
+    harness_receive_max_bytes = 1024 * 1024;
     start_server(1024);
 }
 
