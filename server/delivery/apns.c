@@ -55,8 +55,8 @@ static bool append(struct curl_slist **headers, const char *line)
 }
 
 bool apns_prepare(struct apns *apns, const char *device_token, int64_t now_s, char *url,
-                  size_t url_size, struct curl_slist **headers, int64_t *issued_s, char *error,
-                  size_t error_size, bool *retryable)
+                  size_t url_size, struct curl_slist **headers, uint64_t *token_generation,
+                  char *error, size_t error_size, bool *retryable)
 {
     *retryable = false;
     if (!apns_device_token_ok(device_token)) {
@@ -68,7 +68,7 @@ bool apns_prepare(struct apns *apns, const char *device_token, int64_t now_s, ch
         return false;
     }
     char why[256];
-    const char *jwt = apns_token_get(apns->token, now_s, issued_s, why, sizeof why);
+    const char *jwt = apns_token_get(apns->token, now_s, token_generation, why, sizeof why);
     if (jwt == NULL) {
         snprintf(error, error_size, "APNs authentication failed: %s", why);
         *retryable = true;
@@ -97,9 +97,9 @@ bool apns_prepare(struct apns *apns, const char *device_token, int64_t now_s, ch
     return ok;
 }
 
-void apns_token_expired(struct apns *apns, int64_t issued_s)
+void apns_token_expired(struct apns *apns, uint64_t token_generation)
 {
-    apns_token_expire(apns->token, issued_s);
+    apns_token_expire(apns->token, token_generation);
 }
 
 /* Copies the "reason" of an APNs answer body, printable ASCII only (it goes into last_error). */

@@ -35,16 +35,16 @@ bool apns_device_token_ok(const char *token);
 
 /*
  * The URL (into `url`) and the headers (appended to *headers, which the caller frees) of one
- * push to `device_token` at unix time `now_s`; *issued_s receives the iat of the provider token
- * used, for apns_token_expired(). false with a message when it cannot be sent: a device token
- * that is not one (final) or a signing failure (*retryable).
+ * push to `device_token` at unix time `now_s`; *token_generation receives the number of the
+ * provider token used, for apns_token_expired(). false with a message when it cannot be sent: a
+ * device token that is not one (final) or a signing failure (*retryable).
  */
 bool apns_prepare(struct apns *apns, const char *device_token, int64_t now_s, char *url,
-                  size_t url_size, struct curl_slist **headers, int64_t *issued_s, char *error,
-                  size_t error_size, bool *retryable);
+                  size_t url_size, struct curl_slist **headers, uint64_t *token_generation,
+                  char *error, size_t error_size, bool *retryable);
 
-/* Apple answered ExpiredProviderToken to a push sent with the token issued at `issued_s`. */
-void apns_token_expired(struct apns *apns, int64_t issued_s);
+/* Apple answered ExpiredProviderToken to a push sent with provider token `token_generation`. */
+void apns_token_expired(struct apns *apns, uint64_t token_generation);
 
 /* What to do after an APNs answer (status 0: a network error); Apple's reason, from the body's
  * {"reason": "..."}, is copied into `reason` ("" when there is none). */

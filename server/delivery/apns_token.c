@@ -26,8 +26,9 @@ struct apns_token {
     EVP_PKEY *key;
     char *key_id;
     char *team_id;
-    char *jwt;        /* the current token, NULL before the first or after it expired */
-    int64_t issued_s; /* its iat */
+    char *jwt;           /* the current token, NULL before the first or after it expired */
+    int64_t issued_s;    /* its iat */
+    uint64_t generation; /* how many tokens were signed: the number of the current one */
 };
 
 /* Refuses passphrase-protected keys instead of letting OpenSSL prompt on the terminal. */
@@ -185,8 +186,8 @@ cleanup:
     return jwt;
 }
 
-const char *apns_token_get(struct apns_token *token, int64_t now_s, int64_t *issued_s, char *error,
-                           size_t error_size)
+const char *apns_token_get(struct apns_token *token, int64_t now_s, uint64_t *generation,
+                           char *error, size_t error_size)
 {
     bool fresh = token->jwt != NULL && now_s >= token->issued_s &&
                  now_s - token->issued_s < APNS_TOKEN_REFRESH_S;
@@ -197,14 +198,15 @@ const char *apns_token_get(struct apns_token *token, int64_t now_s, int64_t *iss
         free(token->jwt);
         token->jwt = jwt;
         token->issued_s = now_s;
+        token->generation++;
     }
-    *issued_s = token->issued_s;
+    *generation = token->generation;
     return token->jwt;
 }
 
-void apns_token_expire(struct apns_token *token, int64_t issued_s)
+void apns_token_expire(struct apns_token *token, uint64_t generation)
 {
-    if (token->jwt != NULL && token->issued_s == issued_s) {
+    if (token->jwt != NULL && token->generation == generation) {
         free(token->jwt);
         token->jwt = NULL;
     }

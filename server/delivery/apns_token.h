@@ -34,16 +34,18 @@ struct apns_token *apns_token_new(const char *path, const char *key_id, const ch
 /*
  * The token to send at unix time `now_s`: the current one, or a new one signed with iat = now_s
  * when there is none yet, it is APNS_TOKEN_REFRESH_S old, it was expired, or the clock went back
- * past its iat. *issued_s receives its iat (for apns_token_expire). NULL with a message when
- * signing fails. The string is owned by `token` until the next call.
+ * past its iat. *generation receives its number (1 for the first token signed, then 2, ...), for
+ * apns_token_expire. NULL with a message when signing fails. The string is owned by `token` until
+ * the next call.
  */
-const char *apns_token_get(struct apns_token *token, int64_t now_s, int64_t *issued_s, char *error,
-                           size_t error_size);
+const char *apns_token_get(struct apns_token *token, int64_t now_s, uint64_t *generation,
+                           char *error, size_t error_size);
 
-/* Apple answered ExpiredProviderToken to a request sent with the token issued at `issued_s`: the
- * next apns_token_get signs a new one, unless one newer than that was signed meanwhile (many
- * requests in flight carry the same token and all come back expired). */
-void apns_token_expire(struct apns_token *token, int64_t issued_s);
+/* Apple answered ExpiredProviderToken to a request sent with token number `generation`: the next
+ * apns_token_get signs a new one, unless a newer one was signed meanwhile (many requests in flight
+ * carry the same token and all come back expired; a number, not the iat, tells them apart, since
+ * a token signed again within the same second has the same iat). */
+void apns_token_expire(struct apns_token *token, uint64_t generation);
 
 /* Releases `token`; accepts NULL. */
 void apns_token_free(struct apns_token *token);

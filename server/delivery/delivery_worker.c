@@ -31,10 +31,10 @@ struct transfer {
     int64_t id;
     int64_t device_id;
     int attempts;
-    bool push;                                    /* FCM or APNs */
-    bool apns;                                    /* sent to APNs */
-    bool resent;                                  /* APNs: sent again after ExpiredProviderToken */
-    int64_t token_issued_s;                       /* APNs: iat of the provider token it carries */
+    bool push;                 /* FCM or APNs */
+    bool apns;                 /* sent to APNs */
+    bool resent;               /* APNs: sent again after ExpiredProviderToken */
+    uint64_t token_generation; /* APNs: number of the provider token it carries */
     char device_token[APNS_DEVICE_TOKEN_MAX + 1]; /* APNs: for the resend */
     CURL *easy;
     struct curl_slist *headers;
@@ -256,7 +256,7 @@ static bool prepare_apns(struct delivery_worker *w, struct transfer *t, json_obj
     char url[512];
     if (!apns_prepare(w->apns, token ? json_object_get_string(token) : "",
                       timeutil_now_us() / TIMEUTIL_US_PER_SEC, url, sizeof url, &t->headers,
-                      &t->token_issued_s, error, error_size, retryable))
+                      &t->token_generation, error, error_size, retryable))
         return false;
     snprintf(t->device_token, sizeof t->device_token, "%s", json_object_get_string(token));
     t->body = push_payload_apns(action, d->public_id);
@@ -325,7 +325,7 @@ static void start_delivery(void *cls, const struct store_delivery *d)
  * answer stands. */
 static bool resend_with_new_token(struct delivery_worker *w, struct transfer *t)
 {
-    apns_token_expired(w->apns, t->token_issued_s);
+    apns_token_expired(w->apns, t->token_generation);
     curl_multi_remove_handle(w->multi, t->easy);
     curl_slist_free_all(t->headers);
     t->headers = NULL;
@@ -334,7 +334,7 @@ static bool resend_with_new_token(struct delivery_worker *w, struct transfer *t)
     t->resent = true;
     /* The token is the one the action carried; prepare_apns checked it already. */
     if (!apns_prepare(w->apns, t->device_token, timeutil_now_us() / TIMEUTIL_US_PER_SEC, url,
-                      sizeof url, &t->headers, &t->token_issued_s, error, sizeof error,
+                      sizeof url, &t->headers, &t->token_generation, error, sizeof error,
                       &retryable)) {
         LOG_WARN("delivery", "cannot resend delivery %lld to APNs: %s", (long long)t->id, error);
         return false;

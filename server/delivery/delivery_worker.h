@@ -1,10 +1,10 @@
 /*
  * Delivery workers: claim due rows of the deliveries outbox, send them outside any transaction
- * (webhooks and FCM pushes with libcurl, many at once, so one slow endpoint never holds back
- * the others), and record the outcome: sent; retrying with exponential backoff and jitter on
- * 408, 429, 5xx or a network error; dead on any other 4xx or when attempts run out. A worker
- * that dies mid-send leaves its lease to expire: the delivery is sent again with the same id
- * (and so the same Idempotency-Key): at least once.
+ * (webhooks, FCM pushes, and APNs pushes to iOS devices when an APNs key is set, with libcurl,
+ * many at once, so one slow endpoint never holds back the others), and record the outcome: sent;
+ * retrying with exponential backoff and jitter on 408, 429, 5xx or a network error; dead on any
+ * other 4xx or when attempts run out. A worker that dies mid-send leaves its lease to expire: the
+ * delivery is sent again with the same id (and so the same Idempotency-Key): at least once.
  */
 #ifndef TRACKD_DELIVERY_WORKER_H
 #define TRACKD_DELIVERY_WORKER_H
@@ -62,8 +62,10 @@ enum delivery_verdict {
     DELIVERY_SENT,  /* 2xx */
     DELIVERY_RETRY, /* 408, 429, 5xx, network error */
     DELIVERY_DEAD,  /* any other status */
-    DELIVERY_GONE,  /* push: the device is unregistered (404 or UNREGISTERED) */
+    DELIVERY_GONE,  /* push: the device is unregistered (removed, and the delivery is dead) */
 };
+/* The verdict on a webhook or FCM answer; for FCM (`is_push`), 404 or UNREGISTERED is GONE.
+ * APNs answers go through apns_classify() (apns.h). */
 enum delivery_verdict delivery_classify(long status, const char *body, int is_push);
 
 #endif

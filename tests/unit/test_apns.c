@@ -159,10 +159,10 @@ Test(apns, the_token_is_es256_with_kid_iss_and_iat_and_verifies_with_the_public_
     char why[256];
     struct apns_token *token = apns_token_new(key_path, KEY_ID, TEAM_ID, why, sizeof why);
     cr_assert_not_null(token, "%s", why);
-    int64_t issued = 0;
-    const char *jwt = apns_token_get(token, NOW, &issued, why, sizeof why);
+    uint64_t generation = 0;
+    const char *jwt = apns_token_get(token, NOW, &generation, why, sizeof why);
     cr_assert_not_null(jwt, "%s", why);
-    cr_assert_eq(issued, NOW);
+    cr_assert_eq(generation, 1);
     EVP_PKEY *pub = public_half(key);
     struct jwt j = open_jwt(jwt, pub);
     cr_assert(j.signature_ok, "the signature verifies with the public key");
@@ -186,36 +186,42 @@ Test(apns, the_token_is_es256_with_kid_iss_and_iat_and_verifies_with_the_public_
     apns_token_free(token);
 }
 
+/* The iat of a token. */
+static int64_t iat_of(const char *jwt)
+{
+    EVP_PKEY *pub = public_half(key);
+    struct jwt j = open_jwt(jwt, pub);
+    cr_assert(j.signature_ok);
+    int64_t iat = json_object_get_int64(json_object_object_get(j.claims, "iat"));
+    close_jwt(&j);
+    EVP_PKEY_free(pub);
+    return iat;
+}
+
 Test(apns, the_token_is_reused_for_40_minutes_then_signed_again)
 {
     char why[256];
     struct apns_token *token = apns_token_new(key_path, KEY_ID, TEAM_ID, why, sizeof why);
     cr_assert_not_null(token, "%s", why);
-    int64_t issued = 0;
-    char *first = strdup(apns_token_get(token, NOW, &issued, why, sizeof why));
+    uint64_t generation = 0;
+    char *first = strdup(apns_token_get(token, NOW, &generation, why, sizeof why));
     const char *again =
-        apns_token_get(token, NOW + APNS_TOKEN_REFRESH_S - 1, &issued, why, sizeof why);
+        apns_token_get(token, NOW + APNS_TOKEN_REFRESH_S - 1, &generation, why, sizeof why);
     cr_assert_str_eq(again, first, "reused just before 40 minutes");
-    cr_assert_eq(issued, NOW);
+    cr_assert_eq(generation, 1);
     cr_assert_eq(APNS_TOKEN_REFRESH_S, 2400);
     cr_assert(APNS_TOKEN_REFRESH_S >= 20 * 60 && APNS_TOKEN_REFRESH_S < 60 * 60,
               "between Apple's 20-minute floor and its 60-minute limit");
 
     const char *renewed =
-        apns_token_get(token, NOW + APNS_TOKEN_REFRESH_S, &issued, why, sizeof why);
+        apns_token_get(token, NOW + APNS_TOKEN_REFRESH_S, &generation, why, sizeof why);
     cr_assert_str_neq(renewed, first, "signed again at 40 minutes");
-    cr_assert_eq(issued, NOW + APNS_TOKEN_REFRESH_S);
-    EVP_PKEY *pub = public_half(key);
-    struct jwt j = open_jwt(renewed, pub);
-    cr_assert(j.signature_ok);
-    cr_assert_eq(json_object_get_int64(json_object_object_get(j.claims, "iat")),
-                 NOW + APNS_TOKEN_REFRESH_S);
-    close_jwt(&j);
-    EVP_PKEY_free(pub);
+    cr_assert_eq(generation, 2);
+    cr_assert_eq(iat_of(renewed), NOW + APNS_TOKEN_REFRESH_S);
 
     /* A clock that went back before the iat gets a new token rather than one from its future. */
-    apns_token_get(token, NOW + 100, &issued, why, sizeof why);
-    cr_assert_eq(issued, NOW + 100);
+    cr_assert_eq(iat_of(apns_token_get(token, NOW + 100, &generation, why, sizeof why)), NOW + 100);
+    cr_assert_eq(generation, 3);
     free(first);
     apns_token_free(token);
 }
@@ -225,16 +231,22 @@ Test(apns, an_expired_token_is_signed_again_once_however_many_pushes_report_it)
     char why[256];
     struct apns_token *token = apns_token_new(key_path, KEY_ID, TEAM_ID, why, sizeof why);
     cr_assert_not_null(token, "%s", why);
-    int64_t issued = 0, renewed_at = 0;
-    char *first = strdup(apns_token_get(token, NOW, &issued, why, sizeof why));
-    apns_token_expire(token, issued);
-    char *second = strdup(apns_token_get(token, NOW + 5, &renewed_at, why, sizeof why));
+    uint64_t used = 0, renewed = 0;
+    char *first = strdup(apns_token_get(token, NOW, &used, why, sizeof why));
+    apns_token_expire(token, used);
+    /* Within the same second: the new token has the same iat, and is still told apart. */
+    char *second = strdup(apns_token_get(token, NOW, &renewed, why, sizeof why));
     cr_assert_str_neq(second, first);
-    cr_assert_eq(renewed_at, NOW + 5);
-    /* Another push that carried the first token comes back expired too: no third signing. */
-    apns_token_expire(token, issued);
-    cr_assert_str_eq(apns_token_get(token, NOW + 6, &renewed_at, why, sizeof why), second);
-    cr_assert_eq(renewed_at, NOW + 5);
+    cr_assert_neq(renewed, used);
+    /* Other pushes that carried the first token come back expired too: no third signing. */
+    apns_token_expire(token, used);
+    apns_token_expire(token, used);
+    uint64_t now_used = 0;
+    cr_assert_str_eq(apns_token_get(token, NOW + 1, &now_used, why, sizeof why), second);
+    cr_assert_eq(now_used, renewed);
+    /* The new one expiring in turn is signed again. */
+    apns_token_expire(token, renewed);
+    cr_assert_str_neq(apns_token_get(token, NOW + 2, &now_used, why, sizeof why), second);
     free(first);
     free(second);
     apns_token_free(token);
