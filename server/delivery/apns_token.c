@@ -49,10 +49,11 @@ static EVP_PKEY *load_key(const char *path, char *why, size_t why_size)
     char *pem = malloc(KEY_FILE_MAX_BYTES + 1);
     size_t len = pem ? fread(pem, 1, KEY_FILE_MAX_BYTES + 1, file) : 0;
     bool failed = pem == NULL || ferror(file);
+    int read_errno = pem == NULL ? ENOMEM : errno;
     fclose(file);
     EVP_PKEY *key = NULL;
     if (failed) {
-        snprintf(why, why_size, "cannot read it");
+        snprintf(why, why_size, "cannot read: %s", strerror(read_errno)); /* a directory, say */
     } else if (len > KEY_FILE_MAX_BYTES) {
         snprintf(why, why_size, "larger than %d bytes: " NOT_A_KEY, KEY_FILE_MAX_BYTES);
     } else {
@@ -73,7 +74,7 @@ static EVP_PKEY *load_key(const char *path, char *why, size_t why_size)
             snprintf(why, why_size, NOT_A_KEY);
     }
     if (pem != NULL) {
-        OPENSSL_cleanse(pem, len < KEY_FILE_MAX_BYTES ? len : KEY_FILE_MAX_BYTES);
+        OPENSSL_cleanse(pem, len); /* len <= KEY_FILE_MAX_BYTES + 1, the buffer's size */
         free(pem);
     }
     return key;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct outbound_tls {
     STACK_OF(X509) * certificates; /* never empty */
@@ -32,6 +33,12 @@ bool outbound_tls_load(const char *ca_file, struct outbound_tls **out, char *why
         return false;
     }
     FILE *file = fopen(ca_file, "r");
+    struct stat st;
+    if (file != NULL && fstat(fileno(file), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(file); /* a directory opens, then fails to read */
+        file = NULL;
+        errno = EISDIR;
+    }
     if (file == NULL) {
         snprintf(why, why_size, "cannot read: %s", strerror(errno));
         return false;

@@ -259,6 +259,8 @@ Test(apns, key_files_that_are_not_p256_keys_are_named_as_such)
 
     cr_assert_not(apns_token_check_key("/nonexistent/AuthKey.p8", why, sizeof why));
     cr_assert_str_eq(why, "cannot read: No such file or directory");
+    cr_assert_not(apns_token_check_key(dir, why, sizeof why));
+    cr_assert_str_eq(why, "cannot read: Is a directory");
 
     EVP_PKEY *p384 = EVP_EC_gen("P-384");
     write_key(p384, "p384.p8", path, sizeof path);

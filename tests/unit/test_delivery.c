@@ -294,6 +294,8 @@ Test(delivery_settings, the_extra_ca_is_trusted_in_addition_to_the_systems, .ini
     cr_assert_null(none, "no file, nothing to add");
     cr_assert(outbound_tls_load("", &none, why, sizeof why));
     cr_assert_null(none);
+    cr_assert_not(outbound_tls_load(dir, &none, why, sizeof why));
+    cr_assert_str_eq(why, "cannot read: Is a directory");
 
     outbound_tls_free(tls);
     MHD_stop_daemon(daemon);
