@@ -60,26 +60,31 @@ static char dir[] = "/tmp/trackd-delivery-XXXXXX";
 static char key_path[160], ca_path[160], not_pem_path[160];
 static char *server_cert_pem, *server_key_pem; /* for the HTTPS test server */
 
+/* The contents of a memory BIO as a new NUL-terminated string (the BIO's are not); frees it. */
+static char *text_of(BIO *bio)
+{
+    char *data;
+    long len = BIO_get_mem_data(bio, &data);
+    char *copy = malloc((size_t)len + 1);
+    cr_assert_not_null(copy);
+    memcpy(copy, data, (size_t)len);
+    copy[len] = '\0';
+    BIO_free(bio);
+    return copy;
+}
+
 static char *pem_of_key(EVP_PKEY *key)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     cr_assert_eq(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
-    char *data;
-    long len = BIO_get_mem_data(bio, &data);
-    char *copy = strndup(data, (size_t)len);
-    BIO_free(bio);
-    return copy;
+    return text_of(bio);
 }
 
 static char *pem_of_certificate(X509 *certificate)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     cr_assert_eq(PEM_write_bio_X509(bio, certificate), 1);
-    char *data;
-    long len = BIO_get_mem_data(bio, &data);
-    char *copy = strndup(data, (size_t)len);
-    BIO_free(bio);
-    return copy;
+    return text_of(bio);
 }
 
 static void write_file(const char *name, const char *text, char *path, size_t path_size)
