@@ -125,15 +125,87 @@ end
 -- wrk calls done() once at the end with the totals of all threads; this line is what
 -- bench/run.sh reads (wrk's own report stays above it for people). Times in milliseconds.
 -- non2xx counts answers with status >= 400 (wrk's count); errors counts connect, read and write
--- errors and timeouts, which have no status.
-function M.done(summary, latency, requests)
+-- errors and timeouts, which have no status. `extra`, if given, is appended ("name=value ...").
+function M.done(summary, latency, requests, extra)
    local e = summary.errors
    io.write(string.format(
       "BENCH requests=%d seconds=%.3f non2xx=%d errors=%d " ..
-      "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n",
+      "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f%s\n",
       summary.requests, summary.duration / 1e6, e.status, e.connect + e.read + e.write + e.timeout,
       latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-      latency:percentile(99.9) / 1000, latency.max / 1000))
+      latency:percentile(99.9) / 1000, latency.max / 1000, extra and (" " .. extra) or ""))
+end
+
+-- Body pools: request bodies written before the run (bench/lib.sh's body_pool), for what wrk's
+-- Lua cannot make itself, such as gzip, or should not make while measuring (a body of 100
+-- events costs wrk's Lua more CPU than its plain upload costs trackd). BENCH_POOL names the
+-- pool: BENCH_POOL.bin holds the bodies one after the other, BENCH_POOL.idx has one
+-- "offset length" line for each. Every body holds events with message ids of their own, so
+-- none may be sent twice: wrk's threads (BENCH_THREADS) take every BENCH_THREADS-th body each,
+-- and a thread that has sent all of its share sends a request that trackd refuses instead
+-- (counted as non2xx), and says so in done(). The pool scripts define setup(), init(),
+-- request() and done() with these functions.
+local pool_threads = {}
+
+-- setup(thread) of a pool script: numbers the threads (wrk calls setup, then that thread's
+-- init, one thread after the other).
+function M.pool_setup(thread)
+   pool_threads[#pool_threads + 1] = thread
+   thread:set("pool_thread", #pool_threads - 1)
+end
+
+-- In a thread's init(): reads this thread's share of the pool (in binary) and turns each body
+-- into a whole request with make_request(body) (wrk.format, say). All of it before wrk starts
+-- its clock: request() only hands out what is ready.
+function M.pool_load(make_request)
+   local started = os.clock()
+   local name = assert(os.getenv("BENCH_POOL"), "BENCH_POOL is not set")
+   local threads = tonumber(os.getenv("BENCH_THREADS") or "2")
+   local f = assert(io.open(name .. ".bin", "rb"))
+   local requests, index = {}, 0
+   for line in io.lines(name .. ".idx") do
+      local offset, length = line:match("^(%d+) (%d+)$")
+      if index % threads == pool_thread then
+         f:seek("set", tonumber(offset))
+         local body = f:read(tonumber(length))
+         assert(body and #body == tonumber(length), name .. ".bin is shorter than its index")
+         requests[#requests + 1] = make_request(body)
+      end
+      index = index + 1
+   end
+   f:close()
+   pool_bodies, pool_sent, pool_overrun = index, 0, 0
+   -- wrk's CPU time reading it (the threads' init() run one after the other, before the load).
+   pool_load_seconds = os.clock() - started
+   M.pool_requests = requests
+   M.pool_exhausted = wrk.format("GET", "/bench-pool-exhausted")
+end
+
+-- request() of a pool script: the next body of this thread's share.
+function M.pool_request()
+   pool_sent = pool_sent + 1
+   local request = M.pool_requests[pool_sent]
+   if request == nil then
+      pool_overrun = pool_overrun + 1
+      return M.pool_exhausted
+   end
+   return request
+end
+
+-- done() of a pool script: the result line, with the pool's size, the requests its threads
+-- asked for, how many of those found their share spent (pool_overrun, 0 if all went well), and
+-- the CPU time wrk spent reading the pool (load_cpu_s: bench/lib.sh's run_wrk deducts it).
+function M.pool_done(summary, latency, requests)
+   local sent, overrun, bodies, load = 0, 0, 0, 0
+   for _, thread in ipairs(pool_threads) do
+      sent = sent + thread:get("pool_sent")
+      overrun = overrun + thread:get("pool_overrun")
+      bodies = thread:get("pool_bodies")
+      load = load + thread:get("pool_load_seconds")
+   end
+   M.done(summary, latency, requests,
+      string.format("pool_bodies=%d pool_sent=%d pool_overrun=%d load_cpu_s=%.3f",
+         bodies, sent, overrun, load))
 end
 
 return M

@@ -113,23 +113,35 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true # reaps it if it is our child
 }
 
-# wait_http URL: true once URL answers 2xx, within 10 s.
+# wait_http URL: true once URL answers 2xx, within 10 s. HTTPS certificates are not checked
+# (the benchmark's own is self-signed).
 wait_http() {
     for _ in $(seq 100); do
-        curl -sf -o /dev/null "$1" && return 0
+        curl -skf -o /dev/null "$1" && return 0
         sleep 0.1
     done
     return 1
 }
 
-# start_trackd: trackd serve (HTTP, evaluator and delivery workers) on $port; sets trackd_pid.
+# start_trackd: trackd serve (HTTP, evaluator and delivery workers) on $port; sets trackd_pid
+# and trackd_url. When $trackd_tls is set, trackd serves HTTPS instead, with the certificate
+# and key in $work/tls/ (run.sh's tls_certificate). False, saying why on stderr, when trackd
+# does not answer /healthz within 10 s (it may still run: stop_trackd).
 start_trackd() {
-    TRACKD_LOG_LEVEL=warn TRACKD_LISTEN="127.0.0.1:$port" "$root/build-bench/trackd" serve \
-        2>>"$work/trackd.log" &
+    local tls=()
+    trackd_url=http://127.0.0.1:$port
+    if [[ -n ${trackd_tls:-} ]]; then
+        tls=(TRACKD_TLS_CERT="$work/tls/cert.pem" TRACKD_TLS_KEY="$work/tls/key.pem")
+        trackd_url=https://127.0.0.1:$port
+    fi
+    env "${tls[@]}" TRACKD_LOG_LEVEL=warn TRACKD_LISTEN="127.0.0.1:$port" \
+        "$root/build-bench/trackd" serve 2>>"$work/trackd.log" &
     trackd_pid=$!
     track_pid "$trackd_pid"
-    wait_http "http://127.0.0.1:$port/healthz" ||
-        fail "trackd did not answer /healthz within 10 s; its log: $(tail -n 5 "$work/trackd.log")"
+    wait_http "$trackd_url/healthz" && return 0
+    printf 'bench: trackd did not answer %s/healthz within 10 s; its log: %s\n' "$trackd_url" \
+        "$(tail -n 5 "$work/trackd.log")" >&2
+    return 1
 }
 
 stop_trackd() {
@@ -148,20 +160,32 @@ rss_peak_mb() {
     awk '/^VmHWM:/ { printf "%.0f\n", $2 / 1024 }' "/proc/$1/status"
 }
 
+# cpu_seconds PID: the CPU time (user and system, all threads) PID has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
 # --- measurements ----------------------------------------------------------------------------
 
-# run_wrk SCENARIO SCRIPT CONNECTIONS: runs bench/SCRIPT against trackd for $duration and
-# records the totals of its result line (bench/common.lua's done()): requests, seconds,
-# non2xx, errors, p50_ms, p99_ms, p999_ms, max_ms.
+# wrk's threads; bench/common.lua reads BENCH_THREADS to share a body pool between them.
+export BENCH_THREADS=2
+
+# run_wrk SCENARIO SCRIPT CONNECTIONS: runs bench/SCRIPT against trackd ($trackd_url: HTTP or
+# HTTPS) for $duration and records the totals of its result line (bench/common.lua's done()):
+# requests, seconds, non2xx, errors, p50_ms, p99_ms, p999_ms, max_ms, and any pairs the script
+# adds (a body pool's use); and wrk_cpu_s, the CPU time wrk itself used, less what its script
+# says it spent before the load (load_cpu_s).
 run_wrk() {
-    local scenario=$1 script=$2 connections=$3 line pair
-    wrk -t2 -c"$connections" -d"$duration" -s "$root/bench/$script" "http://127.0.0.1:$port" \
-        >"$work/$scenario.wrk"
+    local scenario=$1 script=$2 connections=$3 line pair TIMEFORMAT='%U %S'
+    { time wrk -t"$BENCH_THREADS" -c"$connections" -d"$duration" -s "$root/bench/$script" \
+        "$trackd_url" >"$work/$scenario.wrk" 2>&1; } 2>"$work/$scenario.time"
     line=$(grep '^BENCH ' "$work/$scenario.wrk") ||
         fail "wrk printed no result line: $(tail -n 3 "$work/$scenario.wrk")"
     for pair in ${line#BENCH }; do
         result_set "$scenario" "${pair%%=*}" "${pair#*=}"
     done
+    result_set "$scenario" wrk_cpu_s "$(awk -v load="$(result_get "$scenario" load_cpu_s)" \
+        '{ print $1 + $2 - load }' "$work/$scenario.time")"
 }
 
 events_max_id() {
@@ -169,17 +193,20 @@ events_max_id() {
 }
 
 # ingest_scenario SCENARIO SCRIPT CONNECTIONS EVENTS_PER_REQUEST: a wrk run against trackd
-# serve, recording besides run_wrk's totals: rate (events answered 2xx per second; calls per
-# second when EVENTS_PER_REQUEST is 0), rss_mb, first_id and last_id (the events it stored), and
-# lost (events answered 2xx but not in the events table; every 2xx means committed).
+# serve, recording besides run_wrk's totals: events (answered 2xx; calls when
+# EVENTS_PER_REQUEST is 0) and rate (the same per second), rss_mb, trackd_cpu_s (the CPU time
+# trackd used meanwhile), first_id and last_id (the events it stored), and lost (events answered
+# 2xx but not in the events table; every 2xx means committed).
 ingest_scenario() {
-    local scenario=$1 script=$2 connections=$3 per_request=$4 first last ok
+    local scenario=$1 script=$2 connections=$3 per_request=$4 first last ok cpu
     sql -c CHECKPOINT # what earlier scenarios left dirty is not written during this one
     first=$(events_max_id)
     rss_reset "$trackd_pid"
+    cpu=$(cpu_seconds "$trackd_pid")
     result_set "$scenario" started "$(now)"
     run_wrk "$scenario" "$script" "$connections"
     result_set "$scenario" ended "$(now)"
+    result_set "$scenario" trackd_cpu_s "$(calc 'b - a' a="$cpu" b="$(cpu_seconds "$trackd_pid")")"
     result_set "$scenario" rss_mb "$(rss_peak_mb "$trackd_pid")"
     last=$(events_max_id)
     result_set "$scenario" first_id "$first"
@@ -187,6 +214,7 @@ ingest_scenario() {
     ok=$(calc_int 'r - n' r="$(result_get "$scenario" requests)" \
         n="$(result_get "$scenario" non2xx)")
     result_set "$scenario" ok "$ok"
+    result_set "$scenario" events "$((ok * (per_request > 0 ? per_request : 1)))"
     result_set "$scenario" rate "$(calc_int 'ok * k / s' ok="$ok" \
         k="$((per_request > 0 ? per_request : 1))" s="$(result_get "$scenario" seconds)")"
     if ((per_request > 0)); then
@@ -298,4 +326,78 @@ table_row() {
         "$(format_number "$ratio" 2)" "$of" \
         "$(target_text "$target")" \
         "$(verdict "$target" "$ratio" "$(result_get "$id" p99_ms)" "$rate")"
+}
+
+# --- body pools ------------------------------------------------------------------------------
+
+# body_pool NAME BODIES ENCODING [WRITE_KEY]: writes $work/pool-NAME.bin and
+# $work/pool-NAME.idx (the pool format of bench/common.lua): BODIES bodies of 100 track events
+# each. The events are bench/events/track.json filled by bench/common.lua's rules: message ids
+# of the same shape with a prefix of their own, people drawn at random, the time of writing as
+# their timestamp. A body is {"batch":[...]} as cdp-analytics-node sends it; with WRITE_KEY,
+# "sentAt" and "writeKey" follow, as analytics-kotlin sends it. ENCODING "gzip" compresses
+# each body with gzip -6, the default level of gzip and of Java's GZIPOutputStream; "identity"
+# leaves them as they are. Records, for scenario NAME: pool_json_bytes and pool_sent_bytes (the
+# bodies' total sizes before and after ENCODING).
+body_pool() {
+    local name=$1 bodies=$2 encoding=$3 write_key=${4:-} dir=$work/pool-$1 first last
+    rm -rf "$dir" "$dir.bin" "$dir.idx"
+    mkdir -p "$dir"
+    : >"$dir.bin"
+    # 500 bodies at a time, so that the uncompressed ones never take much disk.
+    for ((first = 0; first < bodies; first += 500)); do
+        last=$((first + 500 < bodies ? first + 499 : bodies - 1))
+        awk -v template="$root/bench/events/track.json" -v dir="$dir" -v first="$first" \
+            -v last="$last" -v events=100 -v people=5000 -v write_key="$write_key" \
+            -v seed="$(od -An -N4 -tu4 /dev/urandom)" \
+            -v prefix="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+            -v ms="$(date +%s)000" -v iso="$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" '
+            BEGIN {
+                srand(seed)
+                # The template as common.lua reads it: a newline and the blanks after it go.
+                while ((getline line < template) > 0) {
+                    if (text != "")
+                        sub(/^[ \t]+/, "", line)
+                    text = text line
+                }
+                parts = 0
+                while (match(text, /[{][{][a-z_]+[}][}]/)) {
+                    literal[++parts] = substr(text, 1, RSTART - 1)
+                    key[parts] = substr(text, RSTART + 2, RLENGTH - 4)
+                    text = substr(text, RSTART + RLENGTH)
+                }
+                for (b = first; b <= last; b++) {
+                    file = sprintf("%s/%08d.json", dir, b)
+                    printf "{\"batch\":[" >file
+                    for (e = 0; e < events; e++) {
+                        n = b * events + e
+                        value["timestamp"] = iso
+                        value["user_id"] = "user-" int(rand() * people)
+                        value["message_id"] = "node-next-" ms "-" prefix "-" n
+                        value["n"] = n
+                        printf "%s", e ? "," : "" >file
+                        for (p = 1; p <= parts; p++)
+                            printf "%s%s", literal[p], value[key[p]] >file
+                        printf "%s", text >file
+                    }
+                    printf "]" >file
+                    if (write_key != "")
+                        printf ",\"sentAt\":\"%s\",\"writeKey\":\"%s\"", iso, write_key >file
+                    printf "}" >file
+                    close(file)
+                }
+            }'
+        stat -c %s "$dir"/*.json >>"$dir/json-sizes"
+        if [[ $encoding == gzip ]]; then
+            gzip -n -6 "$dir"/*.json
+        fi
+        stat -c %s "$dir"/*.json* >>"$dir/sent-sizes"
+        cat "$dir"/*.json* >>"$dir.bin"
+        rm "$dir"/*.json*
+    done
+    awk '{ printf "%.0f %.0f\n", offset, $1; offset += $1 }' "$dir/sent-sizes" >"$dir.idx"
+    result_set "$name" pool_json_bytes "$(awk '{ s += $1 } END { printf "%.0f", s }' \
+        "$dir/json-sizes")"
+    result_set "$name" pool_sent_bytes "$(stat -c %s "$dir.bin")"
+    rm -r "$dir"
 }

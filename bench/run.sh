@@ -3,7 +3,8 @@
 # PostgreSQL (fsync and synchronous_commit on, as in production) and trackd, runs each scenario
 # against them, and prints one table: events/s, answer times, failed answers, trackd's peak
 # resident memory, and each figure's ratio to a ceiling measured in the same run (GET /healthz
-# for HTTP, PostgreSQL's own COPY for storage). Machines differ and are noisy: compare ratios.
+# for HTTP, PostgreSQL's own COPY for storage), or, for gzip and HTTPS, to the same calls sent
+# plain. Machines differ and are noisy: compare ratios.
 #
 # Settings (environment):
 #   BENCH_DURATION      per load scenario, wrk syntax                         10s
@@ -50,6 +51,12 @@ report_rows=(
     "fixed|/v1/track, fixed rate|offered|offered|p99<=20"
     "large|/v1/track, events stored|track|empty|ratio>=0.80"
     "deliveries|webhook deliveries|-|-|rate>=5000"
+    "batch_pool|/v1/batch, 100 events, pre-written|batch|rendered|-"
+    "batch_gzip|/v1/batch, 100 events, gzip|batch_pool|plain|-"
+    "healthz_tls|GET /healthz, HTTPS|healthz|plain|-"
+    "tls_handshake|GET /healthz, HTTPS, new connection|healthz_tls|reused|-"
+    "track_tls|/v1/track, 1 event, HTTPS|track|plain|-"
+    "android|/v1/b as the Android SDK, 100 events|batch_pool|plain|-"
 )
 
 # --- set-up ----------------------------------------------------------------------------------
@@ -119,7 +126,7 @@ setup() {
     SITE_ID=$(json_field site_id "$workspace")
     API_KEY=$(json_field api_key "$workspace")
     export WRITE_KEY SITE_ID API_KEY BENCH_DIR="$root/bench"
-    start_trackd
+    start_trackd || exit 1
     create_people
 }
 
@@ -174,7 +181,7 @@ run_scenario() {
         note "trackd exited during $id; its log ends: $(tail -n 3 "$work/trackd.log" | tr '\n' ' ')"
         failed_scenarios+=("$id (trackd exited)")
         stop_pid "$trackd_pid"
-        start_trackd
+        start_trackd || exit 1
     fi
 }
 
@@ -468,6 +475,138 @@ SQL
         "flight) in $(calc 'sprintf("%.1f", s)' s="$span") s"
 }
 
+# --- what gzip and TLS cost: the same calls compressed, or over HTTPS ------------------------
+
+# cost_us SCENARIO REFERENCE: how much longer each event (or call) of SCENARIO took than one of
+# REFERENCE, in microseconds of wall time with the machine saturated: 1/rate - 1/rate of
+# REFERENCE, signed ("+12.5").
+cost_us() {
+    calc 'sprintf("%+.1f", (1 / a - 1 / b) * 1e6)' a="$(result_get "$1" rate)" \
+        b="$(result_get "$2" rate)"
+}
+
+# cpu_us SCENARIO PROGRAM: the CPU time PROGRAM (trackd or wrk) used per event (or call) of
+# SCENARIO, in microseconds.
+cpu_us() {
+    calc 'sprintf("%.1f", c * 1e6 / n)' c="$(result_get "$1" "$2_cpu_s")" \
+        n="$(result_get "$1" events)"
+}
+
+# cpu_text SCENARIO REFERENCE [LABEL]: "trackd A us (B plain), wrk C us (D plain)", B and D
+# being REFERENCE's.
+cpu_text() {
+    local label=${3:-plain}
+    printf 'trackd %s us (%s %s), wrk %s us (%s %s)' "$(cpu_us "$1" trackd)" \
+        "$(cpu_us "$2" trackd)" "$label" "$(cpu_us "$1" wrk)" "$(cpu_us "$2" wrk)" "$label"
+}
+
+# pool_scenario SCENARIO SCRIPT ENCODING SHAPE REFERENCE...: a load of 100-event bodies from a
+# pool (lib.sh's body_pool; ENCODING gzip or identity, SHAPE node or android) written just
+# before, on the batch scenario's connections. The pool holds enough for twice the highest rate
+# of the REFERENCE scenarios over $duration (50 000 events/s if none ran), and two bodies a
+# connection more; a scenario that ran faster all the same, and so ran out of bodies, fails.
+pool_scenario() {
+    local scenario=$1 script=$2 encoding=$3 key='' rate=0 value bodies overrun
+    [[ $4 == android ]] && key=$WRITE_KEY
+    shift 4
+    for value in "$@"; do
+        value=$(result_get "$value" rate)
+        [[ -n $value ]] && ((value > rate)) && rate=$value
+    done
+    ((rate > 0)) || rate=50000
+    bodies=$(calc_int 'r * 2 * s / 100 + 2 * c' r="$rate" s="$(seconds_of "$duration")" \
+        c="$batch_connections")
+    log "writing $bodies bodies of 100 events ($encoding)"
+    body_pool "$scenario" "$bodies" "$encoding" "$key"
+    export BENCH_POOL=$work/pool-$scenario BENCH_CONTENT_ENCODING=${encoding#identity}
+    ingest_scenario "$scenario" "$script" "$batch_connections" 100
+    rm -f "$BENCH_POOL.bin" "$BENCH_POOL.idx"
+    overrun=$(result_get "$scenario" pool_overrun)
+    if ((${overrun:-0} > 0)); then
+        result_set "$scenario" rate "" # refused requests make it wrong: not reported
+        fail "$scenario: its $bodies bodies ran out ($overrun requests refused instead): it ran" \
+            "more than twice as fast as its reference; run the suite again"
+    fi
+}
+
+# pool_text SCENARIO: the size of its bodies before and after gzip, and how many were sent.
+pool_text() {
+    local bodies json sent
+    bodies=$(result_get "$1" pool_bodies)
+    json=$(result_get "$1" pool_json_bytes)
+    sent=$(result_get "$1" pool_sent_bytes)
+    printf 'bodies of 100 events: %s bytes, %s gzip'"'"'d (%s:1); %s requests from a pool of %s' \
+        "$(calc_int 'j / b' j="$json" b="$bodies")" "$(calc_int 's / b' s="$sent" b="$bodies")" \
+        "$(calc 'sprintf("%.1f", j / s)' j="$json" s="$sent")" \
+        "$(result_get "$1" pool_sent)" "$bodies"
+}
+
+# The batch scenario's calls with bodies written before the run: the reference of the gzip'd
+# ones, with the same work for wrk.
+scenario_batch_pool() {
+    pool_scenario batch_pool batch_pool.lua identity node batch
+    note "pre-written bodies (rendered: written by wrk's Lua): CPU per event:" \
+        "$(cpu_text batch_pool batch rendered); $(result_get batch_pool pool_sent) requests" \
+        "from a pool of $(result_get batch_pool pool_bodies)"
+}
+
+# The same calls gzip'd: same events, connections and credentials.
+scenario_batch_gzip() {
+    pool_scenario batch_gzip batch_pool.lua gzip node batch batch_pool
+    note "gzip: $(cost_us batch_gzip batch_pool) us of wall time per event of /v1/batch" \
+        "(1/rate - 1/plain rate); CPU per event: $(cpu_text batch_gzip batch_pool);" \
+        "$(pool_text batch_gzip)"
+}
+
+# tls_certificate: a throwaway self-signed certificate for 127.0.0.1 with an EC P-256 key (the
+# key type certbot and Caddy default to), in $work/tls/.
+tls_certificate() {
+    mkdir -p "$work/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" 2>"$work/tls/openssl.log" ||
+        {
+            cat "$work/tls/openssl.log" >&2
+            return 1
+        }
+}
+
+# The HTTPS scenarios run against trackd serve restarted with TLS (see main).
+scenario_track_tls() {
+    ingest_scenario track_tls track.lua "$connections" 1
+}
+
+scenario_healthz_tls() {
+    ingest_scenario healthz_tls healthz.lua "$connections" 0
+    note "TLS on kept connections: $(cost_us healthz_tls healthz) us of wall time per call of" \
+        "GET /healthz, $(cost_us track_tls track) per event of /v1/track; CPU per call:" \
+        "healthz $(cpu_text healthz_tls healthz), track $(cpu_text track_tls track)"
+}
+
+scenario_tls_handshake() {
+    local session
+    ingest_scenario tls_handshake handshake.lua "$connections" 0
+    # What wrk's OpenSSL and trackd's GnuTLS agree on, and whether trackd resumes sessions
+    # (a resumed handshake is cheaper): openssl s_client reconnects five times.
+    session=$(openssl s_client -connect "127.0.0.1:$port" -reconnect </dev/null 2>/dev/null |
+        awk '/^New,/ && !first { sub(/^New, /, ""); first = $0 }
+             /^Server Temp Key:/ { sub(/.*: /, ""); group = $0 }
+             /^Reused,/ { reused++ }
+             END { printf "%s, key exchange %s, ECDSA P-256 certificate; %d of 5 reconnections",
+                   first ? first : "?", group ? group : "?", reused }') || true
+    note "TLS handshake: $(cost_us tls_handshake healthz_tls) us of wall time per call on a" \
+        "new connection against a kept one (TCP connect and close included); CPU per call:" \
+        "$(cpu_text tls_handshake healthz_tls kept); $session resumed the session"
+}
+
+# What Customer.io's Android SDK sends (bench/android.lua), on the batch scenario's connections.
+scenario_android() {
+    pool_scenario android android.lua gzip android batch batch_pool batch_gzip
+    note "Android SDK: $(cost_us android batch_pool) us of wall time per event against plain" \
+        "/v1/batch, $(cost_us android batch_gzip) against gzip'd /v1/batch over HTTP;" \
+        "CPU per event: $(cpu_text android batch_pool); $(pool_text android)"
+}
+
 # --- the report ------------------------------------------------------------------------------
 
 print_report() {
@@ -500,7 +639,8 @@ print_report() {
     if [[ -f $work/notes ]]; then
         sed 's/^/- /' "$work/notes"
     fi
-    for scenario in track batch track_v1 rules fixed large; do
+    for scenario in track batch track_v1 rules fixed large batch_pool batch_gzip track_tls \
+        android; do
         value=$(result_get "$scenario" lost)
         if [[ -n $value && $value != 0 ]]; then
             printf -- '- LOST: %s: %s events answered 2xx are not in the events table\n' \
@@ -531,6 +671,25 @@ main() {
     run_scenario track scenario_track
     run_scenario rules scenario_rules
     run_scenario batch scenario_batch
+    # Right after batch, on the same table and trackd.
+    run_scenario batch_pool scenario_batch_pool
+    run_scenario batch_gzip scenario_batch_gzip
+    # HTTPS: trackd restarted with a certificate, same database and port; then HTTP again. The
+    # Android SDK's uploads first, closest to the batches they are compared with.
+    stop_trackd
+    trackd_tls=1
+    if tls_certificate 2>"$work/https.err" && start_trackd 2>>"$work/https.err"; then
+        run_scenario android scenario_android
+        run_scenario track_tls scenario_track_tls
+        run_scenario healthz_tls scenario_healthz_tls
+        run_scenario tls_handshake scenario_tls_handshake
+    else
+        failed_scenarios+=(android track_tls healthz_tls tls_handshake)
+        note "the HTTPS scenarios could not run: $(tail -n 4 "$work/https.err" | tr '\n' ' ')"
+    fi
+    stop_trackd
+    trackd_tls=
+    start_trackd || exit 1
     run_scenario copy scenario_copy
     run_scenario track_v1 scenario_track_v1
     run_scenario identify scenario_identify
