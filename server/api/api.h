@@ -51,10 +51,12 @@ bool api_result_add_problem(struct api_result *result, long batch_index, enum tr
                             const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 /* Parses a request body that must be one JSON object. With `max_bytes` > 0 a longer body is
- * refused as "`what` cannot be larger than ..." ("a call", "an operation"). Returns the root,
- * which the caller puts, or NULL with the problem recorded and whole_request_invalid set. */
+ * refused as "`what` cannot be larger than ..." ("a call", "an operation"). `parsed`, when not
+ * NULL, is the body already parsed by json_check_parse (taken over, put on refusal): it is
+ * checked, not parsed again. Returns the root, which the caller puts, or NULL with the problem
+ * recorded and whole_request_invalid set. */
 json_object *api_parse_body(const char *body, size_t len, size_t max_bytes, const char *what,
-                            struct api_result *out);
+                            json_object *parsed, struct api_result *out);
 
 /* Turns every problem into a COMMAND_REJECT appended to the commands, so that each refusal is
  * committed in rejected_requests with the rest of the request. */

@@ -126,17 +126,18 @@ bool api_result_add_rejections(struct api_result *result, int64_t workspace_id,
 }
 
 json_object *api_parse_body(const char *body, size_t len, size_t max_bytes, const char *what,
-                            struct api_result *out)
+                            json_object *parsed, struct api_result *out)
 {
     if (max_bytes > 0 && len > max_bytes) {
         api_result_add_problem(out, -1, TRACKD_ERR_ITEM_TOO_LARGE, "body", body, len,
                                "%s cannot be larger than %zu bytes (this one has %zu)", what,
                                max_bytes, len);
         out->whole_request_invalid = true;
+        json_object_put(parsed);
         return NULL;
     }
-    char error[160];
-    json_object *root = json_check_parse(body, len, error, sizeof error);
+    char error[160] = "";
+    json_object *root = parsed ? parsed : json_check_parse(body, len, error, sizeof error);
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
         api_result_add_problem(out, -1, root ? TRACKD_ERR_INVALID_FIELD : TRACKD_ERR_INVALID_JSON,
                                "body", body, len, "%s",

@@ -345,9 +345,15 @@ static void parse_batch(json_object *root, const char *body, size_t len, int64_t
 void pipelines_parse_request(enum pipelines_endpoint endpoint, const char *body, size_t len,
                              int64_t received_us, struct api_result *out)
 {
+    pipelines_parse_parsed(endpoint, body, len, NULL, received_us, out);
+}
+
+void pipelines_parse_parsed(enum pipelines_endpoint endpoint, const char *body, size_t len,
+                            json_object *parsed, int64_t received_us, struct api_result *out)
+{
     memset(out, 0, sizeof *out);
     json_object *root = api_parse_body(
-        body, len, endpoint == PIPELINES_BATCH ? 0 : API_CALL_MAX_BYTES, "a call", out);
+        body, len, endpoint == PIPELINES_BATCH ? 0 : API_CALL_MAX_BYTES, "a call", parsed, out);
     if (root == NULL)
         return;
     if (endpoint == PIPELINES_BATCH) {

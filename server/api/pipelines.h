@@ -6,6 +6,7 @@
 #ifndef TRACKD_API_PIPELINES_H
 #define TRACKD_API_PIPELINES_H
 
+#include <json-c/json.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -28,5 +29,10 @@ enum pipelines_endpoint {
  */
 void pipelines_parse_request(enum pipelines_endpoint endpoint, const char *body, size_t len,
                              int64_t received_us, struct api_result *out);
+
+/* The same for a body already parsed with json_check_parse (to find its writeKey): `parsed` is
+ * taken over and not parsed again; NULL parses `body`. */
+void pipelines_parse_parsed(enum pipelines_endpoint endpoint, const char *body, size_t len,
+                            json_object *parsed, int64_t received_us, struct api_result *out);
 
 #endif

@@ -154,7 +154,7 @@ void track_v2_parse_request(enum track_v2_endpoint endpoint, const char *body, s
 {
     memset(out, 0, sizeof *out);
     json_object *root = api_parse_body(
-        body, len, endpoint == TRACK_V2_ENTITY ? API_CALL_MAX_BYTES : 0, "an operation", out);
+        body, len, endpoint == TRACK_V2_ENTITY ? API_CALL_MAX_BYTES : 0, "an operation", NULL, out);
     if (root == NULL)
         return;
     if (endpoint == TRACK_V2_ENTITY) {

@@ -263,6 +263,10 @@ bool http_authenticate_body(struct http_request *request)
                              json_object_get_string_len(key) < CREDENTIALS_MAX &&
                              lookup_key(request->server->auth, KEY_WRITE, NULL,
                                         json_object_get_string(key), &request->workspace);
-    json_object_put(root);
+    /* The handler takes the tree rather than parse the body a second time. */
+    if (request->authenticated)
+        request->body_json = root;
+    else
+        json_object_put(root);
     return request->authenticated;
 }

@@ -129,6 +129,7 @@ struct http_request {
     char early_message[200]; /* what was wrong, for a 400 or 415 decided early */
     bool counted_suspended;  /* counted in server->suspended until the write is answered */
     bool auth_from_body;     /* no Authorization header: the body's writeKey decides */
+    json_object *body_json;  /* the body as parsed to find that writeKey; the handler takes it */
     struct http_workspace workspace;
     unsigned status;     /* what was answered, for the log */
     char request_id[65]; /* X-Request-Id when valid, else generated */
@@ -252,7 +253,8 @@ void http_auth_free(struct http_auth *auth);
  * request->auth_from_body set, for http_authenticate_body once the body is read. */
 bool http_authenticate(struct http_request *request);
 
-/* Authenticates by the "writeKey" of the (complete) JSON body. */
+/* Authenticates by the "writeKey" of the (complete) JSON body; on success leaves the parsed
+ * body in request->body_json for the handler. */
 bool http_authenticate_body(struct http_request *request);
 
 /* The workspace of a write key (constant-time comparison); false if unknown. */

@@ -192,6 +192,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     free(request->ingest.outcomes);
     http_release_body(request);
     body_inflater_free(request->inflater);
+    json_object_put(request->body_json);
     free(request->body);
     free(request);
     *con_cls = NULL;
