@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/small_file.h"
 #include "delivery/base64url.h"
 
 /* Apple's .p8 files are about 250 bytes. */
@@ -41,42 +42,26 @@ static int no_passphrase(char *buf, int size, int rwflag, void *cls)
 /* Reads and parses the key of `path`; NULL with the reason in `why`. */
 static EVP_PKEY *load_key(const char *path, char *why, size_t why_size)
 {
-    FILE *file = fopen(path, "rb");
-    if (file == NULL) {
-        snprintf(why, why_size, "cannot read: %s", strerror(errno));
+    size_t len = 0;
+    char *pem = small_file_read(path, KEY_FILE_MAX_BYTES, &len, why, why_size);
+    if (pem == NULL)
         return NULL;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+    BIO_free(bio);
+    ERR_clear_error(); /* leave nothing on this thread's queue for libcurl to trip over */
+    char group[64] = "";
+    size_t group_len = 0;
+    if (key != NULL && (!EVP_PKEY_is_a(key, "EC") ||
+                        EVP_PKEY_get_group_name(key, group, sizeof group, &group_len) != 1 ||
+                        OBJ_sn2nid(group) != NID_X9_62_prime256v1)) {
+        EVP_PKEY_free(key);
+        key = NULL;
+        ERR_clear_error();
     }
-    char *pem = malloc(KEY_FILE_MAX_BYTES + 1);
-    size_t len = pem ? fread(pem, 1, KEY_FILE_MAX_BYTES + 1, file) : 0;
-    bool failed = pem == NULL || ferror(file);
-    int read_errno = pem == NULL ? ENOMEM : errno;
-    fclose(file);
-    EVP_PKEY *key = NULL;
-    if (failed) {
-        snprintf(why, why_size, "cannot read: %s", strerror(read_errno)); /* a directory, say */
-    } else if (len > KEY_FILE_MAX_BYTES) {
-        snprintf(why, why_size, "larger than %d bytes: " NOT_A_KEY, KEY_FILE_MAX_BYTES);
-    } else {
-        BIO *bio = BIO_new_mem_buf(pem, (int)len);
-        key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
-        BIO_free(bio);
-        ERR_clear_error(); /* leave nothing on this thread's queue for libcurl to trip over */
-        char group[64] = "";
-        size_t group_len = 0;
-        if (key != NULL && (!EVP_PKEY_is_a(key, "EC") ||
-                            EVP_PKEY_get_group_name(key, group, sizeof group, &group_len) != 1 ||
-                            OBJ_sn2nid(group) != NID_X9_62_prime256v1)) {
-            EVP_PKEY_free(key);
-            key = NULL;
-            ERR_clear_error();
-        }
-        if (key == NULL)
-            snprintf(why, why_size, NOT_A_KEY);
-    }
-    if (pem != NULL) {
-        OPENSSL_cleanse(pem, len); /* len <= KEY_FILE_MAX_BYTES + 1, the buffer's size */
-        free(pem);
-    }
+    if (key == NULL)
+        snprintf(why, why_size, NOT_A_KEY);
+    small_file_free(pem, len);
     return key;
 }
 

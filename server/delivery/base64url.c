@@ -1,6 +1,8 @@
 #include "delivery/base64url.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 size_t base64url_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -23,4 +25,34 @@ size_t base64url_encode(const unsigned char *in, size_t len, char *out)
     }
     out[o] = '\0';
     return o;
+}
+
+unsigned char *base64url_decode(const char *s, size_t len, size_t *out_len)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if (len % 4 == 1)
+        return NULL;
+    unsigned char *out = malloc(len * 3 / 4 + 1);
+    if (out == NULL)
+        return NULL;
+    uint32_t bits = 0;
+    int nbits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *d = s[i] ? strchr(digits, s[i]) : NULL;
+        if (d == NULL) {
+            free(out);
+            return NULL;
+        }
+        bits = bits << 6 | (uint32_t)(d - digits);
+        nbits += 6;
+        if (nbits >= 8) {
+            nbits -= 8;
+            out[o++] = (unsigned char)(bits >> nbits);
+            bits &= (1u << nbits) - 1;
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
 }

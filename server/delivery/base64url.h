@@ -14,4 +14,9 @@
  * BASE64URL_SIZE(len) chars, NUL-terminated. Returns the length written (without the NUL). */
 size_t base64url_encode(const unsigned char *in, size_t len, char *out);
 
+/* The bytes of `len` characters of unpadded base64url, in a new buffer (with a NUL after them,
+ * for text) that the caller frees; *out_len their count. NULL on any other character or an
+ * impossible length. */
+unsigned char *base64url_decode(const char *in, size_t len, size_t *out_len);
+
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/small_file.h"
 #include "delivery/base64url.h"
 #include "delivery/outbound_tls.h"
 
@@ -115,39 +116,6 @@ static void copy_printable(char *out, size_t out_size, const char *in)
 
 /* ---- the key file ---- */
 
-/* Reads a whole file of at most KEY_FILE_MAX_BYTES into a new NUL-terminated buffer the caller
- * frees (after wiping it: it holds the private key). NULL with the reason in `why`. */
-static char *read_key_file(const char *path, size_t *len_out, char *why, size_t why_size)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        set_error(why, why_size, "cannot be opened: %s", strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(KEY_FILE_MAX_BYTES + 1);
-    if (buf == NULL) {
-        set_error(why, why_size, "out of memory");
-        fclose(f);
-        return NULL;
-    }
-    size_t len = fread(buf, 1, KEY_FILE_MAX_BYTES + 1, f);
-    bool failed = ferror(f) != 0;
-    int saved_errno = errno;
-    fclose(f);
-    if (failed || len > KEY_FILE_MAX_BYTES) {
-        if (failed)
-            set_error(why, why_size, "cannot be read: %s", strerror(saved_errno));
-        else
-            set_error(why, why_size, "is larger than %d bytes", KEY_FILE_MAX_BYTES);
-        OPENSSL_cleanse(buf, len);
-        free(buf);
-        return NULL;
-    }
-    buf[len] = '\0';
-    *len_out = len;
-    return buf;
-}
-
 /* The non-empty string member `name` of `doc`, lent by json-c; NULL with a message otherwise. */
 static const char *key_field(json_object *doc, const char *name, const char *path, char *error,
                              size_t error_size)
@@ -212,9 +180,9 @@ static bool load_key_file(struct fcm_auth *auth, const char *path, char *error, 
     json_object *doc = NULL;
     size_t len = 0;
     char why[256];
-    char *text = read_key_file(path, &len, why, sizeof why);
+    char *text = small_file_read(path, KEY_FILE_MAX_BYTES, &len, why, sizeof why);
     if (text == NULL) {
-        set_error(error, error_size, "TRACKD_FCM_CREDENTIALS file '%s' %s", path, why);
+        set_error(error, error_size, "TRACKD_FCM_CREDENTIALS file '%s': %s", path, why);
         return false;
     }
 
@@ -272,8 +240,7 @@ static bool load_key_file(struct fcm_auth *auth, const char *path, char *error, 
 
 cleanup:
     json_object_put(doc);
-    OPENSSL_cleanse(text, len);
-    free(text);
+    small_file_free(text, len);
     return ok;
 }
 

@@ -7,7 +7,6 @@
  * key or a key of another certificate is reported by name (exit 2) rather than as a failure to
  * listen.
  */
-#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -15,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/small_file.h"
 #include "http/http_internal.h"
 
 /* A PEM certificate chain or key larger than this is not one. */
@@ -23,25 +23,17 @@
 /* Versions older than TLS 1.2 are refused; the rest is GnuTLS's NORMAL set. */
 #define TLS_PRIORITIES "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1"
 
-/* Reads a whole text file into a NUL-terminated string; NULL with the reason in `error`. */
+/* The whole of a PEM file, NUL-terminated; NULL with the reason in `error`. */
 static char *read_pem(const char *path, char *error, size_t error_size)
 {
-    FILE *file = fopen(path, "rb");
-    if (file == NULL) {
-        snprintf(error, error_size, "cannot read: %s", strerror(errno));
-        return NULL;
-    }
-    char *text = malloc(PEM_FILE_MAX + 1);
-    size_t len = text ? fread(text, 1, PEM_FILE_MAX + 1, file) : 0;
-    bool failed = text == NULL || ferror(file);
-    fclose(file);
-    if (failed || len > PEM_FILE_MAX) {
-        snprintf(error, error_size, failed ? "cannot read it" : "larger than 1 MB: not a PEM file");
-        free(text);
-        return NULL;
-    }
-    text[len] = '\0';
-    return text;
+    size_t len = 0;
+    return small_file_read(path, PEM_FILE_MAX, &len, error, error_size);
+}
+
+/* Frees what read_pem returned, wiping it: it may be a private key. */
+static void free_pem(char *pem)
+{
+    small_file_free(pem, pem ? strlen(pem) : 0);
 }
 
 /* An encrypted key would make OpenSSL ask for a pass phrase on the terminal: refuse instead. */
@@ -107,8 +99,8 @@ bool http_check_options(const struct http_options *options, FILE *errors)
 cleanup:
     X509_free(cert);
     EVP_PKEY_free(key);
-    free(cert_pem);
-    free(key_pem);
+    free_pem(cert_pem);
+    free_pem(key_pem);
     return valid;
 }
 
@@ -142,10 +134,7 @@ const char *http_tls_priorities(void)
 
 void http_tls_free(struct http_server *server)
 {
-    /* The key is wiped before it goes back to the allocator. */
-    if (server->tls_key_pem != NULL)
-        OPENSSL_cleanse(server->tls_key_pem, strlen(server->tls_key_pem));
-    free(server->tls_key_pem);
-    free(server->tls_cert_pem);
+    free_pem(server->tls_key_pem);
+    free_pem(server->tls_cert_pem);
     server->tls_key_pem = server->tls_cert_pem = NULL;
 }

@@ -187,12 +187,14 @@ class Trackd {
 
     // Starts `trackd serve` on a free port and waits for GET /healthz to answer 200. A port taken
     // between picking and binding shows as an early exit: such a start is retried on a new port.
-    async serve({ env = {} } = {}) {
+    // For HTTPS (TRACKD_TLS_CERT in env): scheme 'https', and `healthz(url)` resolving with the
+    // status of a GET that trusts the test's CA (fetch cannot be given one).
+    async serve({ env = {}, scheme = 'http', healthz = null } = {}) {
         let lastError;
         this.exitExpected = false;
         for (let attempt = 1; attempt <= 3; attempt++) {
             this.port = await freePort();
-            this.baseUrl = `http://127.0.0.1:${this.port}`;
+            this.baseUrl = `${scheme}://127.0.0.1:${this.port}`;
             this.output = [];
             this.exited = null;
             const child = spawn(TRACKD_BIN, ['serve'], {
@@ -214,7 +216,7 @@ class Trackd {
                 this.exited = { code: null, signal: null, error };
             });
             try {
-                await this.waitUntilHealthy();
+                await this.waitUntilHealthy(healthz);
                 return;
             } catch (error) {
                 lastError = error;
@@ -228,7 +230,7 @@ class Trackd {
         throw lastError;
     }
 
-    async waitUntilHealthy() {
+    async waitUntilHealthy(healthz = null) {
         const deadline = Date.now() + READY_TIMEOUT_MS;
         while (Date.now() < deadline) {
             if (this.exited) {
@@ -238,9 +240,13 @@ class Trackd {
                 throw new Error(`trackd serve exited before it was healthy (${how})\n${this.serverOutput()}`);
             }
             try {
-                const response = await fetch(`${this.baseUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
-                await response.arrayBuffer();
-                if (response.status === 200) return;
+                if (healthz) {
+                    if ((await healthz(`${this.baseUrl}/healthz`)) === 200) return;
+                } else {
+                    const response = await fetch(`${this.baseUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+                    await response.arrayBuffer();
+                    if (response.status === 200) return;
+                }
             } catch {
                 // not listening yet
             }
@@ -470,4 +476,4 @@ class PsqlSession {
     }
 }
 
-module.exports = { startTrackd, withDatabase, PrivateCluster, PsqlSession, sleep, REPO_ROOT };
+module.exports = { startTrackd, withDatabase, PrivateCluster, PsqlSession, sleep, freePort, REPO_ROOT };

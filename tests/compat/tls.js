@@ -13,19 +13,15 @@
 //                                      one request on its own connection; resolves with
 //                                      {status, headers, text, json, bytesSent}
 
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
-const net = require('node:net');
 const path = require('node:path');
-const { REPO_ROOT } = require('./harness');
-
-const TRACKD_BIN = process.env.TRACKD_BIN || path.join(REPO_ROOT, 'build', 'trackd');
+const { freePort } = require('./harness');
 
 const REQUEST_TIMEOUT_MS = 15_000;
-const READY_TIMEOUT_MS = 20_000;
 
 function openssl(dir, args) {
     execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
@@ -160,71 +156,15 @@ function cut(buffer, count) {
     return chunks;
 }
 
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
 // Stops the (plain HTTP) server a harness trackd runs and starts it again over HTTPS with the
 // test certificate, plus `env`. The harness still owns the process: trackd.stop() ends it.
 async function serveHttps(trackd, tls, { env = {} } = {}) {
     await trackd.killServer();
-    trackd.port = await freePort();
-    trackd.baseUrl = `https://127.0.0.1:${trackd.port}`;
-    trackd.output = [];
-    trackd.exited = null;
-    trackd.exitExpected = false;
-    const child = spawn(TRACKD_BIN, ['serve'], {
-        cwd: REPO_ROOT,
-        env: trackd.env({
-            TRACKD_LISTEN: `127.0.0.1:${trackd.port}`,
-            TRACKD_LOG_LEVEL: trackd.logLevel,
-            TRACKD_TLS_CERT: tls.server.cert,
-            TRACKD_TLS_KEY: tls.server.key,
-            ...env,
-        }),
-        stdio: ['ignore', 'pipe', 'pipe'],
+    await trackd.serve({
+        scheme: 'https',
+        env: { TRACKD_TLS_CERT: tls.server.cert, TRACKD_TLS_KEY: tls.server.key, ...env },
+        healthz: async (url) => (await send(url, { method: 'GET', ca: tls.ca, timeoutMs: 1000 })).status,
     });
-    trackd.child = child;
-    child.stdout.on('data', (chunk) => trackd.keepOutput(chunk));
-    child.stderr.on('data', (chunk) => trackd.keepOutput(chunk));
-    child.on('exit', (code, signal) => {
-        trackd.exited = { code, signal };
-    });
-    child.on('error', (error) => {
-        trackd.exited = { code: null, signal: null, error };
-    });
-
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastError = null;
-    while (Date.now() < deadline) {
-        if (trackd.exited) {
-            throw new Error(
-                `trackd serve (HTTPS) exited before it was healthy (${JSON.stringify(trackd.exited)})\n` +
-                    trackd.serverOutput()
-            );
-        }
-        try {
-            const answer = await send(`${trackd.baseUrl}/healthz`, { method: 'GET', ca: tls.ca, timeoutMs: 1000 });
-            if (answer.status === 200) return;
-            lastError = new Error(`GET /healthz answered ${answer.status}`);
-        } catch (error) {
-            lastError = error;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    await trackd.killServer();
-    throw new Error(
-        `trackd serve was not healthy over HTTPS within ${READY_TIMEOUT_MS} ms (${lastError?.message})\n` +
-            trackd.serverOutput()
-    );
 }
 
 module.exports = { makeTlsMaterial, send, cut, serveHttps, freePort };

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "delivery/base64url.h"
 #include "delivery/apns.h"
 #include "delivery/apns_token.h"
 
@@ -63,33 +64,6 @@ static void teardown(void)
 
 TestSuite(apns, .init = setup, .fini = teardown);
 
-/* Decodes unpadded base64url; NULL on anything else. */
-static unsigned char *unbase64url(const char *s, size_t len, size_t *out_len)
-{
-    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char *out = malloc(len + 1);
-    uint32_t bits = 0;
-    int nbits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *d = s[i] ? strchr(digits, s[i]) : NULL;
-        if (d == NULL) {
-            free(out);
-            return NULL;
-        }
-        bits = bits << 6 | (uint32_t)(d - digits);
-        nbits += 6;
-        if (nbits >= 8) {
-            nbits -= 8;
-            out[o++] = (unsigned char)(bits >> nbits);
-            bits &= (1u << nbits) - 1;
-        }
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
-
 /* A JWT taken apart: header and claims parsed, signature checked against `public_key`. */
 struct jwt {
     json_object *header;
@@ -105,18 +79,18 @@ static struct jwt open_jwt(const char *token, EVP_PKEY *public_key)
     cr_assert(dot1 && dot2 && !strchr(dot2 + 1, '.'), "three parts: %s", token);
     cr_assert_null(strchr(token, '='), "no padding: %s", token);
     size_t len;
-    unsigned char *part = unbase64url(token, (size_t)(dot1 - token), &len);
+    unsigned char *part = base64url_decode(token, (size_t)(dot1 - token), &len);
     cr_assert_not_null(part);
     j.header = json_tokener_parse((char *)part);
     free(part);
-    part = unbase64url(dot1 + 1, (size_t)(dot2 - dot1 - 1), &len);
+    part = base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &len);
     cr_assert_not_null(part);
     j.claims = json_tokener_parse((char *)part);
     free(part);
     cr_assert(j.header && j.claims);
 
     /* JWS carries raw r || s; OpenSSL verifies DER. */
-    unsigned char *raw = unbase64url(dot2 + 1, strlen(dot2 + 1), &len);
+    unsigned char *raw = base64url_decode(dot2 + 1, strlen(dot2 + 1), &len);
     cr_assert_not_null(raw);
     cr_assert_eq(len, 64, "ES256 signatures are 64 bytes, not %zu", len);
     ECDSA_SIG *sig = ECDSA_SIG_new();

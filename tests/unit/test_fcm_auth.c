@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "delivery/base64url.h"
 #include "delivery/fcm_auth.h"
 
 #define CLIENT_EMAIL "pusher@trackd-test.iam.gserviceaccount.com"
@@ -85,37 +86,6 @@ static char paths[16][128];
 static int path_count;
 
 /* ---- the token endpoint ---- */
-
-/* Decodes unpadded base64url; NULL on any other character or an impossible length. */
-static unsigned char *base64url_decode(const char *s, size_t len, size_t *out_len)
-{
-    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    if (len % 4 == 1)
-        return NULL;
-    unsigned char *out = malloc(len * 3 / 4 + 1);
-    if (out == NULL)
-        return NULL;
-    uint32_t bits = 0;
-    int nbits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *d = s[i] ? strchr(digits, s[i]) : NULL;
-        if (d == NULL) {
-            free(out);
-            return NULL;
-        }
-        bits = bits << 6 | (uint32_t)(d - digits);
-        nbits += 6;
-        if (nbits >= 8) {
-            nbits -= 8;
-            out[o++] = (unsigned char)(bits >> nbits);
-            bits &= (1u << nbits) - 1;
-        }
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
-}
 
 /* The percent-decoded value of `name` in a form body, a new string, or NULL when absent. */
 static char *form_value(const char *body, const char *name)
