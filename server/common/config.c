@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum setting_type {
     SETTING_STRING,     /* free text */
@@ -232,22 +233,123 @@ void config_describe(FILE *out)
     }
 }
 
+/* Appends `len` bytes of `text` to `out` (of `size`, holding *used), cutting at the end. */
+static void put(char *out, size_t size, size_t *used, const char *text, size_t len)
+{
+    if (*used + 1 >= size)
+        return;
+    size_t room = size - 1 - *used;
+    size_t n = len < room ? len : room;
+    memcpy(out + *used, text, n);
+    *used += n;
+    out[*used] = '\0';
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* The URI form, scheme://[user[:password]@]host.../db?key=value&...: the password of the user
+ * information and the value of any password= parameter are masked. */
+static void mask_uri(const char *url, const char *authority, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *c = authority; c < authority + authority_len; c++)
+        if (*c == '@')
+            at = c; /* the last one: an unencoded '@' in a password comes before it */
+    const char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
+    if (colon != NULL) {
+        put(out, size, &used, url, (size_t)(colon + 1 - url));
+        put(out, size, &used, "***", 3);
+        put(out, size, &used, at, strlen(at) - strlen(authority + authority_len));
+    } else {
+        put(out, size, &used, url, (size_t)(authority + authority_len - url));
+    }
+    const char *rest = authority + authority_len;
+    const char *query = strchr(rest, '?');
+    if (query == NULL) {
+        put(out, size, &used, rest, strlen(rest));
+        return;
+    }
+    put(out, size, &used, rest, (size_t)(query + 1 - rest));
+    for (const char *param = query + 1; *param != '\0';) {
+        size_t len = strcspn(param, "&#");
+        const char *eq = memchr(param, '=', len);
+        if (eq != NULL && (size_t)(eq - param) == 8 && strncasecmp(param, "password", 8) == 0) {
+            put(out, size, &used, param, 9);
+            put(out, size, &used, "***", 3);
+        } else {
+            put(out, size, &used, param, len);
+        }
+        param += len;
+        if (*param == '&') {
+            put(out, size, &used, "&", 1);
+            param++;
+        } else if (*param == '#') {
+            put(out, size, &used, param, strlen(param));
+            break;
+        }
+    }
+}
+
+/* The key=value form, as libpq reads it: blanks around '=' allowed, a value either quoted
+ * ('...' with \' and \\ escapes) or running to the next blank (with backslash escapes). The
+ * value of password is masked, whatever the case of the key. */
+static void mask_conninfo(const char *text, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    const char *c = text;
+    while (*c != '\0') {
+        const char *start = c;
+        while (is_blank(*c))
+            c++;
+        const char *key = c;
+        while (*c != '\0' && *c != '=' && !is_blank(*c))
+            c++;
+        size_t key_len = (size_t)(c - key);
+        while (is_blank(*c))
+            c++;
+        if (*c != '=') { /* not key=value: copied as it is, libpq will refuse it */
+            put(out, size, &used, start, strlen(start));
+            return;
+        }
+        c++;
+        while (is_blank(*c))
+            c++;
+        const char *value = c;
+        if (*c == '\'') {
+            for (c++; *c != '\0' && *c != '\''; c++)
+                if (*c == '\\' && c[1] != '\0')
+                    c++;
+            if (*c == '\'')
+                c++;
+        } else {
+            for (; *c != '\0' && !is_blank(*c); c++)
+                if (*c == '\\' && c[1] != '\0')
+                    c++;
+        }
+        put(out, size, &used, start, (size_t)(value - start));
+        if (key_len == 8 && strncasecmp(key, "password", 8) == 0)
+            put(out, size, &used, "***", 3);
+        else
+            put(out, size, &used, value, (size_t)(c - value));
+    }
+}
+
 void config_mask_url(const char *url, char *out, size_t out_size)
 {
-    /* URI form postgresql://user:password@host/db: hide what lies between ':' and '@'. */
+    if (out_size == 0)
+        return;
     const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme ? memchr(scheme + 3, ':', at ? (size_t)(at - scheme - 3) : 0) : NULL;
-    if (colon != NULL && at != NULL) {
-        snprintf(out, out_size, "%.*s:***%s", (int)(colon - url), url, at);
-        return;
-    }
-    /* conninfo form: hide the value of password=. */
-    const char *pw = strstr(url, "password=");
-    if (pw != NULL) {
-        const char *end = strchr(pw, ' ');
-        snprintf(out, out_size, "%.*spassword=***%s", (int)(pw - url), url, end ? end : "");
-        return;
-    }
-    snprintf(out, out_size, "%s", url);
+    bool uri = scheme != NULL && (strncmp(url, "postgresql://", 13) == 0 ||
+                                  strncmp(url, "postgres://", 11) == 0);
+    if (uri)
+        mask_uri(url, scheme + 3, out, out_size);
+    else
+        mask_conninfo(url, out, out_size);
 }

@@ -65,7 +65,9 @@ void config_free(struct config *cfg);
 /* Prints every setting with its default and description (for --help). */
 void config_describe(FILE *out);
 
-/* Copies `url` into `out` with any password replaced by "***", for logs. */
+/* Copies a libpq connection string into `out` with every password replaced by "***", for logs:
+ * the URI form (user:password@, and ?password=) and the key=value form (blanks around '=',
+ * quoted values with escapes). The one place secrets of DATABASE_URL are masked. */
 void config_mask_url(const char *url, char *out, size_t out_size);
 
 #endif

@@ -71,6 +71,7 @@ struct store_workspace {
     uint8_t api_key_hash[32];
     uint8_t write_key_hash[32];
     char created_at[40];
+    int64_t environment_id; /* what the Track API reports as environment_id (random) */
 };
 
 /* Creates a workspace with fresh random keys; the plain keys are written to `api_key` and

@@ -179,7 +179,7 @@ static enum store_outcome outcome_of(const char *word)
 {
     if (strstr(word, ";link_refused") != NULL)
         return STORE_OUTCOME_LINK_REFUSED;
-    if (strcmp(word, "duplicate") == 0)
+    if (strcmp(word, "duplicate") == 0 || strcmp(word, "repeat") == 0)
         return STORE_OUTCOME_DUPLICATE;
     if (strcmp(word, "conflict") == 0)
         return STORE_OUTCOME_CONFLICT;

@@ -14,7 +14,7 @@ enum store_outcome {
     STORE_OUTCOME_STORED,       /* stored, created, updated or recorded */
     STORE_OUTCOME_LINK_REFUSED, /* stored, but its anonymous id belongs to another person and
                                  * was not linked (answered 200, logged) */
-    STORE_OUTCOME_DUPLICATE,    /* its message id was seen before: nothing changed */
+    STORE_OUTCOME_DUPLICATE,    /* its message id was seen before, or a metric repeated */
     STORE_OUTCOME_CONFLICT,     /* identify refused: an identifier belongs to another person */
     STORE_OUTCOME_IGNORED,      /* dropped as Customer.io does, answered 200: a suppressed
                                  * identifier, an unknown cio_id, `_update` for nobody, a

@@ -15,10 +15,10 @@ const struct store_statement store_workspace_statements[] = {
     {"workspace_insert", "INSERT INTO workspaces (name, site_id, api_key_hash, write_key_hash)"
                          " VALUES ($1, $2, $3::bytea, $4::bytea)"
                          " ON CONFLICT (name) DO NOTHING"
-                         " RETURNING id, created_at"},
+                         " RETURNING id, created_at, environment_id"},
     {"workspace_list",
      "SELECT id, name, site_id, encode(api_key_hash, 'hex'), encode(write_key_hash, 'hex'),"
-     " created_at FROM workspaces ORDER BY id"},
+     " created_at, environment_id FROM workspaces ORDER BY id"},
 };
 const size_t store_workspace_statement_count =
     sizeof store_workspace_statements / sizeof store_workspace_statements[0];
@@ -72,6 +72,7 @@ enum store_status store_create_workspace(struct store *store, const char *name,
     } else {
         out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         snprintf(out->created_at, sizeof out->created_at, "%s", PQgetvalue(res, 0, 1));
+        out->environment_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
         status = STORE_ONE_RESULT;
     }
     PQclear(res);
@@ -98,6 +99,7 @@ enum store_status store_list_workspaces(struct store *store,
         hex_to_bytes(PQgetvalue(res, i, 3), ws.api_key_hash, sizeof ws.api_key_hash);
         hex_to_bytes(PQgetvalue(res, i, 4), ws.write_key_hash, sizeof ws.write_key_hash);
         snprintf(ws.created_at, sizeof ws.created_at, "%s", PQgetvalue(res, i, 5));
+        ws.environment_id = strtoll(PQgetvalue(res, i, 6), NULL, 10);
         each(cls, &ws);
     }
     PQclear(res);

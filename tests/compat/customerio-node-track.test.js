@@ -561,40 +561,52 @@ describe('customerio-node TrackClient against trackd', { timeout: SUITE_TIMEOUT_
 
     // ---- 9. delivery metrics -----------------------------------------------------------------
 
-    it('trackPush and reportMetric each add a delivery_metrics row', async () => {
-        const metricRows = (deliveryId) =>
+    it('trackPush and reportMetric land on the delivery they name, and only on one', async () => {
+        // A sent push delivery of this workspace, as a rule would have made it.
+        const publicId = (
+            await trackd.exec(`
+                WITH r AS (INSERT INTO rules (workspace_id, name, definition, trigger_event, trigger_type)
+                           SELECT id, 't9-rule', '{}', 't9', 'event' FROM workspaces
+                           WHERE site_id = ${lit(ws.site_id)}
+                           RETURNING id, workspace_id),
+                     f AS (INSERT INTO firings (workspace_id, rule_id, event_id)
+                           SELECT workspace_id, id, -9 FROM r RETURNING id, workspace_id, rule_id)
+                INSERT INTO deliveries (workspace_id, rule_id, firing_id, action, status, sent_at)
+                SELECT workspace_id, rule_id, id, '{"type":"push"}', 'sent', now() - interval '1 minute'
+                FROM f RETURNING public_id`)
+        ).split('\n')[0];
+        assert.match(publicId, /^[A-Za-z0-9_-]{22}$/);
+        const metricRows = () =>
             trackd.query(`
-                SELECT delivery_id, metric, device_token, href,
+                SELECT delivery_id, metric, device_token, href, repeats,
                        extract(epoch FROM occurred_at)::bigint AS occurred
-                FROM delivery_metrics WHERE delivery_id = ${lit(deliveryId)} ORDER BY id`);
+                FROM delivery_metrics WHERE delivery_id = ${lit(publicId)} ORDER BY id`);
 
-        const pushDelivery = `t9-push-${crypto.randomBytes(6).toString('hex')}`;
+        const openedAt = Math.floor(Date.now() / 1000) - 10;
         assert.deepEqual(
-            await client.trackPush({
-                delivery_id: pushDelivery,
-                event: 'opened',
-                device_id: 't9-device-token',
-                timestamp: 1700000004,
-            }),
+            await client.trackPush({ delivery_id: publicId, event: 'opened', device_id: 't9-device-token', timestamp: openedAt }),
             {}
         );
-        const [push, ...extraPush] = await metricRows(pushDelivery);
-        assert.deepEqual(extraPush, []);
-        assert.ok(push, 'trackPush stored a row');
+        assert.deepEqual(await client.reportMetric({ delivery_id: publicId, metric: 'clicked', href: 'https://example.com/t9' }), {});
+        // A second open is counted, not stored; a made-up id is answered and leaves nothing.
+        assert.deepEqual(await client.trackPush({ delivery_id: publicId, event: 'opened', device_id: 't9-device-token' }), {});
+        const madeUp = `t9-unknown-${crypto.randomBytes(6).toString('hex')}`;
+        assert.deepEqual(await client.reportMetric({ delivery_id: madeUp, metric: 'clicked' }), {});
+
+        const [push, metric, ...extra] = await metricRows();
+        assert.deepEqual(extra, []);
         assert.equal(push.metric, 'opened');
         assert.equal(push.device_token, 't9-device-token');
-        assert.equal(push.occurred, 1700000004);
-
-        const metricDelivery = `t9-metric-${crypto.randomBytes(6).toString('hex')}`;
-        assert.deepEqual(
-            await client.reportMetric({ delivery_id: metricDelivery, metric: 'clicked', href: 'https://example.com/t9' }),
-            {}
-        );
-        const [metric, ...extraMetric] = await metricRows(metricDelivery);
-        assert.deepEqual(extraMetric, []);
-        assert.ok(metric, 'reportMetric stored a row');
+        assert.equal(push.occurred, openedAt);
+        assert.equal(push.repeats, 1);
         assert.equal(metric.metric, 'clicked');
         assert.equal(metric.href, 'https://example.com/t9');
+        const [delivery] = await trackd.query(
+            `SELECT extract(epoch FROM opened_at)::bigint AS opened, clicked_at IS NOT NULL AS clicked
+             FROM deliveries WHERE public_id = ${lit(publicId)}`
+        );
+        assert.deepEqual(delivery, { opened: openedAt, clicked: true });
+        assert.deepEqual(await trackd.query(`SELECT id FROM delivery_metrics WHERE delivery_id = ${lit(madeUp)}`), []);
     });
 
     // ---- 10. region --------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //   trackd.baseUrl      'http://127.0.0.1:<port>'
 //   trackd.workspace    {name, site_id, api_key, write_key} of workspace "compat"
 //   await trackd.query('SELECT ...')   rows as plain objects (jsonb columns come back parsed)
+//   await trackd.exec('INSERT ...')    any SQL; psql's unaligned output
 //   await trackd.stop()                kills the server, drops the database; safe to call twice
 //
 // Options of startTrackd beyond the basics (used by the reliability tests):
@@ -268,6 +269,12 @@ class Trackd {
 
     query(sql) {
         return queryRows(this.databaseUrl, sql);
+    }
+
+    // Runs SQL that is not a plain SELECT (data-modifying WITH, INSERT ... RETURNING); resolves
+    // with what psql printed, unaligned and without headers.
+    exec(sql) {
+        return run('psql', psqlArgs(this.databaseUrl, sql));
     }
 
     // The server's process id (null when none runs).

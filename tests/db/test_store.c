@@ -105,7 +105,27 @@ Test(store, track_stores_an_event_for_a_new_person)
                  " to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
                  " FROM events e JOIN people p ON p.id = e.person_id",
                  "u1 event purchase 4.99 direct t 2026-11-28 09:50:00");
-    expect_value("SELECT length(cio_id)::text FROM people", "10");
+    expect_value("SELECT length(cio_id)::text FROM people", "20");
+}
+
+Test(store, cio_ids_and_environment_ids_are_random_not_derived_from_internal_ids)
+{
+    /* Two people made one after the other get unrelated ids: no counter shows through. */
+    for (int i = 0; i < 50; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"userId\":\"r%d\",\"event\":\"E\"}", i);
+        cr_assert_eq(write_call(PIPELINES_TRACK, body), STORE_OUTCOME_STORED);
+    }
+    expect_value("SELECT count(DISTINCT cio_id)::text FROM people", "50");
+    expect_value("SELECT bool_and(cio_id ~ '^[0-9a-f]{20}$')::text FROM people", "true");
+    /* Neighbours in id order share no long prefix, as multiples of a constant would. */
+    expect_value("SELECT (count(*) FILTER (WHERE left(a, 4) = left(b, 4)) < 3)::text FROM"
+                 " (SELECT cio_id AS a, lead(cio_id) OVER (ORDER BY id) AS b FROM people) p"
+                 " WHERE b IS NOT NULL",
+                 "true");
+    expect_value("SELECT (environment_id <> id AND environment_id >= 100000)::text FROM workspaces"
+                 " ORDER BY id LIMIT 1",
+                 "true");
 }
 
 Test(store, a_repeated_message_id_is_stored_once)

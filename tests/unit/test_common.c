@@ -166,15 +166,37 @@ Test(config, database_url_is_optional_when_not_needed)
     config_free(&cfg);
 }
 
-Test(config, masks_passwords_in_urls)
+Test(config, masks_passwords_in_every_form_of_connection_string)
 {
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"postgresql://user:secret@db:5432/trackd", "postgresql://user:***@db:5432/trackd"},
+        {"postgres://u:p%40ss@db/x", "postgres://u:***@db/x"},
+        {"postgresql://u:p@ss@db/x", "postgresql://u:***@db/x"},
+        {"postgresql://trackd@/trackd?host=/tmp", "postgresql://trackd@/trackd?host=/tmp"},
+        {"postgresql://db/x?user=u&password=sec%20ret&sslmode=require",
+         "postgresql://db/x?user=u&password=***&sslmode=require"},
+        {"postgresql://u:pw@db/x?password=two#frag", "postgresql://u:***@db/x?password=***#frag"},
+        {"host=db password=secret dbname=x", "host=db password=*** dbname=x"},
+        {"host=db password='sec ret' dbname=x", "host=db password=*** dbname=x"},
+        {"host=db password = spaced dbname=x", "host=db password = *** dbname=x"},
+        {"password='it\\'s \\\\ here' host=db", "password=*** host=db"},
+        {"password=back\\ slash host=db", "password=*** host=db"},
+        {"  PASSWORD=upper", "  PASSWORD=***"},
+        {"host=db", "host=db"},
+        {"", ""},
+    };
     char out[256];
-    config_mask_url("postgresql://user:secret@db:5432/trackd", out, sizeof out);
-    cr_assert_str_eq(out, "postgresql://user:***@db:5432/trackd");
-    config_mask_url("host=db password=secret dbname=x", out, sizeof out);
-    cr_assert_str_eq(out, "host=db password=*** dbname=x");
-    config_mask_url("postgresql://trackd@/trackd?host=/tmp", out, sizeof out);
-    cr_assert_str_eq(out, "postgresql://trackd@/trackd?host=/tmp");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        config_mask_url(cases[i].in, out, sizeof out);
+        cr_assert_str_eq(out, cases[i].out, "masking [%s]", cases[i].in);
+        cr_assert_null(strstr(out, "sec"), "[%s] leaks", cases[i].in);
+    }
+    /* A buffer too small cuts the copy, never overruns it. */
+    char small[12];
+    config_mask_url("host=db password=secret", small, sizeof small);
+    cr_assert_str_eq(small, "host=db pas");
 }
 
 /* ---- JSON hygiene ---- */
