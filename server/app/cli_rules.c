@@ -37,7 +37,14 @@ static void loaded_free(struct loaded_rules *rules)
     free(rules->items);
 }
 
-/* Reads and validates one file; problems are printed naming the file and the field. */
+/* Prints one warning about a rule that loads anyway; `cls` is the file's path. */
+static void print_warning(void *cls, const char *field, const char *message)
+{
+    fprintf(stderr, "%s: warning: %s: %s\n", (const char *)cls, field, message);
+}
+
+/* Reads and validates one file; problems are printed naming the file and the field, and so are
+ * warnings, which do not stop the load. */
 static void load_file(struct loaded_rules *rules, const char *path)
 {
     json_object *definition = json_object_from_file(path);
@@ -55,6 +62,7 @@ static void load_file(struct loaded_rules *rules, const char *path)
         json_object_put(definition);
         return;
     }
+    trigger_rule_warnings(rule, print_warning, (void *)path);
     for (size_t i = 0; i < rules->count; i++) {
         if (strcmp(rules->items[i].name, rule->name) == 0) {
             fprintf(stderr, "%s: name: rule '%s' is also defined in %s\n", path, rule->name,

@@ -19,6 +19,7 @@
 #include "delivery/fcm_auth.h"
 #include "delivery/outbound_tls.h"
 #include "delivery/push_payload.h"
+#include "delivery/webhook.h"
 #include "store/store_engine.h"
 
 /* How long an idle worker waits before looking for due deliveries again. */
@@ -88,6 +89,17 @@ enum delivery_verdict delivery_classify(long status, const char *body, int is_pu
     if (status == 0 || status == 408 || status == 429 || status >= 500)
         return DELIVERY_RETRY;
     return DELIVERY_DEAD;
+}
+
+enum delivery_verdict delivery_classify_failure(int curl_code)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return DELIVERY_DEAD;
+    default:
+        return DELIVERY_RETRY;
+    }
 }
 
 static bool is_running(struct delivery_worker *w)
@@ -177,43 +189,23 @@ static bool open_transfer(struct delivery_worker *w, struct transfer *t, const c
     return true;
 }
 
-/* A webhook: the rendered body to the rule's URL, with the delivery id as Idempotency-Key. */
+/* A webhook: the rendered body to the rule's URL, with the delivery id as Idempotency-Key. A
+ * request that webhook_prepare refuses is not retryable: it would be refused again. */
 static bool prepare_webhook(struct delivery_worker *w, struct transfer *t, json_object *action,
                             char *error, size_t error_size, bool *retryable)
 {
-    char id_text[24], header[300];
-    snprintf(id_text, sizeof id_text, "%" PRId64, t->id);
-    const char *url = NULL, *method = "POST";
-    json_object *value = NULL;
-    if (json_object_object_get_ex(action, "url", &value))
-        url = json_object_get_string(value);
-    if (json_object_object_get_ex(action, "method", &value))
-        method = json_object_get_string(value);
-    t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
-    json_object *headers = NULL;
-    if (json_object_object_get_ex(action, "headers", &headers) &&
-        json_object_is_type(headers, json_type_object)) {
-        json_object_object_foreach(headers, key, hv)
-        {
-            snprintf(header, sizeof header, "%s: %s", key, json_object_get_string(hv));
-            if (strpbrk(header, "\r\n") == NULL)
-                t->headers = curl_slist_append(t->headers, header);
-        }
-    }
-    snprintf(header, sizeof header, "Idempotency-Key: %s", id_text);
-    t->headers = curl_slist_append(t->headers, header);
-    snprintf(header, sizeof header, "X-Trackd-Delivery: %s", id_text);
-    t->headers = curl_slist_append(t->headers, header);
-    json_object *body = NULL;
-    json_object_object_get_ex(action, "body", &body);
-    t->body = strdup(body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-                                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
-                          : "{}");
-    if (url == NULL || t->body == NULL) {
-        snprintf(error, error_size, "the delivery has no url or body");
+    struct webhook_request request;
+    if (!webhook_prepare(action, t->id, &request, error, error_size, retryable))
         return false;
-    }
-    return open_transfer(w, t, url, method, error, error_size, retryable);
+    /* libcurl copies the URL and method when they are set; the headers and body it only points
+     * to, so the transfer takes them. */
+    t->headers = request.headers;
+    t->body = request.body;
+    request.headers = NULL;
+    request.body = NULL;
+    bool ok = open_transfer(w, t, request.url, request.method, error, error_size, retryable);
+    webhook_request_clear(&request);
+    return ok;
 }
 
 /* A push through FCM HTTP v1 (Android devices, and iOS devices when APNs is not configured). */
@@ -358,12 +350,15 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
     enum delivery_verdict verdict = t->apns
                                         ? apns_classify(status, t->response, reason, sizeof reason)
                                         : delivery_classify(status, t->response, t->push);
+    if (result != CURLE_OK)
+        verdict = delivery_classify_failure((int)result);
     if (t->apns && !t->resent && status == 403 && strcmp(reason, "ExpiredProviderToken") == 0 &&
         resend_with_new_token(w, t))
         return;
     char error[RESPONSE_KEPT + 128];
     if (result != CURLE_OK)
-        snprintf(error, sizeof error, "network error: %s",
+        snprintf(error, sizeof error, "%s: %s",
+                 verdict == DELIVERY_DEAD ? "the request cannot be sent" : "network error",
                  t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
     else if (t->apns && reason[0] != '\0')
         snprintf(error, sizeof error, "APNs answered HTTP %ld: %s", status, reason);

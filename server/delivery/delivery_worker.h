@@ -3,7 +3,8 @@
  * (webhooks, FCM pushes, and APNs pushes to iOS devices when an APNs key is set, with libcurl,
  * many at once, so one slow endpoint never holds back the others), and record the outcome: sent;
  * retrying with exponential backoff and jitter on 408, 429, 5xx or a network error; dead on any
- * other 4xx or when attempts run out. A worker that dies mid-send leaves its lease to expire: the
+ * other 4xx, at once when the request cannot be made as it is (delivery/webhook.h), or when
+ * attempts run out. A worker that dies mid-send leaves its lease to expire: the
  * delivery is sent again with the same id (and so the same Idempotency-Key): at least once.
  */
 #ifndef TRACKD_DELIVERY_WORKER_H
@@ -67,5 +68,10 @@ enum delivery_verdict {
 /* The verdict on a webhook or FCM answer; for FCM (`is_push`), 404 or UNREGISTERED is GONE.
  * APNs answers go through apns_classify() (apns.h). */
 enum delivery_verdict delivery_classify(long status, const char *body, int is_push);
+
+/* The verdict on a request that got no answer (`curl_code`, libcurl's CURLcode): DEAD when the
+ * request itself is at fault, so that sending it again would fail the same way (a URL libcurl
+ * refuses, a scheme it will not speak), else RETRY (connection refused, timeouts, TLS, DNS). */
+enum delivery_verdict delivery_classify_failure(int curl_code);
 
 #endif

@@ -77,7 +77,7 @@ static enum trigger_event_type event_type_of(const char *type)
 static void fire(struct batch *b, const struct cached_rule *rule,
                  const struct store_pending_event *event, const struct trigger_facts *facts)
 {
-    json_object *action = trigger_render_json(rule->rule->action, facts);
+    json_object *action = trigger_render_action(rule->rule, facts);
     if (action == NULL) {
         b->failed = true;
         return;

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trigger/trigger_template.h"
+#include "trigger/trigger_url.h"
+
 #define US_PER_SEC INT64_C(1000000)
 #define DURATION_HINT "a duration like \"30s\", \"10m\", \"2h\" or \"1d\" (at most 365d)"
 
@@ -474,7 +477,7 @@ static bool parse_timing(json_object *definition, struct trigger_rule *rule, str
 }
 
 /* An optional object at `path` whose values are all strings, e.g. push data. When `header_names`,
- * keys must be HTTP header names and values may not hold CR or LF. */
+ * keys must be HTTP header names and values may not hold CR or LF, each within its limit. */
 static bool string_map(json_object *action, const char *key, bool header_names, struct refusal *r)
 {
     char path[320], field[320];
@@ -492,10 +495,16 @@ static bool string_map(json_object *action, const char *key, bool header_names, 
                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                 "0123456789!#$%&'*+-.^_`|~")] != '\0'))
             return refuse(r, field, "%s: \"%s\" is not a valid HTTP header name", field, name);
+        if (header_names && strlen(name) > TRIGGER_HEADER_NAME_MAX_BYTES)
+            return refuse(r, path, "%s: a header name cannot be longer than %d bytes", path,
+                          TRIGGER_HEADER_NAME_MAX_BYTES);
         if (value == NULL || !json_object_is_type(value, json_type_string))
             return refuse(r, field, "%s must be a string", field);
         if (header_names && strpbrk(json_object_get_string(value), "\r\n") != NULL)
             return refuse(r, field, "%s cannot contain a line break", field);
+        if (header_names && json_object_get_string_len(value) > TRIGGER_HEADER_VALUE_MAX_BYTES)
+            return refuse(r, field, "%s cannot be longer than %d bytes", field,
+                          TRIGGER_HEADER_VALUE_MAX_BYTES);
     }
     return true;
 }
@@ -518,12 +527,12 @@ static bool parse_webhook(json_object *action, struct refusal *r)
 {
     static const char *const keys[] = {"type", "url", "method", "headers", "body", NULL};
     const char *url, *method;
+    char why[320];
     if (!only_known_keys(action, "action", keys, r) ||
         !string_member(action, "action", "url", true, &url, r))
         return false;
-    size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
-    if (scheme == 0 || url[scheme] == '\0')
-        return refuse(r, "action.url", "action.url must start with http:// or https://");
+    if (!trigger_url_check(url, why, sizeof why))
+        return refuse(r, "action.url", "%s", why);
     if (!string_member(action, "action", "method", false, &method, r))
         return false;
     if (method != NULL && strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
@@ -617,4 +626,23 @@ void trigger_rule_free(struct trigger_rule *rule)
     condition_free(rule->conditions);
     json_object_put(rule->action);
     free(rule);
+}
+
+void trigger_rule_warnings(const struct trigger_rule *rule, trigger_warning_fn *warn, void *cls)
+{
+    json_object *headers = NULL;
+    if (rule == NULL || rule->action_type != TRIGGER_ACTION_WEBHOOK ||
+        !json_object_object_get_ex(rule->action, "headers", &headers) ||
+        !json_object_is_type(headers, json_type_object))
+        return;
+    json_object_object_foreach(headers, name, value)
+    {
+        if (!trigger_template_has_expression(json_object_get_string(value)))
+            continue;
+        char field[320];
+        join_path(field, sizeof field, "action.headers", name);
+        warn(cls, field,
+             "the value holds a template: event and person values, which clients send, go "
+             "into this header as they are (a value with a line break makes the delivery dead)");
+    }
 }

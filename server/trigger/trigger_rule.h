@@ -24,6 +24,11 @@
 #define TRIGGER_FIELD_MAX_BYTES 255    /* a condition's whole "event.<path>" or "person.<path>" */
 #define TRIGGER_CONDITION_DEPTH_MAX 16 /* a top-level condition is at depth 1 */
 #define TRIGGER_DURATION_MAX_US (INT64_C(365) * 86400 * 1000000)
+/* A webhook header as written (a template; what it renders to is sent whole, never cut). The
+ * value limit leaves room for long bearer tokens and JWTs within the 8 KB that servers commonly
+ * accept for a header; action.url's limit is TRIGGER_URL_MAX_BYTES (trigger_url.h). */
+#define TRIGGER_HEADER_NAME_MAX_BYTES 256
+#define TRIGGER_HEADER_VALUE_MAX_BYTES 8192
 
 /* What kind of event fires a rule (trigger.type). */
 enum trigger_event_type {
@@ -111,6 +116,16 @@ struct trigger_rule {
  */
 struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
                                         char *message, size_t message_size);
+
+/* Receives one warning: the field ("action.headers.X-User") and a sentence about it. */
+typedef void trigger_warning_fn(void *cls, const char *field, const char *message);
+
+/*
+ * Reports what a valid rule holds that its author should know about, one call of `warn` per
+ * warning: for now, each webhook header whose value holds a template (client data in a header).
+ * Warnings never refuse a rule. `rule` may be NULL (no warnings).
+ */
+void trigger_rule_warnings(const struct trigger_rule *rule, trigger_warning_fn *warn, void *cls);
 
 /* Frees `rule` and everything it owns; accepts NULL. */
 void trigger_rule_free(struct trigger_rule *rule);

@@ -6,6 +6,7 @@
 
 #include "common/textbuf.h"
 #include "trigger/trigger_rule.h"
+#include "trigger/trigger_url.h"
 
 /* One "{{ field | default: 'text' }}" as found in the template; fallback points into it. */
 struct expression {
@@ -102,35 +103,77 @@ static void append_expression(struct textbuf *b, const struct expression *e,
         json_object_put(value);
 }
 
+bool trigger_template_walk(const char *template_text, const struct trigger_facts *facts,
+                           const struct trigger_template_sink *sink, void *cls)
+{
+    struct textbuf value = {0};
+    const char *p = template_text;
+    while (*p != '\0' && !value.failed) {
+        const char *open = strstr(p, "{{");
+        if (open == NULL) {
+            sink->literal(cls, p, strlen(p));
+            break;
+        }
+        if (open > p)
+            sink->literal(cls, p, (size_t)(open - p));
+        struct expression e;
+        if (parse_expression(open, &e)) {
+            value.len = 0;
+            textbuf_append(&value, "", 0); /* a value that renders empty is "", not NULL */
+            append_expression(&value, &e, facts);
+            if (!value.failed)
+                sink->value(cls, value.data, value.len);
+            p = e.end;
+        } else {
+            /* Not an expression: keep one brace and look again from the next ("{{{ x }}"). */
+            sink->literal(cls, "{", 1);
+            p = open + 1;
+        }
+    }
+    bool ok = !value.failed;
+    free(value.data);
+    return ok;
+}
+
+/* trigger_render's sink: everything goes into the text as it is. */
+static void append_piece(void *cls, const char *text, size_t len)
+{
+    textbuf_append(cls, text, len);
+}
+
 char *trigger_render(const char *template_text, const struct trigger_facts *facts)
 {
     if (template_text == NULL)
         return NULL;
+    static const struct trigger_template_sink sink = {append_piece, append_piece};
     struct textbuf b = {0};
     textbuf_append(&b, "", 0); /* an empty template renders as "", not NULL */
-    const char *p = template_text;
-    while (*p != '\0') {
-        const char *open = strstr(p, "{{");
-        if (open == NULL) {
-            textbuf_append(&b, p, strlen(p));
-            break;
-        }
-        textbuf_append(&b, p, (size_t)(open - p));
-        struct expression e;
-        if (parse_expression(open, &e)) {
-            append_expression(&b, &e, facts);
-            p = e.end;
-        } else {
-            /* Not an expression: keep one brace and look again from the next ("{{{ x }}"). */
-            textbuf_append(&b, "{", 1);
-            p = open + 1;
-        }
-    }
-    if (b.failed) {
+    if (!trigger_template_walk(template_text, facts, &sink, &b) || b.failed) {
         free(b.data);
         return NULL;
     }
     return b.data;
+}
+
+/* trigger_template_has_expression's sink: counts the values. */
+static void ignore_piece(void *cls, const char *text, size_t len)
+{
+    (void)cls, (void)text, (void)len;
+}
+
+static void count_value(void *cls, const char *text, size_t len)
+{
+    (void)text, (void)len;
+    (*(size_t *)cls)++;
+}
+
+bool trigger_template_has_expression(const char *template_text)
+{
+    static const struct trigger_template_sink sink = {ignore_piece, count_value};
+    size_t values = 0;
+    /* Without facts nothing is looked up; out of memory only undercounts (a warning missed). */
+    trigger_template_walk(template_text, NULL, &sink, &values);
+    return values > 0;
 }
 
 json_object *trigger_render_json(json_object *value, const struct trigger_facts *facts)
@@ -179,4 +222,24 @@ json_object *trigger_render_json(json_object *value, const struct trigger_facts 
             return NULL;
         return out;
     }
+}
+
+json_object *trigger_render_action(const struct trigger_rule *rule,
+                                   const struct trigger_facts *facts)
+{
+    json_object *action = trigger_render_json(rule->action, facts);
+    json_object *url = NULL;
+    if (action == NULL || rule->action_type != TRIGGER_ACTION_WEBHOOK ||
+        !json_object_object_get_ex(rule->action, "url", &url))
+        return action;
+    char *text = trigger_render_url(json_object_get_string(url), facts);
+    json_object *rendered = text ? json_object_new_string(text) : NULL;
+    free(text);
+    /* Replacing the key puts the plainly rendered url; a failed add leaves `rendered` ours. */
+    if (rendered == NULL || json_object_object_add(action, "url", rendered) != 0) {
+        json_object_put(rendered);
+        json_object_put(action);
+        return NULL;
+    }
+    return action;
 }

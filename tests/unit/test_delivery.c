@@ -15,6 +15,7 @@
 
 #include "delivery/delivery_worker.h"
 #include "delivery/outbound_tls.h"
+#include "delivery/webhook.h"
 
 Test(delivery, backoff_doubles_from_the_base_up_to_the_cap_with_jitter)
 {
@@ -305,4 +306,221 @@ Test(delivery_settings, the_extra_ca_is_trusted_in_addition_to_the_systems, .ini
     outbound_tls_free(tls);
     MHD_stop_daemon(daemon);
     curl_global_cleanup();
+}
+
+/* ---- webhook requests ---- */
+
+Test(delivery, a_url_libcurl_refuses_makes_the_delivery_dead_other_failures_retry)
+{
+    cr_assert_eq(delivery_classify_failure(CURLE_URL_MALFORMAT), DELIVERY_DEAD);
+    cr_assert_eq(delivery_classify_failure(CURLE_UNSUPPORTED_PROTOCOL), DELIVERY_DEAD);
+    cr_assert_eq(delivery_classify_failure(CURLE_COULDNT_CONNECT), DELIVERY_RETRY);
+    cr_assert_eq(delivery_classify_failure(CURLE_COULDNT_RESOLVE_HOST), DELIVERY_RETRY);
+    cr_assert_eq(delivery_classify_failure(CURLE_OPERATION_TIMEDOUT), DELIVERY_RETRY);
+    cr_assert_eq(delivery_classify_failure(CURLE_SSL_CONNECT_ERROR), DELIVERY_RETRY);
+}
+
+/* Builds the request of `action` (JSON text) as delivery 42; the caller clears it. */
+static bool prepare(const char *action_text, struct webhook_request *request, char *error,
+                    size_t error_size, bool *retryable)
+{
+    json_object *action = json_tokener_parse(action_text);
+    cr_assert_not_null(action, "test JSON does not parse: %s", action_text);
+    error[0] = '\0';
+    *retryable = false;
+    bool ok = webhook_prepare(action, 42, request, error, error_size, retryable);
+    json_object_put(action);
+    return ok;
+}
+
+/* The header lines of `request`, each followed by a newline. */
+static void header_lines(const struct webhook_request *request, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (const struct curl_slist *h = request->headers; h != NULL; h = h->next) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s\n", h->data);
+    }
+}
+
+Test(webhook, headers_are_kept_whole_and_one_that_renders_empty_is_sent_empty)
+{
+    char token[401], action[1024], lines[2048], expected[2048], error[256];
+    memset(token, 'T', 400);
+    token[400] = '\0';
+    snprintf(
+        action, sizeof action,
+        "{\"type\":\"webhook\",\"url\":\"https://x.test/u/a%%2Fb?t=s3cret\",\"method\":\"PUT\","
+        "\"headers\":{\"Authorization\":\"Bearer %s\",\"X-Empty\":\"\",\"X-Blank\":\" \\t\","
+        "\"X-User\":\"u1\"},\"body\":{\"a\":\"</b>\"}}",
+        token);
+    struct webhook_request request;
+    bool retryable;
+    cr_assert(prepare(action, &request, error, sizeof error, &retryable), "%s", error);
+    cr_assert_str_eq(request.url, "https://x.test/u/a%2Fb?t=s3cret");
+    cr_assert_str_eq(request.method, "PUT");
+    cr_assert_str_eq(request.body, "{\"a\":\"</b>\"}");
+    header_lines(&request, lines, sizeof lines);
+    snprintf(expected, sizeof expected,
+             "Content-Type: application/json\nAuthorization: Bearer %s\nX-Empty;\nX-Blank;\n"
+             "X-User: u1\nIdempotency-Key: 42\nX-Trackd-Delivery: 42\n",
+             token);
+    cr_assert_str_eq(lines, expected);
+    webhook_request_clear(&request);
+    cr_assert_null(request.url, "cleared");
+    webhook_request_clear(NULL);
+
+    /* The rule's Content-Type replaces the default; no body and no method: {} by POST. */
+    cr_assert(prepare("{\"url\":\"http://x.test\",\"headers\":{\"content-type\":\"text/plain\"}}",
+                      &request, error, sizeof error, &retryable),
+              "%s", error);
+    header_lines(&request, lines, sizeof lines);
+    cr_assert_str_eq(lines,
+                     "content-type: text/plain\nIdempotency-Key: 42\nX-Trackd-Delivery: 42\n");
+    cr_assert_str_eq(request.method, "POST");
+    cr_assert_str_eq(request.body, "{}");
+    webhook_request_clear(&request);
+}
+
+struct refused_request_case {
+    const char *action;
+    const char *error;
+};
+
+static struct refused_request_case requests_that_cannot_be_sent_are_refused_cases[] = {
+    {"{\"url\":\"https://x.test/\",\"headers\":{\"X-Note\":\"a\\r\\nX-Injected: 1\"}}",
+     "action.headers.X-Note: the rendered value holds a line break (CR or LF) or a NUL byte, "
+     "which an HTTP header cannot carry"},
+    {"{\"url\":\"https://x.test/\",\"headers\":{\"X-Note\":\"a\\nb\"}}", "X-Note"},
+    {"{\"url\":\"https://x.test/\",\"headers\":{\"X-Note\":\"a\\u0000b\"}}", "a NUL byte"},
+    {"{\"url\":\"https://x.test/\",\"headers\":{\"X-N\":5}}", "action.headers.X-N is not a string"},
+    {"{\"url\":\"https://x.test/\",\"headers\":{\"Bad Name\":\"v\"}}", "not an HTTP header name"},
+    {"{\"headers\":{}}", "the delivery has no url"},
+    {"{\"url\":5}", "the delivery has no url"},
+    {"{\"url\":\"https://x.test/a b\"}", "the rendered URL is not valid: "},
+    {"{\"url\":\"https://x.test/a\\u0001\"}", "the rendered URL is not valid: "},
+    {"{\"url\":\"x.test/a\"}", "the rendered URL is not valid: "},
+    {"{\"url\":\"ftp://x.test/a\"}", "the rendered URL is not http or https"},
+    {"{\"url\":\"https://x.test:99999/\"}", "the rendered URL is not valid: "},
+    {"{\"url\":\"https://[::1/\"}", "the rendered URL is not valid: "},
+    {"{\"url\":\"https://x.test/\",\"method\":\"GET\"}", "action.method must be POST or PUT"},
+};
+
+Test(webhook, requests_that_cannot_be_sent_are_refused_not_retried)
+{
+    struct refused_request_case *cases = requests_that_cannot_be_sent_are_refused_cases;
+    size_t count = sizeof requests_that_cannot_be_sent_are_refused_cases / sizeof *cases;
+    for (size_t i = 0; i < count; i++) {
+        struct webhook_request request;
+        char error[256];
+        bool retryable;
+        cr_assert_not(prepare(cases[i].action, &request, error, sizeof error, &retryable),
+                      "%s is sent", cases[i].action);
+        cr_assert_not(retryable, "%s", cases[i].action);
+        cr_assert(strstr(error, cases[i].error) != NULL, "%s: '%s' lacks '%s'", cases[i].action,
+                  error, cases[i].error);
+        cr_assert_null(request.url);
+        cr_assert_null(request.headers);
+    }
+}
+
+Test(webhook, a_rendered_url_is_sent_up_to_8192_bytes_and_never_quoted_in_the_error)
+{
+    size_t size = WEBHOOK_URL_MAX_BYTES + 2;
+    char *url = malloc(size), error[256];
+    cr_assert_not_null(url);
+    memset(url, 'a', size - 1);
+    url[size - 1] = '\0';
+    memcpy(url, "https://x.test/?token=s3cret&q=", 31);
+    cr_assert_not(webhook_check_url(url, error, sizeof error));
+    cr_assert_str_eq(error, "the rendered URL is 8193 bytes long, more than 8192");
+    url[WEBHOOK_URL_MAX_BYTES] = '\0';
+    cr_assert(webhook_check_url(url, error, sizeof error), "%s", error);
+    memcpy(url + 40, " ", 1);
+    cr_assert_not(webhook_check_url(url, error, sizeof error));
+    cr_assert_null(strstr(error, "s3cret"), "%s", error);
+    free(url);
+    cr_assert(webhook_check_url("http://127.0.0.1:9999/hooks/u/..%2Fadmin?ref=a%26b#x", error,
+                                sizeof error),
+              "%s", error);
+    cr_assert(webhook_check_url("https://user:pw@[::1]:8443/", error, sizeof error), "%s", error);
+}
+
+/* ---- a prepared request on the wire ---- */
+
+/* The header lines a local server received, "name: value\n" each. */
+static char received[4096];
+
+static enum MHD_Result keep_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)cls, (void)kind;
+    size_t len = strlen(received);
+    snprintf(received + len, sizeof received - len, "%s: %s\n", key, value ? value : "(null)");
+    return MHD_YES;
+}
+
+static enum MHD_Result record_headers(void *cls, struct MHD_Connection *connection, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **request_cls)
+{
+    (void)cls, (void)url, (void)method, (void)version, (void)upload_data;
+    if (*request_cls == NULL) {
+        *request_cls = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    received[0] = '\0';
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, keep_header, NULL);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result result = MHD_queue_response(connection, 200, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+Test(webhook, a_prepared_request_arrives_with_every_header_whole)
+{
+    struct sockaddr_in loopback = {.sin_family = AF_INET};
+    loopback.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct MHD_Daemon *daemon =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, record_headers, NULL,
+                         MHD_OPTION_SOCK_ADDR, &loopback, MHD_OPTION_END);
+    cr_assert_not_null(daemon);
+    char token[401], action[1024], error[256];
+    memset(token, 'T', 400);
+    token[400] = '\0';
+    snprintf(action, sizeof action,
+             "{\"url\":\"http://127.0.0.1:%u/hook\",\"headers\":{\"Authorization\":\"Bearer %s\","
+             "\"X-Empty\":\"\",\"X-User\":\"u1\"},\"body\":{}}",
+             MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT)->port, token);
+    struct webhook_request request;
+    bool retryable;
+    cr_assert(prepare(action, &request, error, sizeof error, &retryable), "%s", error);
+
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, request.url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, request.headers);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    FILE *sink = fopen("/dev/null", "w");
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
+    cr_assert_eq(curl_easy_perform(curl), CURLE_OK);
+    curl_easy_cleanup(curl);
+    fclose(sink);
+    webhook_request_clear(&request);
+    MHD_stop_daemon(daemon);
+
+    char expected[600];
+    snprintf(expected, sizeof expected, "\nAuthorization: Bearer %s\n", token);
+    cr_assert(strstr(received, expected) != NULL, "the token arrives whole:\n%s", received);
+    cr_assert(strstr(received, "\nX-Empty: \n") != NULL, "the empty header arrives:\n%s", received);
+    cr_assert(strstr(received, "\nX-User: u1\n") != NULL, "%s", received);
+    cr_assert(strstr(received, "\nIdempotency-Key: 42\n") != NULL, "%s", received);
 }

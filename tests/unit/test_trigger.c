@@ -7,6 +7,7 @@
 #include "trigger/trigger_eval.h"
 #include "trigger/trigger_rule.h"
 #include "trigger/trigger_template.h"
+#include "trigger/trigger_url.h"
 
 #define US_PER_SEC INT64_C(1000000)
 
@@ -675,6 +676,310 @@ Test(trigger, rendered_json_stays_valid_json)
     json_object_put(rendered);
     json_object_put(body);
     facts_free(&facts);
+}
+
+/* ---- webhook URLs and headers ---- */
+
+#define SPEC_EXAMPLE_FOR_ACTIONS                                                                   \
+    "{\"name\":\"p\",\"trigger\":{\"event\":\"e\"},\"action\":{\"type\":\"push\","                 \
+    "\"title\":\"Hi {{ person.id }}\",\"body\":\"{{ event.ref }}\",\"link\":\"x://{{ event.ref "   \
+    "}}\"}}"
+
+/* A webhook rule around `url` (JSON string content) and `extra` action members. */
+static struct trigger_rule *webhook_rule(const char *url, const char *extra, char field[128],
+                                         char message[320])
+{
+    char text[8192];
+    snprintf(text, sizeof text,
+             "{\"name\":\"w\",\"trigger\":{\"event\":\"e\"},\"action\":{\"type\":\"webhook\","
+             "\"url\":\"%s\"%s}}",
+             url, extra);
+    return parse_text(text, field, message);
+}
+
+struct url_check_case {
+    const char *url;     /* as JSON string content */
+    const char *message; /* a part of the refusal; NULL when accepted */
+};
+
+#define TEMPLATE_IN_ORIGIN "must be written out"
+static struct url_check_case url_templates_are_refused_in_the_scheme_host_and_port_cases[] = {
+    {"https://x.test", NULL},
+    {"http://127.0.0.1:9999/hooks/signup", NULL},
+    {"https://[::1]:8443/x", NULL},
+    {"https://user:pw@x.test/x?a=b#f", NULL},
+    {"https://x.test/%2F{{ event.a }}?q={{ event.b }}&r=1#{{ event.c }}", NULL},
+    {"https://x.test?q={{ event.a }}", NULL},
+    {"https://x.test#{{ event.a }}", NULL},
+    {"https://x.test/a:b@c!$&'()*+,;=~[]", NULL},
+    /* templates before the path: the host, the port, or straight after the host */
+    {"https://{{ event.host }}/x", TEMPLATE_IN_ORIGIN},
+    {"https://x.test{{ event.path }}", TEMPLATE_IN_ORIGIN},
+    {"https://x.test{{ event.path }}/x", TEMPLATE_IN_ORIGIN},
+    {"https://x.test:{{ event.port }}/x", TEMPLATE_IN_ORIGIN},
+    {"https://{{ event.user }}@x.test/x", TEMPLATE_IN_ORIGIN},
+    {"https://x.test{{ event.at | default: \\\"/x\\\" }}", TEMPLATE_IN_ORIGIN},
+    {"https://x.test{{ nope }}/", TEMPLATE_IN_ORIGIN},
+    {"{{ event.url }}", "http:// or https://"},
+    {"http{{ event.s }}://x.test/", "http:// or https://"},
+    {"ftp://x.test/", "http:// or https://"},
+    {"HTTPS://x.test/", "http:// or https://"},
+    /* the host and port as written */
+    {"https://", "must have a host"},
+    {"https:///x", "must have a host"},
+    {"https://:80/x", "must have a host"},
+    {"https://u@/x", "must have a host"},
+    {"https://x.test:/x", "port must be a number from 1 to 65535"},
+    {"https://x.test:0/x", "port must be a number from 1 to 65535"},
+    {"https://x.test:65536/x", "port must be a number from 1 to 65535"},
+    {"https://x.test:8o/x", "port must be a number"},
+    {"https://[::1/x", "IPv6"},
+    {"https://x .test/", "byte 0x20 cannot appear in the host"},
+    {"https://x\\\\y.test/", "'\\' cannot appear in the host"},
+    /* what follows it, outside templates */
+    {"https://x.test/a b", "byte 0x20 cannot appear in a URL; write it percent-encoded"},
+    {"https://x.test/a\\\\b", "'\\' cannot appear in a URL"},
+    {"https://x.test/\\u00e9", "byte 0xC3 cannot appear"},
+    {"https://x.test/a\\tb", "byte 0x09"},
+    {"https://x.test/{{ nope }}", "'{' is not part of a template"},
+    {"https://x.test/{{ event.a }", "'{' is not part of a template"},
+    {"https://x.test/a}", "'}' is not part of a template"},
+    {"https://x.test/100%", "'%' must start an escape"},
+    {"https://x.test/%2", "'%' must start an escape"},
+    {"https://x.test/%zz", "'%' must start an escape"},
+    {"https://x.test/%{{ event.a }}", "'%' must start an escape"},
+    {"https://x.test/a\\\"b", "'\"' cannot appear"},
+};
+
+Test(trigger, url_templates_are_refused_in_the_scheme_host_and_port)
+{
+    struct url_check_case *cases = url_templates_are_refused_in_the_scheme_host_and_port_cases;
+    size_t count =
+        sizeof url_templates_are_refused_in_the_scheme_host_and_port_cases / sizeof *cases;
+    for (size_t i = 0; i < count; i++) {
+        char field[128], message[320];
+        struct trigger_rule *rule = webhook_rule(cases[i].url, "", field, message);
+        if (cases[i].message == NULL) {
+            cr_assert_not_null(rule, "%s: refused: %s", cases[i].url, message);
+        } else {
+            cr_assert_null(rule, "%s is accepted", cases[i].url);
+            cr_assert_str_eq(field, "action.url", "%s", cases[i].url);
+            cr_assert(strstr(message, cases[i].message) != NULL, "%s: '%s' lacks '%s'",
+                      cases[i].url, message, cases[i].message);
+        }
+        trigger_rule_free(rule);
+    }
+}
+
+Test(trigger, url_templates_are_limited_to_2048_bytes)
+{
+    char url[TRIGGER_URL_MAX_BYTES + 2], field[128], message[320];
+    memset(url, 'a', sizeof url - 1);
+    url[sizeof url - 1] = '\0';
+    memcpy(url, "https://x.test/", 15);
+    struct trigger_rule *rule = webhook_rule(url, "", field, message);
+    cr_assert_null(rule, "2049 bytes are accepted");
+    cr_assert_str_eq(field, "action.url");
+    cr_assert_str_eq(message, "action.url cannot be longer than 2048 bytes");
+    url[TRIGGER_URL_MAX_BYTES] = '\0';
+    rule = webhook_rule(url, "", field, message);
+    cr_assert_not_null(rule, "%s", message);
+    trigger_rule_free(rule);
+}
+
+/* Facts holding what a hostile client may send as ids and properties. */
+static struct trigger_facts hostile_facts(void)
+{
+    struct trigger_facts facts = {
+        .event_name = "purchase",
+        .event_properties = json_tokener_parse(
+            "{\"ref\":\"a&b=c #d\",\"evil\":\"../../admin?x=1#\",\"dots\":\"..\",\"dot\":\".\","
+            "\"at\":\"@169.254.169.254/latest\",\"utf\":\"\\u00e9\",\"pct\":\"100%\","
+            "\"slash\":\"a/b\",\"plus\":\"a+b c\",\"n\":42,\"obj\":{\"a\":1},\"safe\":\"A-z.0_9~\","
+            "\"crlf\":\"a\\r\\nb\",\"nul\":\"a\\u0000b\"}"),
+        .person_attributes = json_tokener_parse("{}"),
+        .person_id = "../../admin?x=1#",
+        .person_email = "ann+1@example.com",
+    };
+    cr_assert_not_null(facts.event_properties);
+    return facts;
+}
+
+static struct template_case values_rendered_into_a_url_are_percent_encoded_cases[] = {
+    /* the issue's own example: the rule's query stays, the id stays one segment */
+    {"https://h.test/u/{{ person.id }}?ref={{ event.ref }}&token=s3cret",
+     "https://h.test/u/..%2F..%2Fadmin%3Fx%3D1%23?ref=a%26b%3Dc%20%23d&token=s3cret"},
+    {"https://h.test/{{ event.at }}", "https://h.test/%40169.254.169.254%2Flatest"},
+    {"https://h.test/{{ person.email }}", "https://h.test/ann%2B1%40example.com"},
+    {"https://h.test/u/{{ event.slash }}/x?s={{ event.slash }}#{{ event.slash }}",
+     "https://h.test/u/a%2Fb/x?s=a%2Fb#a%2Fb"},
+    {"https://h.test/p?x={{ event.utf }}&p={{ event.pct }}&q={{ event.plus }}",
+     "https://h.test/p?x=%C3%A9&p=100%25&q=a%2Bb%20c"},
+    {"https://h.test/{{ event.n }}/{{ event.obj }}", "https://h.test/42/%7B%22a%22%3A1%7D"},
+    {"https://h.test/{{ event.safe }}", "https://h.test/A-z.0_9~"},
+    {"https://h.test/{{ event.crlf }}", "https://h.test/a%0D%0Ab"},
+    {"https://h.test/u/{{ event.missing | default: 'a b/c' }}", "https://h.test/u/a%20b%2Fc"},
+    {"https://h.test/u/{{ event.missing }}/x", "https://h.test/u//x"},
+    /* a segment that a value makes "." or "..": its dots are encoded */
+    {"https://h.test/u/{{ event.dots }}/x", "https://h.test/u/%2E%2E/x"},
+    {"https://h.test/u/{{ event.dot }}", "https://h.test/u/%2E"},
+    {"https://h.test/u/{{ event.dot }}?a=1", "https://h.test/u/%2E?a=1"},
+    {"https://h.test/u/{{ event.dot }}#f", "https://h.test/u/%2E#f"},
+    {"https://h.test/u/.{{ event.dot }}/x", "https://h.test/u/%2E%2E/x"},
+    {"https://h.test/u/{{ event.dots }}{{ event.dot }}", "https://h.test/u/..."},
+    {"https://h.test/u/{{ event.dots }}x", "https://h.test/u/..x"},
+    {"https://h.test/a/../b/./c", "https://h.test/a/../b/./c"},
+    {"https://h.test/q?d={{ event.dots }}", "https://h.test/q?d=.."},
+    /* the origin and the literal text are copied as written */
+    {"https://user:pw@h.test:8443/x/{{ event.n }}?a=%2F#top",
+     "https://user:pw@h.test:8443/x/42?a=%2F#top"},
+    {"https://h.test", "https://h.test"},
+    {"https://h.test?q={{ event.ref }}", "https://h.test?q=a%26b%3Dc%20%23d"},
+    {"https://h.test#{{ event.ref }}", "https://h.test#a%26b%3Dc%20%23d"},
+};
+
+Test(trigger, values_rendered_into_a_url_are_percent_encoded)
+{
+    struct trigger_facts facts = hostile_facts();
+    struct template_case *cases = values_rendered_into_a_url_are_percent_encoded_cases;
+    size_t count = sizeof values_rendered_into_a_url_are_percent_encoded_cases / sizeof *cases;
+    for (size_t i = 0; i < count; i++) {
+        char message[320];
+        cr_assert(trigger_url_check(cases[i].template_text, message, sizeof message), "%s: %s",
+                  cases[i].template_text, message);
+        char *rendered = trigger_render_url(cases[i].template_text, &facts);
+        cr_assert_not_null(rendered);
+        cr_assert_str_eq(rendered, cases[i].rendered, "template \"%s\"", cases[i].template_text);
+        free(rendered);
+    }
+    char *nul = trigger_render_url("https://h.test/{{ event.nul }}", &facts);
+    cr_assert_str_eq(nul, "https://h.test/a%00b", "a NUL byte is encoded, not an end");
+    free(nul);
+    cr_assert_null(trigger_render_url(NULL, &facts));
+    facts_free(&facts);
+}
+
+Test(trigger, a_webhook_action_renders_its_url_encoded_and_the_rest_as_text)
+{
+    char field[128], message[320];
+    struct trigger_rule *rule = webhook_rule(
+        "https://h.test/u/{{ person.id }}?ref={{ event.ref }}",
+        ",\"headers\":{\"X-Ref\":\"{{ event.ref }}\"},\"body\":{\"id\":\"{{ person.id }}\"}", field,
+        message);
+    cr_assert_not_null(rule, "%s: %s", field, message);
+    struct trigger_facts facts = hostile_facts();
+    json_object *action = trigger_render_action(rule, &facts);
+    cr_assert_not_null(action);
+    json_object *headers = json_object_object_get(action, "headers");
+    json_object *body = json_object_object_get(action, "body");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(action, "url")),
+                     "https://h.test/u/..%2F..%2Fadmin%3Fx%3D1%23?ref=a%26b%3Dc%20%23d");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(headers, "X-Ref")), "a&b=c #d");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(body, "id")),
+                     "../../admin?x=1#");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(rule->action, "url")),
+                     "https://h.test/u/{{ person.id }}?ref={{ event.ref }}",
+                     "the rule is not changed");
+    json_object_put(action);
+
+    /* Other actions render as trigger_render_json does. */
+    struct trigger_rule *push = parse_text(SPEC_EXAMPLE_FOR_ACTIONS, field, message);
+    cr_assert_not_null(push, "%s: %s", field, message);
+    json_object *a = trigger_render_action(push, &facts);
+    json_object *b = trigger_render_json(push->action, &facts);
+    cr_assert(json_object_equal(a, b));
+    json_object_put(a);
+    json_object_put(b);
+    trigger_rule_free(push);
+    facts_free(&facts);
+    trigger_rule_free(rule);
+}
+
+/* A webhook rule with one header `name` whose value is `n` copies of 'x'. */
+static struct trigger_rule *rule_with_header(const char *name, size_t n, char field[128],
+                                             char message[320])
+{
+    char *value = malloc(n + 1);
+    cr_assert_not_null(value);
+    memset(value, 'x', n);
+    value[n] = '\0';
+    size_t size = n + strlen(name) + 64;
+    char *extra = malloc(size);
+    cr_assert_not_null(extra);
+    snprintf(extra, size, ",\"headers\":{\"%s\":\"%s\"}", name, value);
+    char text[16384];
+    snprintf(text, sizeof text,
+             "{\"name\":\"w\",\"trigger\":{\"event\":\"e\"},\"action\":{\"type\":\"webhook\","
+             "\"url\":\"https://x.test/h\"%s}}",
+             extra);
+    free(value);
+    free(extra);
+    return parse_text(text, field, message);
+}
+
+Test(trigger, webhook_header_values_are_limited_at_load_never_cut)
+{
+    char field[128], message[320];
+    struct trigger_rule *rule = rule_with_header("Authorization", 400, field, message);
+    cr_assert_not_null(rule, "%s", message);
+    const char *kept = json_object_get_string(
+        json_object_object_get(json_object_object_get(rule->action, "headers"), "Authorization"));
+    cr_assert_eq(strlen(kept), 400, "the value is kept whole");
+    trigger_rule_free(rule);
+
+    rule = rule_with_header("Authorization", TRIGGER_HEADER_VALUE_MAX_BYTES, field, message);
+    cr_assert_not_null(rule, "%s", message);
+    trigger_rule_free(rule);
+    rule = rule_with_header("Authorization", TRIGGER_HEADER_VALUE_MAX_BYTES + 1, field, message);
+    cr_assert_null(rule);
+    cr_assert_str_eq(field, "action.headers.Authorization");
+    cr_assert_str_eq(message, "action.headers.Authorization cannot be longer than 8192 bytes");
+
+    char name[TRIGGER_HEADER_NAME_MAX_BYTES + 2];
+    memset(name, 'N', sizeof name - 1);
+    name[TRIGGER_HEADER_NAME_MAX_BYTES] = '\0';
+    rule = rule_with_header(name, 1, field, message);
+    cr_assert_not_null(rule, "%s", message);
+    trigger_rule_free(rule);
+    name[TRIGGER_HEADER_NAME_MAX_BYTES] = 'N';
+    name[TRIGGER_HEADER_NAME_MAX_BYTES + 1] = '\0';
+    rule = rule_with_header(name, 1, field, message);
+    cr_assert_null(rule);
+    cr_assert_str_eq(field, "action.headers");
+    cr_assert_str_eq(message, "action.headers: a header name cannot be longer than 256 bytes");
+}
+
+/* Collects warnings as "field: message" lines. */
+static void collect_warning(void *cls, const char *field, const char *message)
+{
+    char *out = cls;
+    size_t len = strlen(out);
+    snprintf(out + len, 2048 - len, "%s: %s\n", field, message);
+}
+
+Test(trigger, templates_in_header_values_are_warned_about)
+{
+    char field[128], message[320], warnings[2048] = "";
+    struct trigger_rule *rule = webhook_rule(
+        "https://x.test/u/{{ person.id }}",
+        ",\"headers\":{\"X-Static\":\"yes\",\"X-User\":\"id {{ person.id }}\","
+        "\"X-Not\":\"{{ nope }}\",\"X-Empty\":\"\"},\"body\":{\"a\":\"{{ event.a }}\"}",
+        field, message);
+    cr_assert_not_null(rule, "%s: %s", field, message);
+    trigger_rule_warnings(rule, collect_warning, warnings);
+    cr_assert_str_eq(warnings, "action.headers.X-User: the value holds a template: event and "
+                               "person values, which clients send, go into this header as they "
+                               "are (a value with a line break makes the delivery dead)\n");
+    trigger_rule_free(rule);
+
+    warnings[0] = '\0';
+    rule = parse_text(SPEC_EXAMPLE_FOR_ACTIONS, field, message);
+    trigger_rule_warnings(rule, collect_warning, warnings);
+    trigger_rule_warnings(NULL, collect_warning, warnings);
+    cr_assert_str_empty(warnings, "a push's templates warn of nothing");
+    trigger_rule_free(rule);
+    cr_assert(trigger_template_has_expression("a {{ event.x | default: 'y' }}"));
+    cr_assert_not(trigger_template_has_expression("a {{ x }} {{ event.x"));
 }
 
 /* ---- the SPEC §5 example and the shipped rules ---- */
