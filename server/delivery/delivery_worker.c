@@ -1,7 +1,6 @@
 #include "delivery/delivery_worker.h"
 
 #include <curl/curl.h>
-#include <inttypes.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -12,8 +12,6 @@
 /* What a URL may hold literally after its origin (RFC 3986 §2: unreserved, reserved, and '%'
  * when it starts an escape). */
 #define URL_CHARACTERS UNRESERVED SUB_DELIMS ":/?#[]@%"
-/* What a host, its user:password@ and its :port may hold. */
-#define AUTHORITY_CHARACTERS UNRESERVED SUB_DELIMS ":@[]%"
 
 static size_t scheme_length(const char *url)
 {
@@ -47,7 +45,15 @@ static void describe(char c, char *out, size_t size)
         snprintf(out, size, "byte 0x%02X", u);
 }
 
-/* Checks "[user:password@]host[:port]" (written out, no template); false with `message`. */
+/* True when text[i] starts a whole %XX escape within `len` bytes. */
+static bool escape_at(const char *text, size_t len, size_t i)
+{
+    return text[i] == '%' && i + 2 < len && is_hex(text[i + 1]) && is_hex(text[i + 2]);
+}
+
+/* Checks "[user:password@]host[:port]" (written out, no template); false with `message`. The
+ * host is a name or an IPv4 address (letters, digits, -._~) or an IPv6 address in brackets:
+ * what libcurl accepts, without the escapes and zone ids that would make it read another. */
 static bool check_authority(const char *authority, size_t len, char *message, size_t size)
 {
     if (memchr(authority, '{', len) != NULL || memchr(authority, '}', len) != NULL) {
@@ -56,40 +62,54 @@ static bool check_authority(const char *authority, size_t len, char *message, si
                  "({{ ... }}) may appear only after the host, in the path, query or fragment");
         return false;
     }
-    for (size_t i = 0; i < len; i++) {
-        bool escape = authority[i] == '%' && i + 2 < len && is_hex(authority[i + 1]) &&
-                      is_hex(authority[i + 2]);
-        if (strchr(AUTHORITY_CHARACTERS, authority[i]) == NULL ||
-            (authority[i] == '%' && !escape)) {
-            char what[16];
-            describe(authority[i], what, sizeof what);
-            snprintf(message, size, "action.url: %s cannot appear in the host", what);
-            return false;
+    size_t host = len;
+    while (host > 0 && authority[host - 1] != '@')
+        host--;
+    for (size_t i = 0; i + 1 < host; i++) { /* user:password, up to the last '@' */
+        char what[16];
+        if (escape_at(authority, host - 1, i)) {
+            i += 2;
+            continue;
         }
+        if (strchr(UNRESERVED SUB_DELIMS ":", authority[i]) != NULL)
+            continue;
+        describe(authority[i], what, sizeof what);
+        snprintf(message, size, "action.url: %s cannot appear in the user:password part", what);
+        return false;
     }
-    const char *at = NULL;
-    for (size_t i = 0; i < len; i++)
-        if (authority[i] == '@')
-            at = authority + i;
-    const char *host = at ? at + 1 : authority, *end = authority + len;
-    const char *port = NULL;
-    if (host < end && *host == '[') {
-        const char *close = memchr(host, ']', (size_t)(end - host));
-        if (close == NULL || close == host + 1 || (close + 1 < end && close[1] != ':')) {
+    const char *start = authority + host, *end = authority + len, *port = NULL;
+    size_t name_len;
+    const char *allowed;
+    if (start < end && *start == '[') {
+        const char *close = memchr(start, ']', (size_t)(end - start));
+        if (close == NULL || close == start + 1 || (close + 1 < end && close[1] != ':')) {
             snprintf(message, size, "action.url: an IPv6 host is written [address][:port]");
             return false;
         }
-        if (close + 1 < end)
-            port = close + 2;
+        port = close + 1 < end ? close + 2 : NULL;
+        start++;
+        name_len = (size_t)(close - start);
+        allowed = "0123456789abcdefABCDEF:.";
     } else {
-        const char *colon = memchr(host, ':', (size_t)(end - host));
-        if (colon == host || host == end || memchr(host, '[', (size_t)(end - host)) ||
-            memchr(host, ']', (size_t)(end - host))) {
-            snprintf(message, size, "action.url must have a host after http:// or https://");
+        const char *colon = memchr(start, ':', (size_t)(end - start));
+        port = colon ? colon + 1 : NULL;
+        name_len = (size_t)((colon ? colon : end) - start);
+        allowed = UNRESERVED;
+    }
+    if (name_len == 0) {
+        snprintf(message, size, "action.url must have a host after http:// or https://");
+        return false;
+    }
+    for (size_t i = 0; i < name_len; i++) {
+        if (strchr(allowed, start[i]) == NULL) {
+            char what[16];
+            describe(start[i], what, sizeof what);
+            snprintf(message, size,
+                     "action.url: %s cannot appear in the host (letters, digits, '-', '.', '_', "
+                     "'~', or an IPv6 address in [ ])",
+                     what);
             return false;
         }
-        if (colon != NULL)
-            port = colon + 1;
     }
     if (port != NULL) {
         long number = 0;
@@ -119,7 +139,7 @@ static void check_literal(void *cls, const char *text, size_t len)
         char c = text[i];
         if (c == '%') {
             /* An escape must be whole within the literal text: "%{{ x }}" is not one. */
-            if (i + 2 < len && is_hex(text[i + 1]) && is_hex(text[i + 2])) {
+            if (escape_at(text, len, i)) {
                 i += 2;
                 continue;
             }

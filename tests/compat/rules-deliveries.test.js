@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const { PipelinesClient } = require('customerio-node');
 const { startTrackd } = require('./harness');
 const { Receiver } = require('./receiver');
@@ -60,6 +60,31 @@ const RULES = [
     webhookRule('delayed-hook', 'delayed_event', '/hooks/delayed', { delay: '2s' }),
     // Its URL points at a second receiver (OUTAGE), which the outage test stops and restarts.
     { ...webhookRule('outage-hook', 'outage_event', '/hooks/outage'), outage: true },
+    // Client data in a webhook's URL and headers (the hardening of templates).
+    {
+        name: 'path-hook',
+        trigger: { event: 'path_event' },
+        action: {
+            type: 'webhook',
+            url: 'RECEIVER/u/{{ person.id }}?ref={{ event.ref }}&token=s3cret',
+            headers: {
+                Authorization: `Bearer ${'t'.repeat(400)}`,
+                'X-Empty': '{{ event.missing }}',
+                'X-User': '{{ person.id }}',
+            },
+            body: { user: '{{ person.id }}' },
+        },
+    },
+    {
+        name: 'header-hook',
+        trigger: { event: 'header_event' },
+        action: { type: 'webhook', url: 'RECEIVER/hooks/header', headers: { 'X-Note': '{{ event.note }}' } },
+    },
+    {
+        name: 'long-url-hook',
+        trigger: { event: 'long_url_event' },
+        action: { type: 'webhook', url: 'RECEIVER/hooks/long?token=s3cret&q={{ event.q }}' },
+    },
     {
         name: 'churn-risk',
         trigger: { event: 'subscription_cancelled' },
@@ -331,6 +356,79 @@ describe('rules and deliveries against trackd', { timeout: SUITE_TIMEOUT_MS }, (
         assert.equal(request.headers['x-trackd-delivery'], String(delivery.id));
         assert.equal(request.headers['x-test'], 'yes');
         assert.deepEqual(request.body, { user: 'hooked', plan: 'pro "gold"' }, 'quotes stay valid JSON');
+    });
+
+    it('values rendered into a webhook URL are percent-encoded; the rule\'s path and query stay', async () => {
+        await client.track({ userId: '../../admin?x=1#', event: 'path_event', properties: { ref: 'a&b=c #d' } });
+        await client.track({ userId: '..', event: 'path_event', properties: {} });
+        await waitForStatus('path-hook', ['sent'], 2);
+        const paths = receiver.requests.map((r) => r.path);
+        assert.ok(paths.includes('/u/..%2F..%2Fadmin%3Fx%3D1%23?ref=a%26b%3Dc%20%23d&token=s3cret'), paths.join('\n'));
+        assert.ok(paths.includes('/u/%2E%2E?ref=&token=s3cret'), paths.join('\n'));
+        assert.ok(!paths.some((p) => p.startsWith('/admin') || p.startsWith('/?')), 'nothing outside /u/');
+    });
+
+    it('webhook headers arrive whole, and one that renders empty is sent empty', async () => {
+        const request = receiver.requests.find((r) => r.path.startsWith('/u/..%2F'));
+        assert.ok(request, 'the path-hook request arrived');
+        assert.equal(request.headers.authorization, `Bearer ${'t'.repeat(400)}`, 'not cut');
+        assert.equal(request.headers['x-empty'], '', 'sent with an empty value, not dropped');
+        assert.equal(request.headers['x-user'], '../../admin?x=1#');
+    });
+
+    it('a line break in a rendered header makes the delivery dead at once, with the reason', async () => {
+        await client.track({ userId: 'crlf-user', event: 'header_event', properties: { note: 'a\r\nX-Injected: 1' } });
+        const [delivery] = await waitForStatus('header-hook', ['dead']);
+        assert.equal(delivery.attempts, 1, 'not retried');
+        assert.equal(delivery.response_code, null);
+        assert.match(delivery.last_error, /action\.headers\.X-Note: the rendered value holds a line break/);
+        assert.equal(receiver.to('/hooks/header').length, 0, 'nothing was sent');
+    });
+
+    it('a webhook URL that renders invalid is dead at once, with the reason, never sent', async () => {
+        await client.track({ userId: 'long-url-user', event: 'long_url_event', properties: { q: 'x'.repeat(9000) } });
+        const [delivery] = await waitForStatus('long-url-hook', ['dead']);
+        assert.equal(delivery.attempts, 1, 'not retried');
+        assert.match(delivery.last_error, /^the rendered URL is \d+ bytes long, more than 8192$/);
+        assert.ok(!delivery.last_error.includes('s3cret'), 'the URL is not quoted');
+        assert.ok(!receiver.requests.some((r) => r.path.startsWith('/hooks/long')), 'nothing was sent');
+    });
+
+    it('rules load refuses templates before the path and warns about templates in headers', async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackd-url-rules-'));
+        try {
+            for (const [file, url] of [
+                ['after-host.json', `${receiver.baseUrl}{{ event.path }}`],
+                ['in-host.json', 'http://{{ event.host }}/x'],
+                ['in-port.json', 'http://127.0.0.1:{{ event.port }}/x'],
+            ]) {
+                const rule = { name: `new-${file.slice(0, -5)}`, trigger: { event: 'x' }, action: { type: 'webhook', url } };
+                fs.writeFileSync(path.join(dir, file), JSON.stringify(rule));
+                await assert.rejects(trackd.cli(['rules', 'load', '--workspace', 'compat', path.join(dir, file)]), (error) => {
+                    assert.match(String(error.message), new RegExp(`${file}: action\\.url: .*must be written out`));
+                    return true;
+                });
+            }
+            assert.deepEqual(await trackd.query(`SELECT name FROM rules WHERE name LIKE 'new-%'`), [], 'nothing was loaded');
+
+            const warned = { ...webhookRule('warned-hook', 'warned_event', '/hooks/warned'), enabled: false };
+            warned.action.url = `${receiver.baseUrl}/hooks/warned`;
+            warned.action.headers = { 'X-Static': 'yes', 'X-User': '{{ person.id }}' };
+            fs.writeFileSync(path.join(dir, 'warned-hook.json'), JSON.stringify(warned));
+            const stderr = await new Promise((resolve, reject) =>
+                execFile(
+                    process.env.TRACKD_BIN,
+                    ['rules', 'load', '--workspace', 'compat', path.join(dir, 'warned-hook.json')],
+                    { env: trackd.env() },
+                    (error, _stdout, err) => (error ? reject(error) : resolve(err))
+                )
+            );
+            assert.match(stderr, /warned-hook\.json: warning: action\.headers\.X-User: the value holds a template/);
+            assert.doesNotMatch(stderr, /X-Static/);
+            assert.equal((await trackd.query(`SELECT name FROM rules WHERE name = 'warned-hook'`)).length, 1, 'loaded');
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it('a receiver failing with 500 then recovering gets the delivery once it is back', async () => {

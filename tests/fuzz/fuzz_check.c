@@ -286,3 +286,31 @@ size_t fuzz_batch_length(const char *body, size_t len)
     json_object_put(root);
     return count;
 }
+
+static const char *string_member(json_object *object, const char *key)
+{
+    json_object *value = NULL;
+    if (!json_object_object_get_ex(object, key, &value) ||
+        !json_object_is_type(value, json_type_string))
+        return NULL;
+    return json_object_get_string(value);
+}
+
+void fuzz_facts_from(json_object *root, struct trigger_facts *facts)
+{
+    memset(facts, 0, sizeof *facts);
+    if (!json_object_is_type(root, json_type_object)) {
+        facts->event_properties = root;
+        facts->person_attributes = root;
+        return;
+    }
+    json_object_object_get_ex(root, "event", &facts->event_properties);
+    json_object_object_get_ex(root, "person", &facts->person_attributes);
+    facts->event_name = string_member(root, "name");
+    facts->person_id = string_member(root, "id");
+    facts->person_email = string_member(root, "email");
+    if (facts->event_properties == NULL && facts->person_attributes == NULL) {
+        facts->event_properties = root;
+        facts->person_attributes = root;
+    }
+}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "trigger/trigger_eval.h"
 
 /* 2026-11-28T09:50:00Z: the receive time of every call the harnesses parse. */
 #define FUZZ_RECEIVED_US (INT64_C(1795859400) * INT64_C(1000000))
@@ -43,5 +44,13 @@ void fuzz_check_and_free_result(struct api_result *result, size_t calls, bool ba
 
 /* The length of the "batch" array of a body that json_check_parse accepts as an object, or 0. */
 size_t fuzz_batch_length(const char *body, size_t len);
+
+/*
+ * Fills `facts` from `root` (lent; the facts borrow from it), for the template harnesses. An object
+ * may name "event" (properties), "person" (attributes), "name", "id" and "email"; any other JSON
+ * value, or an object naming neither "event" nor "person", is used as both the event's properties
+ * and the person's attributes.
+ */
+void fuzz_facts_from(json_object *root, struct trigger_facts *facts);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * libFuzzer harness for campaign rules: trigger_rule_parse of the input as JSON, then, for a rule
- * that parses, trigger_rule_matches and the rendering of its action.
+ * that parses, trigger_rule_matches, the rendering of its action (trigger_render_action) and its
+ * warnings.
  *
  * The input is parsed as trackd parses stored definitions (json_check_parse: strict, depth 64),
  * and when that refuses it, as `trackd rules load` reads files (json-c's lenient parser).
@@ -13,6 +14,7 @@
 #include "trigger/trigger_eval.h"
 #include "trigger/trigger_rule.h"
 #include "trigger/trigger_template.h"
+#include "trigger/trigger_url.h"
 
 static bool valid_name(const char *name)
 {
@@ -101,9 +103,20 @@ static void exercise(const struct trigger_rule *rule, const struct trigger_facts
     bool second = trigger_rule_matches(rule, facts);
     if (first != second)
         fuzz_fail("trigger_rule_matches is not a function of its inputs");
-    json_object *rendered = trigger_render_json(rule->action, facts);
+    json_object *rendered = trigger_render_action(rule, facts);
     if (rendered == NULL || !json_object_is_type(rendered, json_type_object))
         fuzz_fail("the action did not render to an object");
+    json_object *url = NULL, *written = NULL;
+    if (rule->action_type == TRIGGER_ACTION_WEBHOOK) {
+        /* The origin of a webhook's URL is as written, whatever the facts (fuzz_url does more). */
+        json_object_object_get_ex(rule->action, "url", &written);
+        json_object_object_get_ex(rendered, "url", &url);
+        const char *template_text = json_object_get_string(written);
+        size_t origin = trigger_url_origin_length(template_text);
+        if (origin == 0 || strncmp(json_object_get_string(url), template_text, origin) != 0)
+            fuzz_fail("the webhook URL %s rendered as %s", template_text,
+                      json_object_get_string(url));
+    }
     const char *text = json_object_to_json_string_ext(rendered, JSON_C_TO_STRING_PLAIN);
     json_object *again = json_tokener_parse(text);
     if (again == NULL)
@@ -113,6 +126,31 @@ static void exercise(const struct trigger_rule *rule, const struct trigger_facts
     if (strcmp(action_before, json_object_to_json_string(rule->action)) != 0)
         fuzz_fail("matching or rendering changed the rule's action");
     free(action_before);
+}
+
+static void check_warning(void *cls, const char *field, const char *message)
+{
+    (void)cls;
+    if (strncmp(field, "action.headers.", 15) != 0 || *message == '\0')
+        fuzz_fail("a warning about %s: \"%s\"", field, message);
+}
+
+/* A webhook's url passes its own check, and its headers are within their limits. */
+static void check_webhook(const struct trigger_rule *rule)
+{
+    json_object *url = NULL, *headers = NULL;
+    json_object_object_get_ex(rule->action, "url", &url);
+    if (!trigger_url_check(json_object_get_string(url), NULL, 0))
+        fuzz_fail("an accepted webhook's url fails trigger_url_check");
+    if (!json_object_object_get_ex(rule->action, "headers", &headers) || headers == NULL)
+        return;
+    json_object_object_foreach(headers, name, value)
+    {
+        if (strlen(name) > TRIGGER_HEADER_NAME_MAX_BYTES ||
+            json_object_get_string_len(value) > TRIGGER_HEADER_VALUE_MAX_BYTES ||
+            strpbrk(json_object_get_string(value), "\r\n") != NULL)
+            fuzz_fail("header %.40s is beyond its limits", name);
+    }
 }
 
 static void check_rule(const struct trigger_rule *rule)
@@ -137,6 +175,10 @@ static void check_rule(const struct trigger_rule *rule)
             fuzz_fail("top-level conditions are not an implicit all");
         check_condition(rule->conditions, 1);
     }
+
+    if (rule->action_type == TRIGGER_ACTION_WEBHOOK)
+        check_webhook(rule);
+    trigger_rule_warnings(rule, check_warning, NULL);
 
     struct trigger_facts none = {0};
     exercise(rule, &none);

@@ -19,35 +19,6 @@ static const char default_facts[] =
     "\"empty\":\"\",\"nested\":{\"a\":{\"b\":[1,2,{\"c\":\"deep\"}]}}},"
     "\"person\":{\"first_name\":\"Ada\",\"plan\":\"pro\",\"tags\":[\"x\",\"y\"],\"o\":{}}}";
 
-static const char *string_member(json_object *object, const char *key)
-{
-    json_object *value = NULL;
-    if (!json_object_object_get_ex(object, key, &value) ||
-        !json_object_is_type(value, json_type_string))
-        return NULL;
-    return json_object_get_string(value);
-}
-
-/* Fills `facts` from `root` (lent; the facts borrow from it). */
-static void facts_from(json_object *root, struct trigger_facts *facts)
-{
-    memset(facts, 0, sizeof *facts);
-    if (!json_object_is_type(root, json_type_object)) {
-        facts->event_properties = root;
-        facts->person_attributes = root;
-        return;
-    }
-    json_object_object_get_ex(root, "event", &facts->event_properties);
-    json_object_object_get_ex(root, "person", &facts->person_attributes);
-    facts->event_name = string_member(root, "name");
-    facts->person_id = string_member(root, "id");
-    facts->person_email = string_member(root, "email");
-    if (facts->event_properties == NULL && facts->person_attributes == NULL) {
-        facts->event_properties = root;
-        facts->person_attributes = root;
-    }
-}
-
 /* Renders a JSON value and checks the shape is kept and the result serializes and parses. */
 static void check_render_json(json_object *value, const struct trigger_facts *facts)
 {
@@ -85,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (facts_json == NULL)
         facts_json = json_tokener_parse(default_facts);
     struct trigger_facts facts;
-    facts_from(facts_json, &facts);
+    fuzz_facts_from(facts_json, &facts);
     json_object *facts_before = NULL;
     if (json_object_deep_copy(facts_json, &facts_before, NULL) != 0)
         fuzz_fail("cannot copy the facts");

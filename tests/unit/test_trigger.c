@@ -735,6 +735,13 @@ static struct url_check_case url_templates_are_refused_in_the_scheme_host_and_po
     {"https://x.test:8o/x", "port must be a number"},
     {"https://[::1/x", "IPv6"},
     {"https://x .test/", "byte 0x20 cannot appear in the host"},
+    {"https://h.%2Fx.test/", "'%' cannot appear in the host"},
+    {"https://a!b.test/", "'!' cannot appear in the host"},
+    {"https://[fe80::1%25eth0]/", "'%' cannot appear in the host"},
+    {"https://[v1.x]/", "'v' cannot appear in the host"},
+    {"https://u@h@x.test/", "'@' cannot appear in the user:password part"},
+    {"https://u%4:p@x.test/", "'%' cannot appear in the user:password part"},
+    {"https://u%40x:p!$@x_y~z.test:1/", NULL},
     {"https://x\\\\y.test/", "'\\' cannot appear in the host"},
     /* what follows it, outside templates */
     {"https://x.test/a b", "byte 0x20 cannot appear in a URL; write it percent-encoded"},
