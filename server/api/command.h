@@ -82,6 +82,8 @@ struct command {
     const char *endpoint;        /* static string naming the route, e.g. "/v1/batch" */
     /* COMMAND_REJECT */
     const char *reason; /* static reason word from the error registry */
+    int counted_only;   /* over the per-minute limit: counted (ingest/rejection_limit.h), not
+                         * written */
     char *message;      /* what was wrong, naming the field */
     char *payload;      /* what the client sent (capped) */
 };

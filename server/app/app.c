@@ -7,16 +7,18 @@
 #include "engine/evaluator.h"
 #include "http/http_server.h"
 #include "ingest/ingest_queue.h"
+#include "ingest/rejection_limit.h"
 #include "ingest/retention.h"
 
 /* The most delivery threads a process runs (TRACKD_DELIVERY_WORKERS is bounded by it). */
 #define MAX_DELIVERY_WORKERS 64
 
 struct app {
-    struct ingest_queue *ingest; /* NULL without HTTP */
-    struct http_server *http;    /* NULL without HTTP */
-    struct retention *retention; /* NULL when disabled */
-    struct evaluator *evaluator; /* NULL without workers */
+    struct ingest_queue *ingest;        /* NULL without HTTP */
+    struct http_server *http;           /* NULL without HTTP */
+    struct retention *retention;        /* NULL when disabled */
+    struct rejection_limit *rejections; /* NULL without HTTP */
+    struct evaluator *evaluator;        /* NULL without workers */
     struct delivery_worker *deliveries[MAX_DELIVERY_WORKERS];
     unsigned delivery_count;
 };
@@ -107,7 +109,17 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
         snprintf(error, error_size, "out of memory");
         return NULL;
     }
+    if (parts.workers && !start_workers(app, cfg, error, error_size))
+        goto failed;
+    if (!parts.http)
+        return app;
+    app->rejections = rejection_limit_new(cfg->rejections_per_minute);
+    if (app->rejections == NULL) {
+        snprintf(error, error_size, "out of memory");
+        goto failed;
+    }
     struct ingest_options ingest = {
+        .rejections = app->rejections,
         .database_url = cfg->database_url,
         .max_requests = cfg->queue_max_requests,
         .max_bytes = cfg->queue_max_bytes,
@@ -115,10 +127,6 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
         .writers = cfg->writers,
         .write_timeout_s = cfg->write_timeout,
     };
-    if (parts.workers && !start_workers(app, cfg, error, error_size))
-        goto failed;
-    if (!parts.http)
-        return app;
     app->ingest = ingest_start(&ingest, error, error_size);
     if (app->ingest == NULL)
         goto failed;
@@ -126,9 +134,15 @@ struct app *app_start(const struct config *cfg, struct app_parts parts, char *er
     app->http = http_server_start(&http, app->ingest, error, error_size);
     if (app->http == NULL)
         goto failed;
-    if (cfg->purge_interval > 0)
-        app->retention =
-            retention_start(cfg->database_url, cfg->purge_interval, cfg->event_retention_days);
+    /* Without purges it still writes the counts of refused calls, once a minute. */
+    struct retention_options retention = {
+        .database_url = cfg->database_url,
+        .purge_interval_s = cfg->purge_interval,
+        .event_retention_days = cfg->event_retention_days,
+        .rejection_retention_days = cfg->rejection_retention_days,
+        .rejections = app->rejections,
+    };
+    app->retention = retention_start(&retention);
     return app;
 failed:
     app_stop(app);
@@ -144,9 +158,11 @@ void app_stop(struct app *app)
 {
     if (app == NULL)
         return;
-    retention_stop(app->retention);
     http_server_stop(app->http);
     ingest_stop(app->ingest);
+    /* After the writers: its last round writes the counts of the calls refused until the end. */
+    retention_stop(app->retention);
+    rejection_limit_free(app->rejections);
     evaluator_stop(app->evaluator);
     for (unsigned i = 0; i < app->delivery_count; i++)
         delivery_stop(app->deliveries[i]);

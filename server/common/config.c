@@ -61,6 +61,14 @@ static const struct setting settings[] = {
     {"TRACKD_EVENT_RETENTION_DAYS", SETTING_UNSIGNED, "0", 0, 36500, false,
      AT(event_retention_days),
      "days events are kept; older months of events are dropped whole (0: keep forever)"},
+    {"TRACKD_REJECTIONS_PER_MINUTE", SETTING_UNSIGNED, "600", 0, 1000000, false,
+     AT(rejections_per_minute),
+     "refused calls kept one by one in rejected_requests per workspace and minute; more are "
+     "counted in one summary row a minute (0: no limit; calls without a valid key are only "
+     "ever counted)"},
+    {"TRACKD_REJECTION_RETENTION_DAYS", SETTING_UNSIGNED, "30", 0, 36500, false,
+     AT(rejection_retention_days),
+     "days rows of rejected_requests are kept; older ones are purged (0: keep forever)"},
     {"TRACKD_FCM_URL", SETTING_STRING, NULL, 0, 0, false, AT(fcm_url),
      "FCM HTTP v1 messages:send endpoint (unset: Google's, for the key file's project)"},
     {"TRACKD_FCM_TOKEN", SETTING_STRING, NULL, 0, 0, true, AT(fcm_token),
@@ -346,8 +354,8 @@ void config_mask_url(const char *url, char *out, size_t out_size)
     if (out_size == 0)
         return;
     const char *scheme = strstr(url, "://");
-    bool uri = scheme != NULL && (strncmp(url, "postgresql://", 13) == 0 ||
-                                  strncmp(url, "postgres://", 11) == 0);
+    bool uri = scheme != NULL &&
+               (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0);
     if (uri)
         mask_uri(url, scheme + 3, out, out_size);
     else

@@ -13,42 +13,44 @@
 #include "common/log.h"
 
 struct config {
-    char *database_url;            /* libpq URI or conninfo; NULL when unset */
-    char *listen_host;             /* from TRACKD_LISTEN */
-    unsigned listen_port;          /* 0 asks the kernel for a free port (tests) */
-    enum log_level log_level;      /* TRACKD_LOG_LEVEL */
-    enum log_format log_format;    /* TRACKD_LOG_FORMAT: text or json */
-    unsigned http_threads;         /* 0 = one per core */
-    unsigned max_connections;      /* simultaneous HTTP connections before refusing */
-    unsigned connection_timeout;   /* seconds of inactivity before a connection is closed */
-    unsigned read_timeout;         /* seconds a client has to send one whole request */
-    unsigned receive_max_bytes;    /* body bytes being received at once before 503 */
-    unsigned queue_max_requests;   /* requests waiting for the writer before 503 */
-    unsigned queue_max_bytes;      /* body bytes waiting for the writer before 503 */
-    unsigned write_batch_max;      /* calls committed in one transaction at most */
-    unsigned writers;              /* writer threads, each with its own database connection */
-    unsigned write_timeout;        /* seconds a request may wait for PostgreSQL before 503 */
-    unsigned purge_interval;       /* seconds between retention runs; 0 disables them */
-    unsigned event_retention_days; /* events older are dropped by month; 0 keeps them */
-    char *fcm_url;                 /* TRACKD_FCM_URL; NULL: Google's, from the key's project */
-    char *fcm_token;               /* TRACKD_FCM_TOKEN (secret) */
-    char *fcm_credentials;         /* TRACKD_FCM_CREDENTIALS: service-account key file */
-    unsigned delivery_workers;     /* delivery threads */
-    unsigned delivery_concurrency; /* sends in flight per delivery thread */
-    unsigned delivery_attempts;    /* attempts before a delivery is dead */
-    unsigned retry_base;           /* seconds before the first retry */
-    unsigned retry_cap;            /* longest retry delay, seconds */
-    unsigned delivery_timeout;     /* seconds one send may take */
-    char *public_url;              /* TRACKD_PUBLIC_URL: where browsers reach trackd */
-    char *cors_origins;            /* TRACKD_CORS_ORIGINS: NULL or "*" for any, else a list */
-    char *tls_cert;                /* TRACKD_TLS_CERT: PEM file; with tls_key, serve HTTPS */
-    char *tls_key;                 /* TRACKD_TLS_KEY: PEM file */
-    char *apns_key_file;           /* TRACKD_APNS_KEY_FILE: .p8 key; ios pushes go via APNs */
-    char *apns_key_id;             /* TRACKD_APNS_KEY_ID: the JWT's kid */
-    char *apns_team_id;            /* TRACKD_APNS_TEAM_ID: the JWT's iss */
-    char *apns_topic;              /* TRACKD_APNS_TOPIC: apns-topic, the app's bundle id */
-    char *apns_url;                /* TRACKD_APNS_URL */
-    char *ca_file;                 /* TRACKD_CA_FILE: extra trusted CAs for outgoing HTTPS */
+    char *database_url;                /* libpq URI or conninfo; NULL when unset */
+    char *listen_host;                 /* from TRACKD_LISTEN */
+    unsigned listen_port;              /* 0 asks the kernel for a free port (tests) */
+    enum log_level log_level;          /* TRACKD_LOG_LEVEL */
+    enum log_format log_format;        /* TRACKD_LOG_FORMAT: text or json */
+    unsigned http_threads;             /* 0 = one per core */
+    unsigned max_connections;          /* simultaneous HTTP connections before refusing */
+    unsigned connection_timeout;       /* seconds of inactivity before a connection is closed */
+    unsigned read_timeout;             /* seconds a client has to send one whole request */
+    unsigned receive_max_bytes;        /* body bytes being received at once before 503 */
+    unsigned queue_max_requests;       /* requests waiting for the writer before 503 */
+    unsigned queue_max_bytes;          /* body bytes waiting for the writer before 503 */
+    unsigned write_batch_max;          /* calls committed in one transaction at most */
+    unsigned writers;                  /* writer threads, each with its own database connection */
+    unsigned write_timeout;            /* seconds a request may wait for PostgreSQL before 503 */
+    unsigned purge_interval;           /* seconds between retention runs; 0 disables them */
+    unsigned event_retention_days;     /* events older are dropped by month; 0 keeps them */
+    unsigned rejections_per_minute;    /* refused calls kept one by one per workspace, minute */
+    unsigned rejection_retention_days; /* rejected_requests older are purged; 0 keeps them */
+    char *fcm_url;                     /* TRACKD_FCM_URL; NULL: Google's, from the key's project */
+    char *fcm_token;                   /* TRACKD_FCM_TOKEN (secret) */
+    char *fcm_credentials;             /* TRACKD_FCM_CREDENTIALS: service-account key file */
+    unsigned delivery_workers;         /* delivery threads */
+    unsigned delivery_concurrency;     /* sends in flight per delivery thread */
+    unsigned delivery_attempts;        /* attempts before a delivery is dead */
+    unsigned retry_base;               /* seconds before the first retry */
+    unsigned retry_cap;                /* longest retry delay, seconds */
+    unsigned delivery_timeout;         /* seconds one send may take */
+    char *public_url;                  /* TRACKD_PUBLIC_URL: where browsers reach trackd */
+    char *cors_origins;                /* TRACKD_CORS_ORIGINS: NULL or "*" for any, else a list */
+    char *tls_cert;                    /* TRACKD_TLS_CERT: PEM file; with tls_key, serve HTTPS */
+    char *tls_key;                     /* TRACKD_TLS_KEY: PEM file */
+    char *apns_key_file;               /* TRACKD_APNS_KEY_FILE: .p8 key; ios pushes go via APNs */
+    char *apns_key_id;                 /* TRACKD_APNS_KEY_ID: the JWT's kid */
+    char *apns_team_id;                /* TRACKD_APNS_TEAM_ID: the JWT's iss */
+    char *apns_topic;                  /* TRACKD_APNS_TOPIC: apns-topic, the app's bundle id */
+    char *apns_url;                    /* TRACKD_APNS_URL */
+    char *ca_file;                     /* TRACKD_CA_FILE: extra trusted CAs for outgoing HTTPS */
 };
 
 /*

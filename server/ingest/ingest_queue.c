@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "ingest/rejection_limit.h"
 #include "store/store.h"
 
 /* Serialization failures and deadlocks are retried this many times before giving up. */
@@ -189,6 +190,17 @@ static struct ingest_request *await_database(struct writer *w, struct ingest_req
     return group;
 }
 
+/* Marks the refusals of a request that the per-minute limit leaves to be counted only. */
+static void limit_rejections(struct ingest_queue *q, struct command *commands, size_t count)
+{
+    if (q->options.rejections == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        if (commands[i].kind == COMMAND_REJECT)
+            commands[i].counted_only = !rejection_limit_admit(
+                q->options.rejections, commands[i].workspace_id, commands[i].received_us);
+}
+
 /* Writes the commands of one request one at a time, each in its own transaction, so that a
  * command whose values PostgreSQL refuses is isolated from the rest. A refused command is
  * recorded in rejected_requests. Returns the request's result. */
@@ -217,6 +229,7 @@ static enum trackd_error write_isolated(struct writer *w, struct ingest_request 
             .received_us = cmd->received_us,
             .timestamp_us = cmd->received_us,
         };
+        limit_rejections(w->queue, &reject, 1);
         struct command *reject_ptr = &reject;
         enum store_outcome ignored;
         if (store_write_commands(w->store, &reject_ptr, 1, &ignored, &failure) < 0)
@@ -500,6 +513,7 @@ void ingest_release(struct ingest_queue *q, size_t bytes)
 
 void ingest_enqueue(struct ingest_queue *q, struct ingest_request *r)
 {
+    limit_rejections(q, r->commands, r->command_count);
     r->next = NULL;
     pthread_mutex_lock(&q->lock);
     /* Stamped under the lock: the queue stays in admission order, which expiry relies on. */

@@ -46,9 +46,13 @@ struct ingest_options {
      * answered 503 (and never written), the statements writing a group get no more time than
      * its oldest request has left, and an unreachable database is waited for that long. */
     unsigned write_timeout_s;
+    /* Which refused calls are kept one by one (the rest only counted); borrowed, outlives the
+     * queue. NULL keeps every one. */
+    struct rejection_limit *rejections;
 };
 
 struct ingest_queue;
+struct rejection_limit;
 
 /* Connects the writer to the database and starts it; NULL with a message in `error` if the
  * database cannot be reached or its schema is not migrated. Stop with ingest_stop(). */

@@ -92,6 +92,16 @@ enum store_status store_list_workspaces(struct store *store,
  * again while it equals `limit`. */
 enum store_status store_purge_expired(struct store *store, unsigned limit, long *deleted);
 
+/* Deletes one batch of at most `limit` rejected_requests rows received more than `days` days
+ * ago; *deleted is how many (call again while it equals `limit`). */
+enum store_status store_purge_rejections(struct store *store, unsigned days, unsigned limit,
+                                         long *deleted);
+
+/* Records in rejected_requests that `dropped` refused calls of `workspace_id` (0: sent without a
+ * valid key) in the minute starting at `minute_us` were counted but not kept one by one. */
+enum store_status store_record_rejection_summary(struct store *store, int64_t workspace_id,
+                                                 int64_t minute_us, uint64_t dropped);
+
 /* Creates the monthly events partitions through `months_ahead` months from now and, when
  * `retention_days` is not 0, drops those received entirely more than that many days ago;
  * reports how many of each. */

@@ -312,6 +312,10 @@ enum store_status store_write_commands(struct store *store, struct command *cons
             free(people);
         }
         while (ok && next < count && chunk_commands < CHUNK_COMMANDS) {
+            if (commands[next]->kind == COMMAND_REJECT && commands[next]->counted_only) {
+                outcomes[next++] = STORE_OUTCOME_IGNORED; /* counted by ingest/, not kept */
+                continue;
+            }
             size_t run_length = 1;
             if (commands[next]->kind == COMMAND_TRACK) {
                 while (next + run_length < count && chunk_commands + run_length < CHUNK_COMMANDS &&
