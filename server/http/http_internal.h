@@ -115,6 +115,7 @@ struct http_request {
     char *body;          /* NUL-terminated; body_len bytes */
     size_t body_len, body_cap;
     size_t body_reserved; /* counted in server->receiving_bytes (>= body_cap) */
+    bool close_after;     /* the answer carries Connection: close */
     bool body_too_large;
     bool out_of_memory;
     /* A compressed body: inflated as it arrives (http_body.c); NULL once it is complete. */
@@ -164,6 +165,13 @@ void http_conns_request_received(struct http_request *request);
 
 /* A request on `connection` ended: the next one must arrive in time. */
 void http_conns_request_done(struct http_server *server, struct MHD_Connection *connection);
+
+/* ---- framing (http_framing.c) ---- */
+
+/* Checks what decides where the request's body ends (duplicate, conflicting or malformed
+ * Content-Length, Transfer-Encoding, Host, header names); 0 when sound, else the status to
+ * answer at once (400, 501) with `message` saying why. */
+unsigned http_check_framing(struct MHD_Connection *connection, char *message, size_t size);
 
 /* ---- bodies (http_body.c) ---- */
 
@@ -217,6 +225,11 @@ void http_params_clear(struct http_params *params);
 void http_allowed_methods(const char *path, char *out, size_t out_size);
 
 /* ---- replies (http_reply.c) ---- */
+
+/* Queues `response` (NULL: out of memory, MHD_NO) with the CORS headers, and Connection: close
+ * when request->close_after; records the status for the log. Takes the response. */
+enum MHD_Result http_reply_response(struct http_request *request, unsigned status,
+                                    struct MHD_Response *response);
 
 /* Queues a JSON response; `json` is copied. Records the status for the log. */
 enum MHD_Result http_reply_json(struct http_request *request, unsigned status, const char *json);

@@ -38,8 +38,8 @@ const char *http_cors_origin(struct http_request *request)
     return NULL;
 }
 
-static enum MHD_Result queue(struct http_request *request, unsigned status,
-                             struct MHD_Response *response)
+enum MHD_Result http_reply_response(struct http_request *request, unsigned status,
+                                    struct MHD_Response *response)
 {
     if (response == NULL)
         return MHD_NO;
@@ -49,6 +49,8 @@ static enum MHD_Result queue(struct http_request *request, unsigned status,
         if (request->server->cors_origins != NULL)
             MHD_add_response_header(response, "Vary", "Origin");
     }
+    if (request->close_after)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     request->status = status;
     enum MHD_Result ret = MHD_queue_response(request->connection, status, response);
     MHD_destroy_response(response);
@@ -57,7 +59,7 @@ static enum MHD_Result queue(struct http_request *request, unsigned status,
 
 enum MHD_Result http_reply_json(struct http_request *request, unsigned status, const char *json)
 {
-    return queue(request, status, json_response(json));
+    return http_reply_response(request, status, json_response(json));
 }
 
 /* A `{"meta":{"error":MESSAGE}}` response. */
@@ -75,7 +77,7 @@ static struct MHD_Response *error_response(const char *message)
 
 enum MHD_Result http_reply_error(struct http_request *request, unsigned status, const char *message)
 {
-    return queue(request, status, error_response(message));
+    return http_reply_response(request, status, error_response(message));
 }
 
 enum MHD_Result http_reply_ok(struct http_request *request)
@@ -102,7 +104,7 @@ enum MHD_Result http_reply_preflight(struct http_request *request)
                                 "Content-Type, Authorization");
         MHD_add_response_header(response, "Access-Control-Max-Age", "86400");
     }
-    return queue(request, MHD_HTTP_NO_CONTENT, response);
+    return http_reply_response(request, MHD_HTTP_NO_CONTENT, response);
 }
 
 enum MHD_Result http_reply_unauthorized(struct http_request *request)
@@ -112,7 +114,7 @@ enum MHD_Result http_reply_unauthorized(struct http_request *request)
     if (response != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Basic realm=\"trackd\"");
-    return queue(request, MHD_HTTP_UNAUTHORIZED, response);
+    return http_reply_response(request, MHD_HTTP_UNAUTHORIZED, response);
 }
 
 enum MHD_Result http_reply_unavailable(struct http_request *request, const char *message)
@@ -120,7 +122,7 @@ enum MHD_Result http_reply_unavailable(struct http_request *request, const char 
     struct MHD_Response *response = error_response(message);
     if (response != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER_SECONDS);
-    return queue(request, MHD_HTTP_SERVICE_UNAVAILABLE, response);
+    return http_reply_response(request, MHD_HTTP_SERVICE_UNAVAILABLE, response);
 }
 
 enum MHD_Result http_reply_method_not_allowed(struct http_request *request, const char *allowed)
@@ -130,5 +132,5 @@ enum MHD_Result http_reply_method_not_allowed(struct http_request *request, cons
     struct MHD_Response *response = error_response(message);
     if (response != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allowed);
-    return queue(request, MHD_HTTP_METHOD_NOT_ALLOWED, response);
+    return http_reply_response(request, MHD_HTTP_METHOD_NOT_ALLOWED, response);
 }

@@ -68,6 +68,8 @@ static enum MHD_Result reply_early(struct http_request *request)
         return http_reply_error(request, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, request->early_message);
     case MHD_HTTP_SERVICE_UNAVAILABLE:
         return http_reply_unavailable(request, "too many uploads in progress; retry later");
+    case MHD_HTTP_NOT_IMPLEMENTED:
+        return http_reply_error(request, MHD_HTTP_NOT_IMPLEMENTED, request->early_message);
     default:
         return http_reply_error(request, MHD_HTTP_BAD_REQUEST,
                                 request->early_message[0]
@@ -77,15 +79,23 @@ static enum MHD_Result reply_early(struct http_request *request)
 }
 
 /*
- * First callback of a request: route and authenticate. What can be refused now is decided now
- * (request->early_status) but answered after the body has been read and dropped, so the client
- * reads the answer rather than a reset. Only a declared body too large even to drop is answered
- * at once (*answer_now).
+ * First callback of a request: check its framing, route and authenticate. What can be refused
+ * now is decided now (request->early_status) but answered after the body has been read and
+ * dropped, so the client reads the answer rather than a reset. Answered at once, and the
+ * connection closed, are a request whose framing is unsound (where its body ends is unknown)
+ * and a declared body too large even to drop (*answer_now).
  */
 static void begin_request(struct http_request *request, bool *answer_now)
 {
     bool path_known = false;
     *answer_now = false;
+    request->early_status = http_check_framing(request->connection, request->early_message,
+                                               sizeof request->early_message);
+    if (request->early_status != 0) {
+        *answer_now = true;
+        request->close_after = true;
+        return;
+    }
     request->route = http_find_route(request->method, request->path, &request->params, &path_known);
     const char *length = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -105,6 +115,7 @@ static void begin_request(struct http_request *request, bool *answer_now)
     else
         http_body_begin(request, declared, transfer != NULL);
     *answer_now = request->early_status != 0 && declared > DISCARD_MAX;
+    request->close_after = *answer_now;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
@@ -320,6 +331,9 @@ struct http_server *http_server_start(const struct http_options *options,
         MHD_OPTION_URI_LOG_CALLBACK, http_conns_request_line, server,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        /* HTTP/1.1 without Host, and blanks in the request target, are refused; the rest of
+         * the framing is checked by http_check_framing. */
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
         /* Empty without TLS: libmicrohttpd warns about HTTPS options on a plain daemon. */
         MHD_OPTION_ARRAY, tls_options,
         MHD_OPTION_END);

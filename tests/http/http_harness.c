@@ -1,11 +1,17 @@
 #include "http_harness.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "app/app.h"
 #include "store/store.h"
@@ -17,6 +23,7 @@ char write_key[41], other_write_key[41];
 char site_credentials[64];
 char base[64];
 size_t harness_receive_max_bytes;
+const char *harness_public_url;
 const char *harness_tls_cert;
 const char *harness_tls_key;
 const char *harness_ca_file;
@@ -42,6 +49,7 @@ void start_server_with(unsigned queue_max_requests, unsigned write_timeout)
         .log_level = LOG_LEVEL_WARN,
         .http_threads = 2,
         .max_connections = 64,
+        .public_url = (char *)harness_public_url,
         .connection_timeout = 10,
         .queue_max_requests = queue_max_requests,
         .queue_max_bytes = 8 * 1024 * 1024,
@@ -188,4 +196,99 @@ void expect(struct reply *r, long status, const char *body_part)
     if (body_part != NULL)
         cr_assert(strstr(r->body, body_part) != NULL, "'%s' lacks '%s'", r->body, body_part);
     free(r);
+}
+
+int raw_connect_from(const char *source)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    if (source != NULL) {
+        struct sockaddr_in local = {.sin_family = AF_INET};
+        cr_assert_eq(inet_pton(AF_INET, source, &local.sin_addr), 1, "%s", source);
+        cr_assert_eq(bind(fd, (struct sockaddr *)&local, sizeof local), 0, "bind to %s", source);
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)app_port(app))};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    struct timeval wait = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    return fd;
+}
+
+int raw_connect(void)
+{
+    return raw_connect_from(NULL);
+}
+
+void raw_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send failed");
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+long raw_status(int fd, char *head, size_t size)
+{
+    size_t used = 0;
+    head[0] = '\0';
+    while (used + 1 < size && strstr(head, "\r\n\r\n") == NULL) {
+        ssize_t n = recv(fd, head + used, size - 1 - used, 0);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        head[used] = '\0';
+    }
+    long status = 0;
+    sscanf(head, "HTTP/1.1 %ld", &status);
+    return status;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool raw_read_to_close(int fd, double seconds, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    double deadline = now_seconds() + seconds;
+    for (;;) {
+        double left = deadline - now_seconds();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+            return false;
+        char chunk[4096];
+        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            return true; /* closed (or reset) */
+        size_t take = (size_t)n < size - 1 - used ? (size_t)n : size - 1 - used;
+        memcpy(out + used, chunk, take);
+        used += take;
+        out[used] = '\0';
+    }
+}
+
+void basic_header(char *out, size_t size)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char plain[64];
+    size_t n = (size_t)snprintf(plain, sizeof plain, "%s:", write_key), used = 0;
+    used += (size_t)snprintf(out, size, "Authorization: Basic ");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)plain[i] << 16;
+        v |= i + 1 < n ? (unsigned char)plain[i + 1] << 8 : 0;
+        v |= i + 2 < n ? (unsigned char)plain[i + 2] : 0;
+        char quad[5] = {digits[(v >> 18) & 63], digits[(v >> 12) & 63],
+                        i + 1 < n ? digits[(v >> 6) & 63] : '=', i + 2 < n ? digits[v & 63] : '=',
+                        '\0'};
+        used += (size_t)snprintf(out + used, size - used, "%s", quad);
+    }
 }

@@ -21,7 +21,8 @@ extern char site_credentials[64]; /* "site_id:api_key" of workspace alpha */
 
 /* Settings a suite may change before its server starts (0 or NULL: the default). */
 extern size_t harness_receive_max_bytes;
-extern const char *harness_tls_cert; /* PEM files: serve HTTPS */
+extern const char *harness_public_url; /* TRACKD_PUBLIC_URL */
+extern const char *harness_tls_cert;   /* PEM files: serve HTTPS */
 extern const char *harness_tls_key;
 extern const char *harness_ca_file; /* what the client trusts for HTTPS */
 
@@ -55,5 +56,24 @@ long count(const char *sql);
 
 /* Asserts the status, a JSON Content-Type and (if given) a part of the body; frees `r`. */
 void expect(struct reply *r, long status, const char *body_part);
+
+/* ---- raw sockets: what libcurl will not send, and clients from other addresses ---- */
+
+/* A connection to the server from `source` (a local address such as "127.0.0.2": every
+ * 127.x.y.z is this machine's; NULL: any), answers awaited at most 10 s. */
+int raw_connect_from(const char *source);
+int raw_connect(void);
+
+void raw_send(int fd, const char *data, size_t len);
+
+/* Reads the answer's head and returns its status (0: none came); `head` gets the text. */
+long raw_status(int fd, char *head, size_t size);
+
+/* Reads everything until the server closes the connection or `seconds` pass; `out` gets the
+ * text (cut at its size). True if the server closed it. */
+bool raw_read_to_close(int fd, double seconds, char *out, size_t size);
+
+/* "Authorization: Basic base64(write_key:)" */
+void basic_header(char *out, size_t size);
 
 #endif

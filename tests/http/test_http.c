@@ -326,64 +326,6 @@ Test(slow_database, a_write_blocked_past_the_timeout_gets_503_and_shutdown_still
 
 /* ---- uploads: bodies being received are bounded in memory ---- */
 
-/* A connection of its own to the server, answers awaited at most 10 s. */
-static int raw_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)app_port(app))};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    struct timeval wait = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-    return fd;
-}
-
-static void raw_send(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        cr_assert_gt(n, 0, "send failed");
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
-/* Reads the answer's head and returns its status (0: none came); `head` gets the text. */
-static long raw_status(int fd, char *head, size_t size)
-{
-    size_t used = 0;
-    head[0] = '\0';
-    while (used + 1 < size && strstr(head, "\r\n\r\n") == NULL) {
-        ssize_t n = recv(fd, head + used, size - 1 - used, 0);
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-        head[used] = '\0';
-    }
-    long status = 0;
-    sscanf(head, "HTTP/1.1 %ld", &status);
-    return status;
-}
-
-/* "Basic base64(write_key:)" */
-static void basic_header(char *out, size_t size)
-{
-    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char plain[64];
-    size_t n = (size_t)snprintf(plain, sizeof plain, "%s:", write_key), used = 0;
-    used += (size_t)snprintf(out, size, "Authorization: Basic ");
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)plain[i] << 16;
-        v |= i + 1 < n ? (unsigned char)plain[i + 1] << 8 : 0;
-        v |= i + 2 < n ? (unsigned char)plain[i + 2] : 0;
-        char quad[5] = {digits[(v >> 18) & 63], digits[(v >> 12) & 63],
-                        i + 1 < n ? digits[(v >> 6) & 63] : '=', i + 2 < n ? digits[v & 63] : '=',
-                        '\0'};
-        used += (size_t)snprintf(out + used, size - used, "%s", quad);
-    }
-}
-
 /* Sends the head of a /v1/batch upload: with Content-Length `declared`, or chunked when 0. */
 static int start_upload(size_t declared)
 {
