@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,11 @@ static struct {
     char idempotency_key[32]; /* of every request: they must all carry the same */
     bool keys_differ;
     char body[1024]; /* of the last request */
+    char path[256];  /* of the last request, as sent (not unescaped) */
+    char ref[128];   /* its query's ref and token, as sent */
+    char token[32];
+    size_t authorization_len; /* of its Authorization header; 0 when absent */
+    bool empty_header;        /* it had X-Empty, with an empty value */
 } seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static struct MHD_Daemon *receiver;
@@ -50,7 +56,7 @@ static enum MHD_Result receive(void *cls, struct MHD_Connection *connection, con
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **con_cls)
 {
-    (void)cls, (void)url, (void)method, (void)version;
+    (void)cls, (void)method, (void)version;
     struct upload *upload = *con_cls;
     if (upload == NULL) {
         *con_cls = calloc(1, sizeof *upload);
@@ -71,6 +77,16 @@ static enum MHD_Result receive(void *cls, struct MHD_Connection *connection, con
     else if (key == NULL || strcmp(key, seen.idempotency_key) != 0)
         seen.keys_differ = true;
     snprintf(seen.body, sizeof seen.body, "%s", upload->data);
+    snprintf(seen.path, sizeof seen.path, "%s", url);
+    const char *ref = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "ref");
+    const char *token = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "token");
+    const char *authorization =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization");
+    const char *empty = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Empty");
+    snprintf(seen.ref, sizeof seen.ref, "%s", ref ? ref : "(none)");
+    snprintf(seen.token, sizeof seen.token, "%s", token ? token : "(none)");
+    seen.authorization_len = authorization ? strlen(authorization) : 0;
+    seen.empty_header = empty != NULL && *empty == '\0';
     unsigned status = MHD_HTTP_OK;
     if (seen.failures_left > 0) {
         seen.failures_left--;
@@ -92,16 +108,23 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     *con_cls = NULL;
 }
 
+/* Leaves the path and query as sent, so that tests see the percent-encoding trackd wrote. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *text)
+{
+    (void)cls, (void)connection;
+    return strlen(text);
+}
+
 static void setup(void)
 {
     teststore_open(&t);
     cr_assert_not_null(mkdtemp(dir));
     struct sockaddr_in loopback = {.sin_family = AF_INET, .sin_port = 0};
     loopback.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    receiver =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                         receive, NULL, MHD_OPTION_SOCK_ADDR, &loopback,
-                         MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_END);
+    receiver = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                                receive, NULL, MHD_OPTION_SOCK_ADDR, &loopback,
+                                MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
     cr_assert_not_null(receiver);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(receiver, MHD_DAEMON_INFO_BIND_PORT);
     cr_assert(info != NULL && info->port != 0);
@@ -226,5 +249,105 @@ Test(rules, a_matching_event_fires_its_webhook_which_is_retried_with_the_same_ke
     char *id = testdb_query_value(t.url, "SELECT id FROM deliveries");
     cr_assert_str_eq(seen.idempotency_key, id);
     free(id);
+    pthread_mutex_unlock(&seen.lock);
+}
+
+/* Writes `definition` (a printf format, given the receiver's port) as the rule file. */
+static void write_rule(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void write_rule(const char *fmt, ...)
+{
+    snprintf(rule_path, sizeof rule_path, "%s/hook.json", dir);
+    FILE *f = fopen(rule_path, "w");
+    cr_assert_not_null(f);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* Runs an evaluator and a delivery worker until `done_sql` counts `want` rows (or 30 s). */
+static long run_until(const char *done_sql, long want)
+{
+    struct evaluator *evaluator = evaluator_start(t.url);
+    cr_assert_not_null(evaluator);
+    struct delivery_options options = {
+        .database_url = t.url,
+        .concurrency = 4,
+        .max_attempts = 3,
+        .retry_base_s = 1,
+        .retry_cap_s = 1,
+        .connect_timeout_s = 5,
+        .request_timeout_s = 10,
+    };
+    struct delivery_worker *worker = delivery_start(&options);
+    cr_assert_not_null(worker);
+    long done = 0;
+    for (int waited = 0; waited < 30000 && done < want; waited += 100) {
+        sleep_ms(100);
+        done = teststore_count(&t, done_sql);
+    }
+    delivery_stop(worker);
+    evaluator_stop(evaluator);
+    return done;
+}
+
+Test(rules, client_values_stay_inside_the_webhook_url_and_headers_arrive_whole)
+{
+    write_rule(
+        "{\"name\": \"hook\", \"trigger\": {\"event\": \"signed_up\"},"
+        " \"action\": {\"type\": \"webhook\","
+        " \"url\": \"http://127.0.0.1:%u/u/{{ person.id }}?ref={{ event.ref }}&token=s3cret\","
+        " \"headers\": {\"Authorization\": \"Bearer %0400d\", \"X-Empty\": \"{{ event.no }}\"}}}",
+        receiver_port, 7);
+    cr_assert_eq(load(rule_path), CLI_EXIT_OK);
+    teststore_pipelines(&t, NULL, PIPELINES_TRACK,
+                        "{\"userId\":\"../../admin?x=1#\",\"event\":\"signed_up\","
+                        "\"properties\":{\"ref\":\"a&b=c #d\"}}");
+    cr_assert_eq(run_until("SELECT count(*) FROM deliveries WHERE status = 'sent'", 1), 1,
+                 "no delivery was sent within 30 s");
+    pthread_mutex_lock(&seen.lock);
+    cr_assert_eq(seen.requests, 1);
+    cr_assert_str_eq(seen.path, "/u/..%2F..%2Fadmin%3Fx%3D1%23");
+    cr_assert_str_eq(seen.ref, "a%26b%3Dc%20%23d");
+    cr_assert_str_eq(seen.token, "s3cret", "the rule's own query is kept");
+    cr_assert_eq(seen.authorization_len, strlen("Bearer ") + 400, "not cut");
+    cr_assert(seen.empty_header, "the header that renders empty is sent empty");
+    pthread_mutex_unlock(&seen.lock);
+}
+
+Test(rules, a_request_that_cannot_be_sent_is_dead_at_once_with_the_reason)
+{
+    write_rule("{\"name\": \"hook\", \"trigger\": {\"event\": \"signed_up\"},"
+               " \"action\": {\"type\": \"webhook\","
+               " \"url\": \"http://127.0.0.1:%u/long?q={{ event.q }}\","
+               " \"headers\": {\"X-Note\": \"{{ event.note }}\"}}}",
+               receiver_port);
+    cr_assert_eq(load(rule_path), CLI_EXIT_OK);
+    char body[12000];
+    snprintf(body, sizeof body,
+             "{\"userId\":\"long\",\"event\":\"signed_up\",\"properties\":{\"q\":\"%09000d\"}}", 1);
+    teststore_pipelines(&t, NULL, PIPELINES_TRACK, body);
+    teststore_pipelines(&t, NULL, PIPELINES_TRACK,
+                        "{\"userId\":\"crlf\",\"event\":\"signed_up\","
+                        "\"properties\":{\"q\":\"x\",\"note\":\"a\\r\\nX-Injected: 1\"}}");
+    cr_assert_eq(run_until("SELECT count(*) FROM deliveries WHERE status = 'dead'", 2), 2,
+                 "the deliveries are not dead within 30 s");
+    teststore_expect(&t, "SELECT string_agg(attempts::text, ',') FROM deliveries", "1,1");
+    char url[64], expected[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/long?q=", receiver_port);
+    snprintf(expected, sizeof expected, "the rendered URL is %zu bytes long, more than 8192",
+             strlen(url) + 9000);
+    teststore_expect(&t,
+                     "SELECT d.last_error FROM deliveries d JOIN people p ON p.id = d.person_id"
+                     " WHERE p.customer_id = 'long'",
+                     expected);
+    teststore_expect(&t,
+                     "SELECT d.last_error FROM deliveries d JOIN people p ON p.id = d.person_id"
+                     " WHERE p.customer_id = 'crlf'",
+                     "action.headers.X-Note: the rendered value holds a line break (CR or LF) or "
+                     "a NUL byte, which an HTTP header cannot carry");
+    pthread_mutex_lock(&seen.lock);
+    cr_assert_eq(seen.requests, 0, "nothing was sent");
     pthread_mutex_unlock(&seen.lock);
 }
