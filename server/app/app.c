@@ -54,6 +54,8 @@ static struct http_options http_options_of(const struct config *cfg)
         .listen_port = cfg->listen_port,
         .threads = cfg->http_threads,
         .max_connections = cfg->max_connections,
+        .conns_per_address = cfg->conns_per_address,
+        .uploads_per_address = cfg->uploads_per_address,
         .connection_timeout = cfg->connection_timeout,
         .read_timeout = cfg->read_timeout,
         .receive_max_bytes = cfg->receive_max_bytes,

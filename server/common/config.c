@@ -38,6 +38,14 @@ static const struct setting settings[] = {
      "HTTP worker threads; 0 means one per CPU core"},
     {"TRACKD_MAX_CONNECTIONS", SETTING_UNSIGNED, "1000", 1, 100000, false, AT(max_connections),
      "simultaneous HTTP connections; more are refused (keep below `ulimit -n`)"},
+    {"TRACKD_MAX_CONNECTIONS_PER_ADDRESS", SETTING_UNSIGNED, "100", 0, 100000, false,
+     AT(conns_per_address),
+     "connections from one client address (IPv4, or IPv6 /64) at once; more are refused (0: no "
+     "cap, e.g. behind a proxy)"},
+    {"TRACKD_MAX_UPLOADS_PER_ADDRESS", SETTING_UNSIGNED, "16", 0, 100000, false,
+     AT(uploads_per_address),
+     "request bodies being received from one client address at once before answering 503 (0: "
+     "no cap, e.g. behind a proxy)"},
     {"TRACKD_CONNECTION_TIMEOUT", SETTING_UNSIGNED, "30", 1, 3600, false, AT(connection_timeout),
      "seconds an idle or stalled HTTP connection is kept"},
     {"TRACKD_READ_TIMEOUT", SETTING_UNSIGNED, "30", 1, 3600, false, AT(read_timeout),

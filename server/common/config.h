@@ -20,6 +20,8 @@ struct config {
     enum log_format log_format;        /* TRACKD_LOG_FORMAT: text or json */
     unsigned http_threads;             /* 0 = one per core */
     unsigned max_connections;          /* simultaneous HTTP connections before refusing */
+    unsigned conns_per_address;        /* the same from one IPv4 address or IPv6 /64 */
+    unsigned uploads_per_address;      /* bodies being received from one address before 503 */
     unsigned connection_timeout;       /* seconds of inactivity before a connection is closed */
     unsigned read_timeout;             /* seconds a client has to send one whole request */
     unsigned receive_max_bytes;        /* body bytes being received at once before 503 */

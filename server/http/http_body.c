@@ -3,10 +3,18 @@
  * bytes as they arrive, inflated on the way when the client compressed them.
  *
  * Every byte buffered is first reserved from the server's receive budget
- * (TRACKD_RECEIVE_MAX_BYTES), so that memory stays bounded however many uploads run at once: a
- * plain body with a declared Content-Length is reserved whole before it is read; a chunked one,
- * and every compressed one (whose declared length says nothing of its inflated size), grows by
- * doubling, each step reserved before it is taken. An inflater's own state is reserved too.
+ * (TRACKD_RECEIVE_MAX_BYTES), so that memory stays bounded however many uploads run at once.
+ * Memory is reserved as bytes arrive, never for what a client merely declares: the buffer grows
+ * by doubling (up to the declared Content-Length, if any), each step reserved before it is
+ * taken, so that a client which declares a large body and sends nothing holds nothing. An
+ * inflater's own state is reserved when the first compressed byte arrives.
+ *
+ * A body is read only once its request has been routed and, where the header allows,
+ * authenticated; a body whose key is inside it (the browser and mobile SDKs) cannot be, so what
+ * such bodies hold together is kept to half the budget (unauthenticated_bytes): strangers cannot
+ * take the room of callers with credentials in the header. Each client address has at most
+ * TRACKD_MAX_UPLOADS_PER_ADDRESS bodies in progress (http_conns_begin_upload).
+ *
  * Limits apply to the inflated bytes, and inflation stops the moment one is passed: what is left
  * of the compressed body is read without being inflated, and answered 413.
  */
@@ -17,21 +25,47 @@
 
 #include "http/http_internal.h"
 
-/* Reserves `bytes` more of the receive budget; false when the bodies being received hold it
- * all already. The caller adds what it got to one of its own counters. */
-static bool reserve(struct http_server *server, size_t bytes)
+/* The first buffer of a body, before it doubles. */
+#define BODY_FIRST_CAPACITY 4096
+
+/* Adds `bytes` to `counter` unless that passes `limit` (0: no bound). */
+static bool reserve_within(atomic_size_t *counter, size_t limit, size_t bytes)
 {
-    size_t held = atomic_load(&server->receiving_bytes);
+    size_t held = atomic_load(counter);
     do {
-        if (server->receive_max_bytes > 0 && held + bytes > server->receive_max_bytes)
+        if (limit > 0 && held + bytes > limit)
             return false;
-    } while (!atomic_compare_exchange_weak(&server->receiving_bytes, &held, held + bytes));
+    } while (!atomic_compare_exchange_weak(counter, &held, held + bytes));
     return true;
+}
+
+/* Reserves `bytes` more for the request, from the receive budget and, while the body is not
+ * authenticated, from the half of it such bodies may hold; false when there is no room. The
+ * caller adds what it got to one of the request's own counters. */
+static bool reserve(struct http_request *request, size_t bytes)
+{
+    struct http_server *server = request->server;
+    if (!reserve_within(&server->receiving_bytes, server->receive_max_bytes, bytes))
+        return false;
+    if (request->unauthenticated_upload &&
+        !reserve_within(&server->unauthenticated_bytes, server->receive_max_bytes / 2, bytes)) {
+        atomic_fetch_sub(&server->receiving_bytes, bytes);
+        return false;
+    }
+    return true;
+}
+
+/* Gives back what reserve() took. */
+static void unreserve(struct http_request *request, size_t bytes)
+{
+    atomic_fetch_sub(&request->server->receiving_bytes, bytes);
+    if (request->unauthenticated_upload)
+        atomic_fetch_sub(&request->server->unauthenticated_bytes, bytes);
 }
 
 static bool reserve_body(struct http_request *request, size_t bytes)
 {
-    if (!reserve(request->server, bytes))
+    if (!reserve(request, bytes))
         return false;
     request->body_reserved += bytes;
     return true;
@@ -41,7 +75,7 @@ void http_release_body(struct http_request *request)
 {
     size_t held = request->body_reserved + request->inflate_reserved;
     if (held > 0) {
-        atomic_fetch_sub(&request->server->receiving_bytes, held);
+        unreserve(request, held);
         request->body_reserved = 0;
         request->inflate_reserved = 0;
     }
@@ -53,7 +87,7 @@ static void stop_inflating(struct http_request *request)
     body_inflater_free(request->inflater);
     request->inflater = NULL;
     if (request->inflate_reserved > 0) {
-        atomic_fetch_sub(&request->server->receiving_bytes, request->inflate_reserved);
+        unreserve(request, request->inflate_reserved);
         request->inflate_reserved = 0;
     }
 }
@@ -67,6 +101,7 @@ static void refuse_body(struct http_request *request, unsigned status, const cha
     request->body = NULL;
     request->body_cap = 0;
     http_release_body(request);
+    http_conns_end_upload(request); /* what is left is dropped as it comes: it holds nothing */
     request->early_status = status;
     if (message != NULL)
         snprintf(request->early_message, sizeof request->early_message, "%s", message);
@@ -112,27 +147,42 @@ void http_body_begin(struct http_request *request, unsigned long long declared, 
                  encoding_header);
         return;
     }
-    if (encoding == BODY_ENCODING_IDENTITY) {
-        /* A declared length is reserved (and allocated) whole, at once. */
-        if (declared > 0 && !reserve_body(request, (size_t)declared + 1))
-            request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    if (!http_conns_begin_upload(request)) {
+        request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        snprintf(request->early_message, sizeof request->early_message,
+                 "too many uploads in progress from this address; retry later");
         return;
     }
-    if (!reserve(request->server, BODY_INFLATE_MEMORY)) {
-        request->early_status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        return;
+    /* Nothing is reserved yet: bytes are, as they arrive. Which half of the budget they come
+     * from is fixed now, for as long as anything is reserved. */
+    request->unauthenticated_upload = !request->authenticated;
+    request->encoding = encoding;
+    if (encoding == BODY_ENCODING_IDENTITY && !chunked)
+        request->declared_length = (size_t)declared;
+}
+
+/* Makes the inflater at the first compressed byte, its state reserved first; false (the body
+ * refused with 503) when the budget has no room for it. */
+static bool start_inflating(struct http_request *request)
+{
+    request->inflater_started = true;
+    if (!reserve(request, BODY_INFLATE_MEMORY)) {
+        refuse_body(request, MHD_HTTP_SERVICE_UNAVAILABLE, NULL);
+        return false;
     }
     request->inflate_reserved = BODY_INFLATE_MEMORY;
-    request->encoding = encoding;
-    request->inflater = body_inflater_new(encoding);
-    if (request->inflater == NULL)
+    request->inflater = body_inflater_new(request->encoding);
+    if (request->inflater == NULL) {
         refuse_body(request, MHD_HTTP_SERVICE_UNAVAILABLE, NULL);
+        return false;
+    }
+    return true;
 }
 
 /* Appends (inflated) bytes to the body, up to HTTP_BODY_MAX; false once the body is over it
  * (body_too_large) or the receive budget is spent (refused with 503), or when out of memory
- * (out_of_memory). The buffer of a declared plain length is reserved already; otherwise it grows
- * by doubling, each step reserved first. */
+ * (out_of_memory). The buffer grows by doubling, each step reserved first, and never past a
+ * declared plain length. */
 static bool append_body(struct http_request *request, const char *data, size_t size)
 {
     if (request->body_too_large || request->body_len + size > HTTP_BODY_MAX) {
@@ -141,14 +191,13 @@ static bool append_body(struct http_request *request, const char *data, size_t s
     }
     size_t needed = request->body_len + size + 1;
     if (needed > request->body_cap) {
-        size_t cap = request->body_reserved; /* a declared length, reserved whole */
-        if (cap < needed) {
-            cap = request->body_cap ? request->body_cap : 4096;
-            while (cap < needed)
-                cap *= 2;
-            if (cap > HTTP_BODY_MAX + 1)
-                cap = HTTP_BODY_MAX + 1;
-        }
+        size_t cap = request->body_cap ? request->body_cap : BODY_FIRST_CAPACITY;
+        while (cap < needed)
+            cap *= 2;
+        size_t most =
+            request->declared_length > 0 ? request->declared_length + 1 : HTTP_BODY_MAX + 1;
+        if (cap > most)
+            cap = most >= needed ? most : needed;
         if (cap > request->body_reserved && !reserve_body(request, cap - request->body_reserved)) {
             refuse_body(request, MHD_HTTP_SERVICE_UNAVAILABLE, NULL);
             return false;
@@ -183,6 +232,9 @@ static void refuse_corrupt(struct http_request *request, const char *why)
 
 bool http_body_receive(struct http_request *request, const char *data, size_t size)
 {
+    if (request->encoding != BODY_ENCODING_IDENTITY && !request->inflater_started &&
+        !start_inflating(request))
+        return true; /* refused: the rest is dropped */
     if (request->inflater == NULL)
         return append_body(request, data, size) || !request->out_of_memory;
     enum body_inflate_status status =
@@ -211,12 +263,17 @@ bool http_body_receive(struct http_request *request, const char *data, size_t si
 
 void http_body_end(struct http_request *request)
 {
-    if (request->inflater == NULL)
+    if (request->body_ended)
+        return; /* called again when a request resumes */
+    request->body_ended = true;
+    http_conns_end_upload(request);
+    if (request->encoding == BODY_ENCODING_IDENTITY || request->early_status != 0) {
+        stop_inflating(request);
         return;
-    bool complete = body_inflater_complete(request->inflater);
+    }
+    bool complete = request->inflater != NULL && body_inflater_complete(request->inflater);
     stop_inflating(request);
     if (!complete)
-        refuse_corrupt(request, request->body_len == 0 && request->body == NULL
-                                    ? "the compressed stream is empty"
-                                    : "the compressed stream is cut short");
+        refuse_corrupt(request, request->inflater_started ? "the compressed stream is cut short"
+                                                          : "the compressed stream is empty");
 }

@@ -6,7 +6,9 @@
  * kernel's listen backlog, unanswered, for as long as the slots stay taken. trackd keeps the
  * count itself instead (connection notifications) and refuses a connection over the limit as
  * soon as it is accepted (the accept policy callback closes it), while libmicrohttpd's own
- * limit is set high enough never to be the one that binds.
+ * limit is set high enough never to be the one that binds. So it does per client address
+ * (http_peers.c), so that one client cannot hold every slot: a connection over
+ * TRACKD_MAX_CONNECTIONS_PER_ADDRESS is closed in the same way.
  *
  * libmicrohttpd's connection timeout is an idle timeout: every byte received restarts it, so a
  * client that drips its request one byte a second is kept forever. Each connection therefore
@@ -44,6 +46,7 @@ struct http_conn {
     MHD_socket fd;
     atomic_int_fast64_t deadline_us; /* monotonic; 0 while no request is being received */
     bool cut;                        /* shut down by the watchdog (under conns->lock) */
+    struct http_peer *peer;          /* its client address; NULL when no cap is set */
 };
 
 static struct http_conn *conn_of(struct MHD_Connection *connection)
@@ -60,24 +63,54 @@ static void await_request(struct http_conns *conns, struct http_conn *conn)
         atomic_store(&conn->deadline_us, timeutil_monotonic_us() + conns->first_line_timeout_us);
 }
 
+/* Whether a warning about refused connections is due (at most one per interval). */
+static bool refusal_log_due(atomic_int_fast64_t *logged_us)
+{
+    int64_t now = timeutil_monotonic_us();
+    int64_t last = atomic_load(logged_us);
+    return now - last >= REFUSAL_LOG_INTERVAL_US &&
+           atomic_compare_exchange_strong(logged_us, &last, now);
+}
+
+static void refuse_for_address(struct http_conns *conns, const struct sockaddr *addr)
+{
+    atomic_fetch_add(&conns->peers.refused, 1);
+    if (!refusal_log_due(&conns->peers.refusal_logged_us))
+        return;
+    char address[64];
+    http_peers_describe(addr, address, sizeof address);
+    LOG_WARN("http",
+             "%s holds TRACKD_MAX_CONNECTIONS_PER_ADDRESS=%u connections: refusing its new ones "
+             "(%llu refused so far, all addresses)",
+             address, conns->peers.max_connections,
+             (unsigned long long)atomic_load(&conns->peers.refused));
+}
+
 enum MHD_Result http_conns_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
 {
-    (void)addr;
     (void)addr_len;
     struct http_server *server = cls;
     struct http_conns *conns = &server->conns;
-    if (atomic_load(&conns->count) < conns->limit)
-        return MHD_YES;
-    atomic_fetch_add(&conns->refused, 1);
-    int64_t now = timeutil_monotonic_us();
-    int64_t last = atomic_load(&conns->refusal_logged_us);
-    if (now - last >= REFUSAL_LOG_INTERVAL_US &&
-        atomic_compare_exchange_strong(&conns->refusal_logged_us, &last, now))
-        LOG_WARN("http",
-                 "connection limit reached (TRACKD_MAX_CONNECTIONS=%u): refusing new "
-                 "connections (%llu so far)",
-                 conns->limit, (unsigned long long)atomic_load(&conns->refused));
-    return MHD_NO;
+    if (atomic_load(&conns->count) >= conns->limit) {
+        atomic_fetch_add(&conns->refused, 1);
+        if (refusal_log_due(&conns->refusal_logged_us))
+            LOG_WARN("http",
+                     "connection limit reached (TRACKD_MAX_CONNECTIONS=%u): refusing new "
+                     "connections (%llu so far)",
+                     conns->limit, (unsigned long long)atomic_load(&conns->refused));
+        return MHD_NO;
+    }
+    if (!http_peers_may_connect(&conns->peers, addr)) {
+        refuse_for_address(conns, addr);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* Whether connections are counted per address at all. */
+static bool per_address(const struct http_conns *conns)
+{
+    return conns->peers.max_connections > 0 || conns->peers.max_uploads > 0;
 }
 
 void http_conns_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
@@ -96,6 +129,7 @@ void http_conns_notify(void *cls, struct MHD_Connection *connection, void **sock
             if (conn->next != NULL)
                 conn->next->prev = conn->prev;
             pthread_mutex_unlock(&conns->lock);
+            http_peers_disconnect(&conns->peers, conn->peer);
             free(conn);
             *socket_context = NULL;
         }
@@ -108,9 +142,22 @@ void http_conns_notify(void *cls, struct MHD_Connection *connection, void **sock
     /* Two threads may both have passed the accept policy at limit - 1: the later one ends. */
     bool over = atomic_fetch_add(&conns->count, 1) >= conns->limit;
     struct http_conn *conn = over ? NULL : calloc(1, sizeof *conn);
+    if (conn != NULL && per_address(conns)) {
+        /* The same race, per address. */
+        const union MHD_ConnectionInfo *client =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *addr = client ? client->client_addr : NULL;
+        enum http_peers_admission admission = http_peers_connect(&conns->peers, addr, &conn->peer);
+        if (admission != HTTP_PEERS_ADMITTED) {
+            if (admission == HTTP_PEERS_OVER_CAP)
+                refuse_for_address(conns, addr);
+            free(conn);
+            conn = NULL;
+        }
+    }
     *socket_context = conn;
     if (conn == NULL) {
-        /* Over the limit, or no memory to watch it: end it now (it counts until closed). */
+        /* Over a limit, or no memory to watch it: end it now (it counts until closed). */
         if (fd != MHD_INVALID_SOCKET)
             shutdown(fd, SHUT_RDWR);
         return;
@@ -134,6 +181,27 @@ void *http_conns_request_line(void *cls, const char *uri, struct MHD_Connection 
     if (conn != NULL && server->conns.read_timeout_us > 0)
         atomic_store(&conn->deadline_us, timeutil_monotonic_us() + server->conns.read_timeout_us);
     return NULL; /* the request state is made by the first call of the handler */
+}
+
+bool http_conns_begin_upload(struct http_request *request)
+{
+    struct http_conns *conns = &request->server->conns;
+    struct http_conn *conn = conn_of(request->connection);
+    struct http_peer *peer = conn ? conn->peer : NULL;
+    if (!http_peers_begin_upload(&conns->peers, peer))
+        return false;
+    request->upload_peer = peer;
+    request->upload_counted = true;
+    return true;
+}
+
+void http_conns_end_upload(struct http_request *request)
+{
+    if (!request->upload_counted)
+        return;
+    http_peers_end_upload(&request->server->conns.peers, request->upload_peer);
+    request->upload_peer = NULL;
+    request->upload_counted = false;
 }
 
 void http_conns_request_received(struct http_request *request)
@@ -198,6 +266,9 @@ static void *watchdog_main(void *arg)
 bool http_conns_init(struct http_conns *conns, const struct http_options *options)
 {
     conns->limit = options->max_connections;
+    if (!http_peers_init(&conns->peers, options->max_connections, options->conns_per_address,
+                         options->uploads_per_address))
+        return false;
     conns->read_timeout_us = (int64_t)options->read_timeout * TIMEUTIL_US_PER_SEC;
     int64_t idle_us = (int64_t)options->connection_timeout * TIMEUTIL_US_PER_SEC;
     conns->first_line_timeout_us =
@@ -240,5 +311,6 @@ void http_conns_destroy(struct http_conns *conns)
     pthread_mutex_destroy(&conns->lock);
     pthread_mutex_destroy(&conns->stop_lock);
     pthread_cond_destroy(&conns->stop_wake);
+    http_peers_destroy(&conns->peers);
     conns->initialized = false;
 }

@@ -58,6 +58,20 @@ struct http_route {
 /* The workspace directory: keys are compared as SHA-256 digests in constant time. */
 struct http_auth;
 
+/* What each client address holds (http_peers.c): connections, and uploads in progress. */
+struct http_peer;
+struct http_peers {
+    unsigned max_connections; /* per address (TRACKD_MAX_CONNECTIONS_PER_ADDRESS); 0: no cap */
+    unsigned max_uploads;     /* per address (TRACKD_MAX_UPLOADS_PER_ADDRESS); 0: no cap */
+    pthread_mutex_t lock;     /* guards the buckets and every entry */
+    struct http_peer **buckets;
+    size_t bucket_mask; /* bucket count - 1 (a power of two) */
+    uint64_t seed;      /* random: which bucket an address lands in cannot be predicted */
+    bool initialized;
+    atomic_uint_fast64_t refused;          /* connections refused at an address's cap */
+    atomic_int_fast64_t refusal_logged_us; /* rate limit of that warning */
+};
+
 /* The connections held (http_conn.c): their count against the limit, and the deadlines by
  * which their requests must have arrived. */
 struct http_conn;
@@ -75,6 +89,7 @@ struct http_conns {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_wake; /* on CLOCK_MONOTONIC */
     bool stopping, watching, initialized;
+    struct http_peers peers; /* the count per client address */
 };
 
 struct http_server {
@@ -97,6 +112,10 @@ struct http_server {
      * write queue (which counts it from then on) or when the request ends. */
     atomic_size_t receiving_bytes;
     size_t receive_max_bytes;
+    /* The part of receiving_bytes held by bodies not authenticated yet (the key is in the body,
+     * or nowhere): at most half the budget, so that callers with credentials in the header
+     * always find room however many strangers upload. */
+    atomic_size_t unauthenticated_bytes;
     /* A connection for /readyz and key look-ups, used under control_lock. */
     pthread_mutex_t control_lock;
     struct store *control;
@@ -115,13 +134,21 @@ struct http_request {
     char *body;          /* NUL-terminated; body_len bytes */
     size_t body_len, body_cap;
     size_t body_reserved; /* counted in server->receiving_bytes (>= body_cap) */
-    bool close_after;     /* the answer carries Connection: close */
+    /* Not authenticated while its body is received (http_body_begin): what it reserves is
+     * counted in server->unauthenticated_bytes too. */
+    bool unauthenticated_upload;
+    bool upload_counted;           /* counted as an upload in progress of its address */
+    struct http_peer *upload_peer; /* that address, while counted */
+    bool close_after;              /* the answer carries Connection: close */
     bool body_too_large;
     bool out_of_memory;
     /* A compressed body: inflated as it arrives (http_body.c); NULL once it is complete. */
     enum body_encoding encoding;
     struct body_inflater *inflater;
     size_t inflate_reserved; /* the inflater's state, counted in server->receiving_bytes */
+    bool inflater_started;   /* made at the first byte of the body, not before */
+    size_t declared_length;  /* a plain body's Content-Length (0: none): its buffer's bound */
+    bool body_ended;         /* http_body_end has run */
     bool authenticated;
     struct http_params params;
     /* An answer decided before the body was read (401, 404, ...): sent once the body has been
@@ -143,7 +170,7 @@ struct http_request {
 
 /* ---- connections (http_conn.c) ---- */
 
-/* Sets up the count and, with a read timeout, starts the watchdog; false if it cannot. */
+/* Sets up the counts and, with a read timeout, starts the watchdog; false if it cannot. */
 bool http_conns_init(struct http_conns *conns, const struct http_options *options);
 
 /* Stops the watchdog (connections are no longer cut); idempotent. */
@@ -160,11 +187,51 @@ void http_conns_notify(void *cls, struct MHD_Connection *connection, void **sock
                        enum MHD_ConnectionNotificationCode code);
 void *http_conns_request_line(void *cls, const char *uri, struct MHD_Connection *connection);
 
+/* Counts the request's body as an upload in progress from its client's address; false when
+ * that address has TRACKD_MAX_UPLOADS_PER_ADDRESS in progress already. Ended by
+ * http_conns_end_upload (idempotent). */
+bool http_conns_begin_upload(struct http_request *request);
+void http_conns_end_upload(struct http_request *request);
+
 /* The request has arrived whole: its connection has no deadline while it is answered. */
 void http_conns_request_received(struct http_request *request);
 
 /* A request on `connection` ended: the next one must arrive in time. */
 void http_conns_request_done(struct http_server *server, struct MHD_Connection *connection);
+
+/* ---- client addresses (http_peers.c) ---- */
+
+/* Sets up an empty table sized for `max_connections_total` connections; false if out of
+ * memory or randomness. */
+bool http_peers_init(struct http_peers *peers, unsigned max_connections_total,
+                     unsigned max_connections, unsigned max_uploads);
+
+/* Frees the table (after the daemon has stopped); idempotent. */
+void http_peers_destroy(struct http_peers *peers);
+
+/* Whether `addr` may open one more connection (a hint for the accept policy: counting is done by
+ * http_peers_connect, which may still refuse). */
+bool http_peers_may_connect(struct http_peers *peers, const struct sockaddr *addr);
+
+enum http_peers_admission {
+    HTTP_PEERS_ADMITTED,  /* counted: *out is the address's entry */
+    HTTP_PEERS_OVER_CAP,  /* the address holds max_connections already */
+    HTTP_PEERS_NO_MEMORY, /* no entry could be made */
+};
+
+/* Counts one more connection from `addr`; pair an admitted one with http_peers_disconnect. */
+enum http_peers_admission http_peers_connect(struct http_peers *peers, const struct sockaddr *addr,
+                                             struct http_peer **out);
+void http_peers_disconnect(struct http_peers *peers, struct http_peer *peer);
+
+/* Counts an upload in progress from `peer` (NULL: not counted, always true); false at the cap.
+ * Pair a counted one with http_peers_end_upload. The entry outlives its connections while it
+ * has uploads. */
+bool http_peers_begin_upload(struct http_peers *peers, struct http_peer *peer);
+void http_peers_end_upload(struct http_peers *peers, struct http_peer *peer);
+
+/* The address as counted, "192.0.2.7" or "2001:db8:1:2::/64", for log lines. */
+void http_peers_describe(const struct sockaddr *addr, char *out, size_t size);
 
 /* ---- framing (http_framing.c) ---- */
 
@@ -175,9 +242,10 @@ unsigned http_check_framing(struct MHD_Connection *connection, char *message, si
 
 /* ---- bodies (http_body.c) ---- */
 
-/* Checks the body's Content-Type and Content-Encoding and reserves what it will need, once the
- * request is routed and authenticated; a refusal is left in early_status (415, 503). `declared`
- * is the Content-Length (0 if none), `chunked` whether a Transfer-Encoding was sent. */
+/* Checks the body's Content-Type and Content-Encoding and counts it as an upload of its
+ * address, once the request is routed and authenticated (where the header allows); nothing is
+ * reserved before bytes arrive. A refusal is left in early_status (415, 503). `declared` is the
+ * Content-Length (0 if none), `chunked` whether Transfer-Encoding: chunked was sent. */
 void http_body_begin(struct http_request *request, unsigned long long declared, bool chunked);
 
 /* Takes the next bytes of the body as sent, inflating them if compressed. Past HTTP_BODY_MAX it
@@ -185,7 +253,8 @@ void http_body_begin(struct http_request *request, unsigned long long declared, 
  * rest is dropped. False only when out of memory (drop the connection). */
 bool http_body_receive(struct http_request *request, const char *data, size_t size);
 
-/* The body is complete: a compressed one must have ended properly, else early_status = 400. */
+/* The body is complete (no longer an upload in progress): a compressed one must have ended
+ * properly, else early_status = 400. Idempotent. */
 void http_body_end(struct http_request *request);
 
 /* Gives the request's share of the receive budget back (its body is then counted by the

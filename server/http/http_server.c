@@ -67,7 +67,9 @@ static enum MHD_Result reply_early(struct http_request *request)
     case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
         return http_reply_error(request, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, request->early_message);
     case MHD_HTTP_SERVICE_UNAVAILABLE:
-        return http_reply_unavailable(request, "too many uploads in progress; retry later");
+        return http_reply_unavailable(request, request->early_message[0]
+                                                   ? request->early_message
+                                                   : "too many uploads in progress; retry later");
     case MHD_HTTP_NOT_IMPLEMENTED:
         return http_reply_error(request, MHD_HTTP_NOT_IMPLEMENTED, request->early_message);
     default:
@@ -202,6 +204,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     api_result_free(&request->parsed);
     free(request->ingest.outcomes);
     http_release_body(request);
+    http_conns_end_upload(request);
     body_inflater_free(request->inflater);
     json_object_put(request->body_json);
     free(request->body);
@@ -262,6 +265,7 @@ struct http_server *http_server_start(const struct http_options *options,
         server->cors_origins = strdup(options->cors_origins);
     atomic_init(&server->suspended, 0);
     atomic_init(&server->receiving_bytes, 0);
+    atomic_init(&server->unauthenticated_bytes, 0);
     server->receive_max_bytes = options->receive_max_bytes;
     atomic_init(&server->draining, false);
     pthread_mutex_init(&server->control_lock, NULL);

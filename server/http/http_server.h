@@ -26,6 +26,10 @@ struct http_options {
     const char *cors_origins;    /* "*" or a comma-separated list of allowed origins */
     const char *tls_cert;        /* PEM certificate chain file; with tls_key: HTTPS. NULL: HTTP */
     const char *tls_key;         /* PEM private key file of tls_cert */
+
+    /* Caps per client address (an IPv4 address, or an IPv6 /64); 0: no cap. */
+    unsigned conns_per_address;   /* connections held at once */
+    unsigned uploads_per_address; /* request bodies being received at once */
 };
 
 /* Checks the TLS settings: both or neither of TRACKD_TLS_CERT and TRACKD_TLS_KEY, readable PEM

@@ -23,6 +23,8 @@ char write_key[41], other_write_key[41];
 char site_credentials[64];
 char base[64];
 size_t harness_receive_max_bytes;
+unsigned harness_conns_per_address;
+unsigned harness_uploads_per_address;
 const char *harness_public_url;
 const char *harness_tls_cert;
 const char *harness_tls_key;
@@ -49,6 +51,8 @@ void start_server_with(unsigned queue_max_requests, unsigned write_timeout)
         .log_level = LOG_LEVEL_WARN,
         .http_threads = 2,
         .max_connections = 64,
+        .conns_per_address = harness_conns_per_address,
+        .uploads_per_address = harness_uploads_per_address,
         .public_url = (char *)harness_public_url,
         .connection_timeout = 10,
         .queue_max_requests = queue_max_requests,

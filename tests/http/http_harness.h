@@ -21,8 +21,10 @@ extern char site_credentials[64]; /* "site_id:api_key" of workspace alpha */
 
 /* Settings a suite may change before its server starts (0 or NULL: the default). */
 extern size_t harness_receive_max_bytes;
-extern const char *harness_public_url; /* TRACKD_PUBLIC_URL */
-extern const char *harness_tls_cert;   /* PEM files: serve HTTPS */
+extern unsigned harness_conns_per_address;   /* TRACKD_MAX_CONNECTIONS_PER_ADDRESS */
+extern unsigned harness_uploads_per_address; /* TRACKD_MAX_UPLOADS_PER_ADDRESS */
+extern const char *harness_public_url;       /* TRACKD_PUBLIC_URL */
+extern const char *harness_tls_cert;         /* PEM files: serve HTTPS */
 extern const char *harness_tls_key;
 extern const char *harness_ca_file; /* what the client trusts for HTTPS */
 

@@ -368,28 +368,36 @@ static void uploads_setup(void)
 
 TestSuite(uploads, .init = uploads_setup, .fini = teardown, .timeout = 60);
 
-/* A complete batch of `items` small track calls padded to about `size` bytes. */
-static char *batch_body(size_t size, size_t *len)
+/* A complete batch of small track calls named `event`, padded to about `size` bytes, with
+ * `key` (NULL: none) as its writeKey, as the browser SDK sends it. */
+static char *batch_named(size_t size, const char *event, const char *key, size_t *len)
 {
     char *body = malloc(size + 256);
     size_t used = (size_t)sprintf(body, "{\"batch\":[");
     for (int i = 0; used + 200 < size; i++)
         used += (size_t)sprintf(body + used,
-                                "%s{\"type\":\"track\",\"userId\":\"u%d\",\"event\":\"E\","
+                                "%s{\"type\":\"track\",\"userId\":\"u%d\",\"event\":\"%s\","
                                 "\"properties\":{\"pad\":\"%080d\"}}",
-                                i ? "," : "", i, i);
-    used += (size_t)sprintf(body + used, "]}");
+                                i ? "," : "", i, event, i);
+    used += (size_t)sprintf(body + used, "]%s%s%s}", key ? ",\"writeKey\":\"" : "", key ? key : "",
+                            key ? "\"" : "");
     *len = used;
     return body;
 }
 
+static char *batch_body(size_t size, size_t *len)
+{
+    return batch_named(size, "E", NULL, len);
+}
+
 Test(uploads, bodies_beyond_the_receive_budget_get_503_without_being_buffered)
 {
-    /* Two uploads in progress hold 2 x 450 KB of the 1 MiB for bodies being received. */
+    /* Two uploads in progress hold 2 x 450 KB of the 1 MiB for bodies being received: what
+     * they have sent, in buffers grown up to their declared length. */
     int held[2];
     for (int i = 0; i < 2; i++) {
         held[i] = start_upload(450000);
-        send_body(held[i], 200000, false);
+        send_body(held[i], 400000, false);
     }
     struct timespec settle = {0, 300 * 1000 * 1000};
     nanosleep(&settle, NULL);
@@ -424,6 +432,78 @@ Test(uploads, bodies_beyond_the_receive_budget_get_503_without_being_buffered)
     cr_assert_eq(status, 200, "the large upload once the others ended");
     free(body);
     cr_assert_gt(count("SELECT count(*) FROM events WHERE name = 'E'"), 1000);
+}
+
+/* The head of a /v1/b upload without credentials (the SDKs' key would be in the body), declaring
+ * `declared` bytes. */
+static int start_keyless_upload(size_t declared)
+{
+    int fd = raw_connect();
+    char head[256];
+    int len = snprintf(head, sizeof head,
+                       "POST /v1/b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: %zu\r\n\r\n",
+                       declared);
+    raw_send(fd, head, (size_t)len);
+    return fd;
+}
+
+Test(uploads, idle_keyless_uploads_declaring_the_whole_budget_do_not_block_others)
+{
+    /* Three clients without credentials each declare nearly 500 KB (together more than the
+     * 1 MiB budget) and send one byte. Memory is reserved for bytes that arrive, not for
+     * lengths declared: they hold a few KB, and everyone else's uploads go through. */
+    int idle[3];
+    for (int i = 0; i < 3; i++) {
+        idle[i] = start_keyless_upload(511999);
+        raw_send(idle[i], "{", 1);
+    }
+    struct timespec settle = {0, 300 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+
+    size_t len = 0;
+    char *body = batch_body(300 * 1024, &len);
+    expect(post("/v1/batch", body), 200, "{}");
+    free(body);
+    char *keyed = batch_named(200 * 1024, "keyed", write_key, &len);
+    expect(request("POST", "/v1/b", NULL, keyed, len), 200, "{}");
+    free(keyed);
+    cr_assert_gt(count("SELECT count(*) FROM events WHERE name = 'keyed'"), 100);
+    for (int i = 0; i < 3; i++)
+        close(idle[i]);
+}
+
+Test(uploads, bodies_without_credentials_hold_at_most_half_the_budget)
+{
+    /* One keyless upload holds 450 KB of the 512 KB that bodies not authenticated yet may hold
+     * together (half of the 1 MiB budget). */
+    int held = start_keyless_upload(450000);
+    send_body(held, 400000, false);
+    struct timespec settle = {0, 300 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+
+    /* Another keyless one of 100 KB finds no room... */
+    size_t keyed_len = 0, len = 0;
+    char *keyed = batch_named(100 * 1024, "keyed", write_key, &keyed_len);
+    struct reply *r = request("POST", "/v1/b", NULL, keyed, keyed_len);
+    cr_assert(has_header(r, "Retry-After: "), "%s", r->headers);
+    expect(r, 503, "retry later");
+    /* ... while a caller with its key in the header still does, for three times as much. */
+    char *body = batch_body(300 * 1024, &len);
+    expect(post("/v1/batch", body), 200, "{}");
+    free(body);
+
+    /* Once the keyless upload ends, keyless uploads fit again. */
+    close(held);
+    long status = 0;
+    for (int i = 0; i < 50 && status != 200; i++) {
+        nanosleep(&settle, NULL);
+        r = request("POST", "/v1/b", NULL, keyed, keyed_len);
+        status = r->status;
+        free(r);
+    }
+    cr_assert_eq(status, 200, "a keyless upload once the other ended");
+    free(keyed);
 }
 
 /* ---- a request waiting for the writers is answered within about the write timeout ---- */

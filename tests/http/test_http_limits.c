@@ -1,5 +1,6 @@
 /* What one client can do to the others, and what a cache may do with an answer: request
- * framing driven with raw sockets, and the settings document's caching. */
+ * framing driven with raw sockets, caps per client address (clients on 127.0.0.2, .3, ...: the
+ * whole of 127/8 is this machine), and the settings document's caching. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@ static void setup(void)
 static void teardown(void)
 {
     harness_stop();
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec wait = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&wait, NULL);
 }
 
 /* ---- framing: where a body ends must not be open to two readings ---- */
@@ -132,6 +139,122 @@ Test(framing, what_libmicrohttpd_refuses_itself_is_refused_and_the_connection_cl
                        "libmicrohttpd now lets trackd answer this in JSON: update the README: %s",
                        answer);
     }
+}
+
+/* ---- per client address: connections and uploads ---- */
+
+static void per_address_setup(void)
+{
+    harness_conns_per_address = 8;
+    harness_uploads_per_address = 3;
+    start_server(1024);
+}
+
+TestSuite(per_address, .init = per_address_setup, .fini = teardown, .timeout = 60);
+
+/* A keep-alive connection from `source` that has been answered once and stays open. */
+static int served_keepalive(const char *source)
+{
+    int fd = raw_connect_from(source);
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    raw_send(fd, get, strlen(get));
+    char head[1024];
+    cr_assert_eq(raw_status(fd, head, sizeof head), 200, "%s: %s", source, head);
+    return fd;
+}
+
+/* Whether a new connection from `source` is served (else it is closed unanswered). */
+static bool served(const char *source)
+{
+    int fd = raw_connect_from(source);
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    send(fd, get, strlen(get), MSG_NOSIGNAL);
+    char answer[2048];
+    raw_read_to_close(fd, 5.0, answer, sizeof answer);
+    close(fd);
+    return strncmp(answer, "HTTP/1.1 200 ", 13) == 0;
+}
+
+Test(per_address, one_address_cannot_hold_every_connection)
+{
+    /* 127.0.0.2 holds its 8 keep-alive connections (of the server's 64)... */
+    int held[8];
+    for (int i = 0; i < 8; i++)
+        held[i] = served_keepalive("127.0.0.2");
+    /* ... its next one is closed unanswered, while another address is served. */
+    cr_assert_not(served("127.0.0.2"), "a ninth connection from one address was served");
+    cr_assert(served("127.0.0.3"), "another address was refused");
+    /* The connections held still work. */
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    raw_send(held[0], get, strlen(get));
+    char head[1024];
+    cr_assert_eq(raw_status(held[0], head, sizeof head), 200, "%s", head);
+    /* One closed, the address may connect again. */
+    close(held[7]);
+    bool again = false;
+    for (int i = 0; i < 50 && !again; i++) {
+        pause_ms(100);
+        again = served("127.0.0.2");
+    }
+    cr_assert(again, "a slot freed was not given back to its address");
+    for (int i = 0; i < 7; i++)
+        close(held[i]);
+}
+
+/* Starts an authenticated /v1/batch upload from `source` declaring 100000 bytes and sends the
+ * first 1000. */
+static int start_upload_from(const char *source)
+{
+    int fd = raw_connect_from(source);
+    char auth[128], text[2048];
+    basic_header(auth, sizeof auth);
+    int len = snprintf(text, sizeof text,
+                       "POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                       "{\"batch\":[",
+                       auth);
+    raw_send(fd, text, (size_t)len);
+    char spaces[990];
+    memset(spaces, ' ', sizeof spaces);
+    raw_send(fd, spaces, sizeof spaces);
+    return fd;
+}
+
+/* Sends a whole small track call from `source`; returns the status and the head. */
+static long track_from(const char *source, char *head, size_t size)
+{
+    int fd = raw_connect_from(source);
+    char auth[128], text[1024];
+    basic_header(auth, sizeof auth);
+    const char *body = "{\"userId\":\"u1\",\"event\":\"small\"}";
+    int len = snprintf(text, sizeof text,
+                       "POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                       auth, strlen(body), body);
+    raw_send(fd, text, (size_t)len);
+    long status = raw_status(fd, head, size);
+    close(fd);
+    return status;
+}
+
+Test(per_address, one_address_cannot_hold_every_upload)
+{
+    int held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = start_upload_from("127.0.0.2");
+    pause_ms(300);
+    char head[1024];
+    cr_assert_eq(track_from("127.0.0.2", head, sizeof head), 503, "%s", head);
+    cr_assert(strstr(head, "Retry-After: ") != NULL, "%s", head);
+    cr_assert_eq(track_from("127.0.0.3", head, sizeof head), 200, "%s", head);
+    for (int i = 0; i < 3; i++)
+        close(held[i]);
+    long status = 0;
+    for (int i = 0; i < 50 && status != 200; i++) {
+        pause_ms(100);
+        status = track_from("127.0.0.2", head, sizeof head);
+    }
+    cr_assert_eq(status, 200, "uploads from the address once its others ended: %s", head);
 }
 
 /* ---- the settings document: shared caches only keep what does not depend on the client ---- */
