@@ -1,5 +1,6 @@
 #include "trigger/trigger_url.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,8 @@ static bool check_authority(const char *authority, size_t len, char *message, si
     const char *start = authority + host, *end = authority + len, *port = NULL;
     size_t name_len;
     const char *allowed;
-    if (start < end && *start == '[') {
+    bool bracketed = start < end && *start == '[';
+    if (bracketed) {
         const char *close = memchr(start, ']', (size_t)(end - start));
         if (close == NULL || close == start + 1 || (close + 1 < end && close[1] != ':')) {
             snprintf(message, size, "action.url: an IPv6 host is written [address][:port]");
@@ -108,6 +110,20 @@ static bool check_authority(const char *authority, size_t len, char *message, si
                      "action.url: %s cannot appear in the host (letters, digits, '-', '.', '_', "
                      "'~', or an IPv6 address in [ ])",
                      what);
+            return false;
+        }
+    }
+    if (bracketed) {
+        char address[INET6_ADDRSTRLEN];
+        struct in6_addr parsed;
+        bool valid = name_len < sizeof address;
+        if (valid) {
+            memcpy(address, start, name_len);
+            address[name_len] = '\0';
+            valid = inet_pton(AF_INET6, address, &parsed) == 1;
+        }
+        if (!valid) {
+            snprintf(message, size, "action.url: the host in [ ] is not an IPv6 address");
             return false;
         }
     }

@@ -22,7 +22,8 @@
  * Checks a URL template: at most TRIGGER_URL_MAX_BYTES; "http://" or "https://", then a host
  * written out (with an optional user:password@ and :port, no template); after it, templates
  * and the characters a URL may hold (RFC 3986: letters, digits, -._~ :/?#[]@ !$&'()*+,;= and
- * %XX). False with a sentence naming action.url in `message` (truncated to its size) when not.
+ * %XX). False with a sentence naming action.url in `message` (truncated to its size; NULL with
+ * size 0 for none) when not.
  */
 bool trigger_url_check(const char *url_template, char *message, size_t message_size);
 
