@@ -1,5 +1,6 @@
 #include "api/json_check.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -23,6 +24,69 @@ static bool has_nul_escape(const char *text, size_t len, size_t *at)
         i++; /* skip the escaped character, so "\\\\u0000" is not taken for an escape */
     }
     return false;
+}
+
+/*
+ * Number grammar. json-c reads 1., -1., 1.e5 and -.5 as numbers; JSON (RFC 8259 §6) does not, and
+ * PostgreSQL refuses them. Every number outside strings must be
+ *   -? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?
+ * Returns the offset of the first one that is not, or SIZE_MAX. Called on text json-c accepted,
+ * so what starts with '-' or a digit outside a string is a number.
+ */
+static size_t malformed_number(const char *text, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9'))
+            continue;
+        size_t start = i, end = i;
+        while (end < len && strchr("-+.eE0123456789", text[end]) != NULL && text[end] != '\0')
+            end++;
+        size_t j = start;
+        if (text[j] == '-')
+            j++;
+        if (j < end && text[j] == '0') {
+            j++;
+        } else if (j < end && text[j] >= '1' && text[j] <= '9') {
+            while (j < end && text[j] >= '0' && text[j] <= '9')
+                j++;
+        } else {
+            return start;
+        }
+        if (j < end && text[j] == '.') {
+            size_t first = ++j;
+            while (j < end && text[j] >= '0' && text[j] <= '9')
+                j++;
+            if (j == first)
+                return start;
+        }
+        if (j < end && (text[j] == 'e' || text[j] == 'E')) {
+            j++;
+            if (j < end && (text[j] == '+' || text[j] == '-'))
+                j++;
+            size_t first = j;
+            while (j < end && text[j] >= '0' && text[j] <= '9')
+                j++;
+            if (j == first)
+                return start;
+        }
+        if (j != end)
+            return start;
+        i = end - 1;
+    }
+    return SIZE_MAX;
 }
 
 /*
@@ -184,6 +248,15 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
         }
     }
     json_tokener_free(tok);
+    size_t bad_number = root != NULL ? malformed_number(text, len) : SIZE_MAX;
+    if (bad_number != SIZE_MAX) {
+        snprintf(error, error_size,
+                 "body is not valid JSON: malformed number at byte %zu (JSON numbers have digits "
+                 "on both sides of a '.', e.g. 1.0 or 0.5)",
+                 bad_number);
+        json_object_put(root);
+        root = NULL;
+    }
     if (root != NULL && has_duplicate_key(root, text, len, error, error_size)) {
         json_object_put(root);
         root = NULL;
@@ -191,16 +264,25 @@ json_object *json_check_parse(const char *text, size_t len, char *error, size_t 
     return root;
 }
 
-/* A parsed number keeps its text, which is what gets stored: an exponent such as 1e-99999 reads
- * as 0.0 but overflows PostgreSQL's numeric. Exponents beyond +-1000 are refused. */
-static bool exponent_in_range(json_object *value)
+/* A parsed number keeps its text, which is what gets stored, and PostgreSQL's numeric writes it
+ * out in full: 1e-999 reads as 0.0 but is stored as a thousand digits. A number is accepted only
+ * if a double holds it (no overflow, and no non-zero value too small for one) and it is written
+ * with at most JSON_CHECK_MAX_DIGITS digits. */
+static bool number_in_range(json_object *value)
 {
     const char *text = json_object_get_string(value);
-    const char *e = text ? strpbrk(text, "eE") : NULL;
-    if (e == NULL)
-        return true;
-    long exponent = strtol(e + 1, NULL, 10);
-    return exponent >= -1000 && exponent <= 1000;
+    if (text == NULL || !isfinite(json_object_get_double(value)))
+        return false;
+    if (strspn(text, "-+.eE0123456789") != strlen(text))
+        return false; /* NaN, Infinity: json-c's spellings, not JSON's */
+    size_t digits = 0;
+    for (const char *c = text; *c && *c != 'e' && *c != 'E'; c++)
+        digits += *c >= '0' && *c <= '9';
+    if (digits > JSON_CHECK_MAX_DIGITS)
+        return false;
+    errno = 0;
+    double parsed = strtod(text, NULL);
+    return errno != ERANGE && isfinite(parsed);
 }
 
 static bool check(json_object *value, char *path, size_t path_len, size_t path_size, char *message,
@@ -223,8 +305,11 @@ static bool check(json_object *value, char *path, size_t path_len, size_t path_s
         return true;
     }
     case json_type_double:
-        if (!isfinite(json_object_get_double(value)) || !exponent_in_range(value)) {
-            snprintf(message, message_size, "%s is a number out of range", path);
+        if (!number_in_range(value)) {
+            snprintf(message, message_size,
+                     "%s is a number out of range (it must fit a double and have at most %d "
+                     "digits)",
+                     path, JSON_CHECK_MAX_DIGITS);
             return false;
         }
         return true;

@@ -13,6 +13,9 @@
 /* Deepest nesting of objects and arrays accepted in a request body. */
 #define JSON_CHECK_MAX_DEPTH 64
 
+/* Most digits a number may be written with (PostgreSQL stores and prints them all). */
+#define JSON_CHECK_MAX_DIGITS 40
+
 /*
  * Parses the `len` bytes at `text` (which must be followed by a NUL at text[len]) as one JSON
  * document: strict (no comments or trailing commas; NaN is refused by json_check_storable), valid
@@ -22,9 +25,11 @@
 json_object *json_check_parse(const char *text, size_t len, char *error, size_t error_size);
 
 /*
- * Checks that every string under `value` is free of NUL characters and every number is finite,
- * since jsonb stores neither. `path` names `value` ("properties"). On failure writes the path of
- * the first bad value to `bad_path`, a message to `message`, and returns false.
+ * Checks that every string under `value` is free of NUL characters and valid UTF-8, and every
+ * number fits a double (finite, not too small to tell from 0) with at most JSON_CHECK_MAX_DIGITS
+ * digits: jsonb stores no NUL nor NaN, and writes numbers out in full. `path` names `value`
+ * ("properties"). On failure writes the path of the first bad value to `bad_path`, a message to
+ * `message`, and returns false.
  */
 bool json_check_storable(json_object *value, const char *path, char *bad_path, size_t bad_path_size,
                          char *message, size_t message_size);

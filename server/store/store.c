@@ -8,9 +8,22 @@
 
 void store_set_error(struct store *store, const char *what, const PGresult *result)
 {
-    const char *detail = result ? PQresultErrorMessage(result) : PQerrorMessage(store->conn);
-    snprintf(store->last_error, sizeof store->last_error, "%s: %s", what,
-             detail && *detail ? detail : "unknown error");
+    /* What PostgreSQL says about a statement can quote the values it was given (an email in a
+     * unique violation's detail, a body in a JSON error's context), and this text goes to logs
+     * and rejected_requests: only the primary message is kept, and for data and integrity
+     * errors (classes 22 and 23, whose primary messages quote values too) only the SQLSTATE. */
+    const char *state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
+    if (state != NULL && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)) {
+        snprintf(store->last_error, sizeof store->last_error,
+                 "%s: PostgreSQL refused a value (SQLSTATE %s)", what, state);
+        return;
+    }
+    const char *primary = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *detail = result ? (primary ? primary : PQresultErrorMessage(result))
+                                : PQerrorMessage(store->conn);
+    snprintf(store->last_error, sizeof store->last_error, "%s: %s%s%s%s", what,
+             detail && *detail ? detail : "unknown error", state ? " (SQLSTATE " : "",
+             state ? state : "", state ? ")" : "");
     /* libpq messages end in a newline; logs want one line. */
     size_t len = strlen(store->last_error);
     while (len > 0 && (store->last_error[len - 1] == '\n' || store->last_error[len - 1] == ' '))

@@ -60,8 +60,12 @@ struct store_pending_event {
     const char *attributes;  /* JSON text, "{}" when the person is gone */
 };
 
+/* Text of properties and attributes a batch of evaluations holds at most (but one event). */
+#define STORE_EVALUATION_BATCH_BYTES (8 * 1024 * 1024)
+
 /* Opens a transaction and claims up to `limit` waiting events with ids above `after_event_id`
- * (skipping those another evaluator holds), in id order, calling `each` for every one. The
+ * (skipping those another evaluator holds), in id order, fewer when their properties and
+ * attributes together pass STORE_EVALUATION_BATCH_BYTES as text, calling `each` for every one. The
  * transaction stays open: record firings with store_fire and end with store_finish_evaluations
  * (or store_abort). Callers move `after_event_id` forward as they go, because the queue's
  * index keeps the entries of evaluated events until vacuum, and scanning from the start every

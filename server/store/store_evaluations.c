@@ -13,17 +13,27 @@ const struct store_statement store_evaluations_statements[] = {
      * only the claimed events whatever the planner thinks of the tables' sizes. An event
      * gone since it was queued (its month dropped by retention) comes back unable to fire,
      * and so its queue row is consumed. */
+    /* The batch is also cut at $3 bytes of properties and attributes as text (but never below
+     * one event), so that the evaluator's memory is bounded by bytes, not by a count of events
+     * whose text may be large. Rows claimed and cut stay queued for the next batch. */
     {"evaluation_claim",
      "WITH q AS (SELECT event_id, workspace_id FROM pending_evaluations"
      "           WHERE event_id > $2::bigint"
-     "           ORDER BY event_id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
-     " SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0), coalesce(e.type, ''),"
-     " coalesce(e.name, ''), coalesce(e.properties, '{}')::text,"
-     " coalesce(e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge' AND p.id IS NOT NULL"
-     "          AND now() - e.\"timestamp\" <= interval '72 hours', false),"
-     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
-     " FROM q LEFT JOIN events e ON e.id = q.event_id LEFT JOIN people p ON p.id = e.person_id"
-     " ORDER BY q.event_id"},
+     "           ORDER BY event_id LIMIT $1::integer FOR UPDATE SKIP LOCKED),"
+     " j AS (SELECT q.event_id, q.workspace_id, coalesce(e.person_id, 0) AS person_id,"
+     "       coalesce(e.type, '') AS type, coalesce(e.name, '') AS name,"
+     "       coalesce(e.properties, '{}')::text AS properties,"
+     "       coalesce(e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge'"
+     "                AND p.id IS NOT NULL AND now() - e.\"timestamp\" <= interval '72 hours',"
+     "                false) AS may_fire,"
+     "       p.customer_id, p.email, coalesce(p.attributes, '{}')::text AS attributes"
+     "       FROM q LEFT JOIN events e ON e.id = q.event_id"
+     "       LEFT JOIN people p ON p.id = e.person_id),"
+     " s AS (SELECT j.*, octet_length(properties) + octet_length(attributes) AS size,"
+     "       sum(octet_length(properties) + octet_length(attributes))"
+     "         OVER (ORDER BY event_id) AS running FROM j)"
+     " SELECT event_id, workspace_id, person_id, type, name, properties, may_fire, customer_id,"
+     " email, attributes FROM s WHERE running - size < $3::bigint ORDER BY event_id"},
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
      " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb)"},
@@ -54,11 +64,12 @@ store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event
 {
     if (!exec_simple(store, "BEGIN"))
         return STORE_HARD_ERROR;
-    char text[16], after[24];
+    char text[16], after[24], budget[24];
     snprintf(text, sizeof text, "%u", limit);
     snprintf(after, sizeof after, "%" PRId64, after_event_id);
-    const char *params[2] = {text, after};
-    PGresult *res = PQexecPrepared(store->conn, "evaluation_claim", 2, params, NULL, NULL, 0);
+    snprintf(budget, sizeof budget, "%d", STORE_EVALUATION_BATCH_BYTES);
+    const char *params[3] = {text, after, budget};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_claim", 3, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "claiming evaluations", res);
         enum store_status status = store_failure_status(res);

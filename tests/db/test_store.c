@@ -316,3 +316,30 @@ Test(store, concurrent_identifies_neither_duplicate_nor_lose_updates)
                        " AND attributes ? 'k2'"),
                  200, "both attribute updates landed on every person");
 }
+
+Test(store, errors_name_the_sqlstate_and_never_quote_the_values_refused)
+{
+    /* Commands built by hand skip the API's checks, so PostgreSQL refuses the JSON; what it
+     * says about it (detail and context quote the text) must not reach logs. */
+    struct command cmd = {
+        .kind = COMMAND_TRACK,
+        .workspace_id = t.workspace_id,
+        .person = {IDENTIFIER_ID, strdup("u-secret")},
+        .event_type = EVENT_TYPE_EVENT,
+        .name = strdup("E"),
+        .properties = strdup("{\"email\": \"very-secret@example.com\", oops}"),
+        .timestamp_us = timeutil_now_us(),
+        .received_us = timeutil_now_us(),
+        .endpoint = "/v1/track",
+        .batch_index = -1,
+    };
+    struct command *list[1] = {&cmd};
+    enum store_outcome outcome;
+    struct store_write_failure failure;
+    cr_assert_lt(store_write_commands(t.store, list, 1, &outcome, &failure), 0);
+    const char *error = store_last_error(t.store);
+    cr_assert(strstr(error, "SQLSTATE 22P02") != NULL, "%s", error);
+    cr_assert_null(strstr(error, "very-secret"), "%s", error);
+    cr_assert_null(strstr(error, "oops"), "%s", error);
+    command_clear(&cmd);
+}
