@@ -237,7 +237,7 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
         assert.deepEqual(await trackd.query(`SELECT id FROM deliveries WHERE workspace_id = ${idA}`), []);
     });
 
-    it('prints no key, FCM token or database password, at debug level and on errors', async (t) => {
+    it('prints no key, FCM token, database password or personal data, at debug level and on errors', async (t) => {
         // A push from A's rule uses the FCM token (so it was really loaded and sent).
         const seed = [
             await pipelines(A, 'identify', { userId: 'pushed', traits: {} }),
@@ -259,6 +259,14 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
             await call(`${trackd.baseUrl}/api/v1/customers/u`, { method: 'PUT', auth: basic(B.site_id, B.api_key), body: { id: 5 } }),
             await call(`${trackd.baseUrl}/api/v1/customers/${B.api_key}`, { method: 'PUT', auth: basic(B.site_id, 'wrong'), body: {} }),
             await call(`${trackd.baseUrl}/api/v1/accounts/region`, { method: 'GET', auth: basic(A.site_id, A.api_key) }),
+            // Personal data: emails in identifies, in a conflict between two people (logged), in
+            // a refused call, and beside a number PostgreSQL would refuse.
+            await pipelines(A, 'identify', { userId: 'mail-1', traits: { email: 'first.person@mail.example' } }),
+            await pipelines(A, 'identify', { userId: 'mail-2', traits: { email: 'second.person@mail.example' } }),
+            await v1(A, 'PUT', 'customers/mail-1', { email: 'second.person@mail.example' }),
+            await v1(A, 'PUT', 'customers/first.person@mail.example', { id: 'mail-2' }),
+            await call(`${trackd.baseUrl}/v1/identify`, { auth: basic(A.write_key), body: '{"userId":"mail-3","traits":{"email":"third.person@mail.example","n":1.}}' }),
+            await pipelines(A, 'track', { userId: 'mail-3', event: 'third.person@mail.example', properties: { email: 'third.person@mail.example' } }),
         ];
         t.diagnostic(`probe answers: ${probes.map((p) => p.status).join(' ')}`);
         const metrics = await call(`${trackd.baseUrl}/metrics`, { method: 'GET' });
@@ -283,6 +291,9 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
             "B's write key": B.write_key,
             "B's api key": B.api_key,
             'the FCM token': FCM_TOKEN,
+            'an email sent': 'first.person@mail.example',
+            'another email sent': 'second.person@mail.example',
+            'a third email sent': 'third.person@mail.example',
         };
         if (secretUrl) secrets['the database password'] = secretUrl.password;
         else t.diagnostic('TRACKD_TEST_DATABASE_URL takes no password in URI form: the password is not checked');
