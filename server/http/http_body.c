@@ -235,8 +235,14 @@ bool http_body_receive(struct http_request *request, const char *data, size_t si
     if (request->encoding != BODY_ENCODING_IDENTITY && !request->inflater_started &&
         !start_inflating(request))
         return true; /* refused: the rest is dropped */
-    if (request->inflater == NULL)
-        return append_body(request, data, size) || !request->out_of_memory;
+    if (request->inflater == NULL) {
+        if (append_body(request, data, size))
+            return true;
+        /* Past the limit (only a chunked body gets there): nothing more is kept. */
+        if (request->body_too_large)
+            refuse_body(request, MHD_HTTP_CONTENT_TOO_LARGE, NULL);
+        return !request->out_of_memory;
+    }
     enum body_inflate_status status =
         body_inflater_feed(request->inflater, data, size, take_inflated, request);
     switch (status) {
