@@ -9,7 +9,7 @@
 #   make test
 #   make run     then GET /healthz, the README's curl of one event, its psql query, and Ctrl-C
 #
-# About 25 minutes on 2 cores, most of it apt installing and make test: not part of .ci/run.
+# About 40 minutes on 2 cores, most of it apt installing and make test: not part of .ci/run.
 # Progress goes to the terminal, everything to DIR/fresh-debian.log; on failure it names the
 # phase that failed and shows the end of the log.
 #
@@ -87,7 +87,6 @@ docker | chroot) ;;
 *) die "FRESH_DEBIAN_ENGINE must be docker or chroot, not '$engine'" ;;
 esac
 
-current_phase="setting up"
 runner_pid=
 started=$SECONDS
 
@@ -100,7 +99,7 @@ mounts_under_rootfs() {
 
 # shellcheck disable=SC2317 # called through the EXIT trap
 cleanup() {
-    local status=$? mount
+    local status=$? mount phase how
     trap - EXIT INT TERM
     if [[ -n $runner_pid ]] && kill -0 "$runner_pid" 2>/dev/null; then
         # chroot: unshare's --kill-child ends the whole PID namespace with it.
@@ -115,17 +114,23 @@ cleanup() {
         if [[ -n $mount ]]; then umount -l -- "$mount" 2>/dev/null || true; fi
     done < <(mounts_under_rootfs)
 
-    local took=$((SECONDS - started))
+    local took
     if ((status == 0)); then
         rm -rf --one-file-system -- "$rootfs"
+        took=$((SECONDS - started))
         echo "fresh-debian: passed in $((took / 60))m$((took % 60))s; the log is $log"
     else
+        took=$((SECONDS - started))
+        # The phase is the last one the log shows starting, on the host or inside.
+        phase=$(sed -n 's/^fresh-debian: \(.*\) \.\.\.$/\1/p' "$log" | tail -n 1)
+        how="FAILED in phase"
+        ((status == 130 || status == 143)) && how="interrupted in phase"
         {
             echo
             echo "fresh-debian: the last lines of $log:"
             tail -n 40 -- "$log" | sed 's/^/    /'
             echo
-            echo "fresh-debian: FAILED in phase: $current_phase (after $((took / 60))m$((took % 60))s)"
+            echo "fresh-debian: $how: ${phase:-setting up} (after $((took / 60))m$((took % 60))s)"
             if [[ -d $rootfs ]]; then
                 echo "fresh-debian: the root filesystem is kept in $rootfs"
             fi
@@ -141,7 +146,6 @@ trap 'exit 143' TERM
 host_phase() {
     local name=$1 start=$SECONDS
     shift
-    current_phase=$name
     say "$name ..."
     "$@" >>"$log" 2>&1
     say "$name: done ($((SECONDS - start))s)"
@@ -369,7 +373,7 @@ run_docker() {
 }
 
 # Runs a command in the background, its output into the log, and shows the newcomer's progress
-# lines as they come. The phase that failed is the last one the log names.
+# lines as they come.
 run_inside() {
     local offset status=0
     offset=$(stat -c %s -- "$log")
@@ -379,10 +383,6 @@ run_inside() {
         grep --line-buffered '^fresh-debian: ' || true
     wait "$runner_pid" || status=$?
     runner_pid=
-    if ((status != 0)); then
-        current_phase=$(sed -n 's/^fresh-debian: \(.*\): FAILED .*/\1/p' "$log" | tail -n 1)
-        current_phase=${current_phase:-"$* (before its first phase)"}
-    fi
     return "$status"
 }
 
