@@ -134,7 +134,9 @@ start_trackd() {
         tls=(TRACKD_TLS_CERT="$work/tls/cert.pem" TRACKD_TLS_KEY="$work/tls/key.pem")
         trackd_url=https://127.0.0.1:$port
     fi
+    # Every load generator connects from 127.0.0.1: no caps per client address.
     env "${tls[@]}" TRACKD_LOG_LEVEL=warn TRACKD_LISTEN="127.0.0.1:$port" \
+        TRACKD_MAX_CONNECTIONS_PER_ADDRESS=0 TRACKD_MAX_UPLOADS_PER_ADDRESS=0 \
         "$root/build-bench/trackd" serve 2>>"$work/trackd.log" &
     trackd_pid=$!
     track_pid "$trackd_pid"

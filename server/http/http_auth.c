@@ -169,6 +169,7 @@ static bool find_key(struct http_auth *auth, enum key_kind kind, const char *sit
     if (match == NULL)
         return false;
     out->id = match->id;
+    out->environment_id = match->environment_id;
     memcpy(out->name, match->name, sizeof out->name);
     return true;
 }

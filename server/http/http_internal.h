@@ -20,6 +20,7 @@
 /* A workspace as the HTTP layer knows it after authentication. */
 struct http_workspace {
     int64_t id;
+    int64_t environment_id; /* what the region endpoint reports (random, not the id) */
     char name[128];
 };
 

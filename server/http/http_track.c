@@ -39,7 +39,8 @@ enum MHD_Result http_handle_region(struct http_request *request)
     json_object *root = json_object_new_object();
     json_object_object_add(root, "url", json_object_new_string(url));
     json_object_object_add(root, "region", json_object_new_string("us"));
-    json_object_object_add(root, "environment_id", json_object_new_int64(request->workspace.id));
+    json_object_object_add(root, "environment_id",
+                           json_object_new_int64(request->workspace.environment_id));
     enum MHD_Result ret = http_reply_json(
         request, MHD_HTTP_OK, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
     json_object_put(root);

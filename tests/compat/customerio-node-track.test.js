@@ -616,8 +616,11 @@ describe('customerio-node TrackClient against trackd', { timeout: SUITE_TIMEOUT_
         assert.equal(typeof answer.region, 'string');
         assert.notEqual(answer.region, '');
         assert.equal(typeof answer.environment_id, 'number');
-        const [workspace] = await trackd.query(`SELECT id FROM workspaces WHERE site_id = ${lit(ws.site_id)}`);
-        assert.equal(answer.environment_id, Number(workspace.id), 'environment_id is the workspace id');
+        const [workspace] = await trackd.query(
+            `SELECT id, environment_id FROM workspaces WHERE site_id = ${lit(ws.site_id)}`
+        );
+        assert.equal(answer.environment_id, Number(workspace.environment_id));
+        assert.notEqual(answer.environment_id, Number(workspace.id), 'not the internal id');
     });
 
     // ---- 11. error texts ---------------------------------------------------------------------

@@ -160,8 +160,17 @@ class Trackd {
         this.stopped = false;
     }
 
+    // Every compat client connects from 127.0.0.1, so the caps per client address are off here
+    // (the http_limits suite tests them, with clients on 127.0.0.2 and .3).
     env(extra = {}) {
-        return { ...process.env, DATABASE_URL: this.databaseUrl, ...this.extraEnv, ...extra };
+        return {
+            TRACKD_MAX_CONNECTIONS_PER_ADDRESS: '0',
+            TRACKD_MAX_UPLOADS_PER_ADDRESS: '0',
+            ...process.env,
+            DATABASE_URL: this.databaseUrl,
+            ...this.extraEnv,
+            ...extra,
+        };
     }
 
     // Runs a trackd command (`rules load ...`) against this server's database; resolves with
