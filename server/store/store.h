@@ -53,8 +53,9 @@ const char *store_last_error(const struct store *store);
 
 /*
  * Applies the embedded migrations not yet recorded in schema_migrations, in order, each in one
- * transaction; concurrent runs serialize on an advisory lock. Prints one line per applied file to
- * `out`. Returns the number applied, or -1 with a message in `error`.
+ * transaction, then (every time) the functions and views of sql/ in one more, dropping those no
+ * file defines; concurrent runs serialize on an advisory lock. Prints one line per applied
+ * migration to `out`. Returns the number of migrations applied, or -1 with a message in `error`.
  */
 int store_migrate(const char *url, FILE *out, char *error, size_t error_size);
 

@@ -18,7 +18,7 @@ pristine=$scratch/pristine
 mkdir -p "$pristine"
 # What check.sh reads, and what the build stage copies (for its CMake configure).
 (cd "$root" && tar --exclude=node_modules --exclude='*.log' -cf - \
-    docker docker-compose.yml scripts rules CMakeLists.txt cmake migrations server tests bench) |
+    docker docker-compose.yml scripts rules CMakeLists.txt cmake migrations sql server tests bench) |
     (cd "$pristine" && tar -xf -)
 
 passed=0

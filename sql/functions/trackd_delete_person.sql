@@ -1,0 +1,21 @@
+-- Deletes a person and what belongs to them (events and their queued evaluations, devices,
+-- anonymous links, relationships), and cancels the deliveries that were waiting for them.
+-- Queued evaluations are deleted here: events is partitioned, so they have no foreign key.
+CREATE OR REPLACE FUNCTION trackd_delete_person(p_workspace bigint, p_type text, p_value text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_person bigint := trackd_find_person(p_workspace, p_type, p_value);
+BEGIN
+    IF v_person IS NULL THEN
+        RETURN 'not_found';
+    END IF;
+    UPDATE deliveries SET status = 'cancelled', last_error = 'the person was deleted'
+    WHERE person_id = v_person AND status IN ('scheduled', 'retrying');
+    DELETE FROM pending_evaluations q USING events e
+    WHERE e.person_id = v_person AND q.event_id = e.id;
+    DELETE FROM events WHERE person_id = v_person;
+    DELETE FROM people WHERE id = v_person; -- devices, anonymous links, relationships cascade
+    RETURN 'deleted';
+END
+$$;
+COMMENT ON FUNCTION trackd_delete_person(bigint, text, text) IS 'Deletes a person with their events, devices and anonymous links.';
