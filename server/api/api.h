@@ -10,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#include "api/command.h"
+#include "core/command.h"
 #include "common/errors.h"
 
 /* Bytes of a refused call kept in rejected_requests.payload. */

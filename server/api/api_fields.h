@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api/command.h"
+#include "core/command.h"
 #include "common/errors.h"
 
 /* Customer.io's limits (API reference §1.10), shared by every family. */

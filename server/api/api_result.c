@@ -1,6 +1,6 @@
 #include "api/api.h"
 
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "common/utf8.h"
 
 #include <stdarg.h>

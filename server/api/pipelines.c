@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "api/api_fields.h"
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "api/pipelines_semantic.h"
 #include "common/timeutil.h"
 

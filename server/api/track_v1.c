@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "api/api_fields.h"
-#include "api/json_check.h"
+#include "core/json_check.h"
 
 /* Identify attributes that are instructions, not attributes: they are never stored as such. */
 static const char *const identify_reserved[] = {"id",           "_update",           "_timestamp",

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "api/api_fields.h"
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "api/track_v1.h"
 
 static bool parse_identifiers(json_object *op, struct command *cmd, struct api_error *e)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "common/log.h"
 
 static int compare_key(int64_t ws_a, enum trigger_event_type type_a, const char *event_a,

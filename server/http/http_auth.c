@@ -6,7 +6,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/timeutil.h"
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "http/http_internal.h"
 
 /* An unknown key reloads the directory from the database at most this often, so a workspace

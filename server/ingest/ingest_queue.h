@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/command.h"
+#include "core/command.h"
 #include "common/errors.h"
 #include "store/store_ingest.h"
 

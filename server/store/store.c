@@ -19,8 +19,8 @@ void store_set_error(struct store *store, const char *what, const PGresult *resu
         return;
     }
     const char *primary = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *detail = result ? (primary ? primary : PQresultErrorMessage(result))
-                                : PQerrorMessage(store->conn);
+    const char *detail =
+        result ? (primary ? primary : PQresultErrorMessage(result)) : PQerrorMessage(store->conn);
     snprintf(store->last_error, sizeof store->last_error, "%s: %s%s%s%s", what,
              detail && *detail ? detail : "unknown error", state ? " (SQLSTATE " : "",
              state ? state : "", state ? ")" : "");

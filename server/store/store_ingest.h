@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api/command.h"
+#include "core/command.h"
 #include "store/store.h"
 
 /* What one command did, once its transaction committed. */

@@ -4,7 +4,7 @@
 
 #include <libpq-fe.h>
 
-#include "api/command.h"
+#include "core/command.h"
 #include "store/store.h"
 
 /* A statement prepared at connect; each store_*.c file lists its own beside the code. */

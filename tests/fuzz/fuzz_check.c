@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "api/api_fields.h"
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "common/utf8.h"
 
 void fuzz_fail(const char *fmt, ...)

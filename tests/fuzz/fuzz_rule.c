@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "fuzz_check.h"
 #include "trigger/trigger_eval.h"
 #include "trigger/trigger_rule.h"

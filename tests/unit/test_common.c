@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json_check.h"
+#include "core/json_check.h"
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/randomkey.h"

@@ -1,4 +1,4 @@
-#include "api/json_check.h"
+#include "core/json_check.h"
 
 #include <errno.h>
 #include <math.h>

@@ -3,8 +3,8 @@
  * finds values PostgreSQL's jsonb would refuse, so that a bad value is a 400 naming its field
  * rather than a failed write.
  */
-#ifndef TRACKD_API_JSON_CHECK_H
-#define TRACKD_API_JSON_CHECK_H
+#ifndef TRACKD_CORE_JSON_CHECK_H
+#define TRACKD_CORE_JSON_CHECK_H
 
 #include <json-c/json.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "api/command.h"
+#include "core/command.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,13 +1,14 @@
 /*
- * The command model: what every API family turns a request into. The adapters (pipelines.c and
- * later track_v1.c, track_v2.c) are pure functions from JSON to commands; ingest/ commits them;
- * store/ is the one place that knows what each command does to the tables.
+ * The command model: what every API family turns a request into. The adapters of api/
+ * (pipelines.c, track_v1.c, track_v2.c) are pure functions from JSON to commands; ingest/ commits
+ * them; store/ is the one place that knows what each command does to the tables. It lives in
+ * core/, below all of them, so that none has to include a layer above it.
  *
  * Every string is owned by the command (NUL-terminated, valid UTF-8, no embedded NUL) and freed
  * by command_clear(). JSON-valued fields hold serialized JSON text ready for a jsonb parameter.
  */
-#ifndef TRACKD_API_COMMAND_H
-#define TRACKD_API_COMMAND_H
+#ifndef TRACKD_CORE_COMMAND_H
+#define TRACKD_CORE_COMMAND_H
 
 #include <stddef.h>
 #include <stdint.h>
