@@ -123,11 +123,11 @@ static void collect_errors(const struct http_request *request, struct answer_err
         const struct command *cmd = &parsed->commands[i];
         if (cmd->kind == COMMAND_REJECT)
             continue;
-        if (ingest->outcomes[i] == STORE_OUTCOME_REFUSED) {
+        if (ingest->outcomes[i] == OUTCOME_REFUSED) {
             struct item_error e = {cmd->batch_index, errors_reason(TRACKD_ERR_REJECTED_BY_DATABASE),
                                    "body", "a value of this call was refused by the database"};
             add_item_error(a, &e);
-        } else if (ingest->outcomes[i] == STORE_OUTCOME_NOT_FOUND) {
+        } else if (ingest->outcomes[i] == OUTCOME_NOT_FOUND) {
             char message[256];
             snprintf(message, sizeof message, "primary person not found: %s %s",
                      command_identifier_type_name(cmd->person.type), cmd->person.value);
@@ -136,12 +136,12 @@ static void collect_errors(const struct http_request *request, struct answer_err
             add_item_error(a, &e);
             a->not_found = true;
         } else {
-            if (ingest->outcomes[i] == STORE_OUTCOME_CONFLICT)
+            if (ingest->outcomes[i] == OUTCOME_CONFLICT)
                 LOG_INFO("http",
                          "identify left unchanged: an identifier belongs to another "
                          "person (workspace=%s)",
                          request->workspace.name);
-            if (ingest->outcomes[i] == STORE_OUTCOME_LINK_REFUSED)
+            if (ingest->outcomes[i] == OUTCOME_LINK_REFUSED)
                 LOG_WARN("http",
                          "anonymous id not linked: it belongs to another person "
                          "(workspace=%s)",
@@ -204,7 +204,7 @@ cleanup:
 struct detached_write {
     struct ingest_request ingest;
     struct command command;
-    enum store_outcome outcome;
+    enum outcome outcome;
 };
 
 static void detached_done(struct ingest_request *ingest, void *cls)

@@ -132,7 +132,7 @@ static void finish(struct ingest_queue *q, struct ingest_request *r, enum trackd
     r->result = result;
     if (result != TRACKD_ERR_OK) {
         for (size_t i = 0; i < r->command_count; i++)
-            r->outcomes[i] = STORE_OUTCOME_PENDING;
+            r->outcomes[i] = OUTCOME_PENDING;
     }
     pthread_mutex_lock(&q->lock);
     q->admitted_requests--;
@@ -216,7 +216,7 @@ static enum trackd_error write_isolated(struct writer *w, struct ingest_request 
             continue;
         if (!failure.data_error)
             return TRACKD_ERR_DATABASE_UNAVAILABLE;
-        r->outcomes[i] = STORE_OUTCOME_REFUSED;
+        r->outcomes[i] = OUTCOME_REFUSED;
         snprintf(r->refusal, sizeof r->refusal, "%s", store_last_error(w->store));
         LOG_WARN("writer", "PostgreSQL refused a call to %s (batch index %ld): %s", cmd->endpoint,
                  cmd->batch_index, r->refusal);
@@ -231,7 +231,7 @@ static enum trackd_error write_isolated(struct writer *w, struct ingest_request 
         };
         limit_rejections(w->queue, &reject, 1);
         struct command *reject_ptr = &reject;
-        enum store_outcome ignored;
+        enum outcome ignored;
         if (store_write_commands(w->store, &reject_ptr, 1, &ignored, &failure) < 0)
             LOG_ERROR("writer", "could not record a refused call: %s", store_last_error(w->store));
     }
@@ -283,7 +283,7 @@ static void write_group(struct writer *w, struct ingest_request *group)
     for (struct ingest_request *r = group; r != NULL; r = r->next)
         total += r->command_count;
     struct command **commands = malloc((total ? total : 1) * sizeof *commands);
-    enum store_outcome *outcomes = malloc((total ? total : 1) * sizeof *outcomes);
+    enum outcome *outcomes = malloc((total ? total : 1) * sizeof *outcomes);
     if (commands == NULL || outcomes == NULL) {
         LOG_ERROR("writer", "out of memory for a group of %zu commands", total);
         finish_all(q, group, TRACKD_ERR_DATABASE_UNAVAILABLE);

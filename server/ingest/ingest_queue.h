@@ -21,11 +21,11 @@
 struct ingest_request {
     struct command *commands; /* borrowed from the submitter until on_done */
     size_t command_count;
-    enum store_outcome *outcomes; /* command_count slots, owned by the submitter */
-    size_t bytes;                 /* what the request counts against max_bytes */
+    enum outcome *outcomes; /* command_count slots, owned by the submitter */
+    size_t bytes;           /* what the request counts against max_bytes */
     /* Set by the writer before on_done: TRACKD_ERR_OK (all outcomes set, committed) or
      * TRACKD_ERR_DATABASE_UNAVAILABLE (not known to be committed: answer 503). Commands refused
-     * by PostgreSQL have STORE_OUTCOME_REFUSED and their message in refusal. */
+     * by PostgreSQL have OUTCOME_REFUSED and their message in refusal. */
     enum trackd_error result;
     char refusal[256];
     /* Called once on the writer thread when the request is done; must not block. */

@@ -24,7 +24,7 @@ const struct store_statement store_evaluations_statements[] = {
      "       coalesce(e.type, '') AS type, coalesce(e.name, '') AS name,"
      "       coalesce(e.properties, '{}')::text AS properties,"
      "       coalesce(e.eligible_at IS NOT NULL AND e.origin <> 'profile_merge'"
-     "                AND p.id IS NOT NULL AND now() - e.\"timestamp\" <= interval '72 hours',"
+     "                AND p.id IS NOT NULL AND now() - e.\"timestamp\" <= trackd_trigger_window(),"
      "                false) AS may_fire,"
      "       p.customer_id, p.email, coalesce(p.attributes, '{}')::text AS attributes"
      "       FROM q LEFT JOIN events e ON e.id = q.event_id"

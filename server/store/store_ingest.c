@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <json-c/json.h>
 #include <stdlib.h>
 
 #include "common/timeutil.h"
@@ -18,34 +17,38 @@
  */
 #define CHUNK_COMMANDS 256
 
+/* Each command's statement returns its outcome number (see core/outcome.h); a run of events, one
+ * per event. */
 const struct store_statement store_ingest_statements[] = {
-    {"ingest_event",
-     "SELECT trackd_ingest_event($1::bigint, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb,"
-     " $10::timestamptz, $11::timestamptz)"},
+    {"ingest_events",
+     "SELECT * FROM trackd_ingest_events($1::bigint[], $2::text[], $3::text[], $4::text[],"
+     " $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[],"
+     " $11::timestamptz[])"},
     {"ingest_identify",
-     "SELECT trackd_identify($1::bigint, $2, $3, $4, $5, $6, $7::boolean, $8::boolean, $9::jsonb,"
-     " ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), $11, $12::jsonb, $13::timestamptz,"
-     " $14::timestamptz)"},
+     "SELECT trackd_outcome(trackd_identify($1::bigint, $2, $3, $4, $5, $6, $7::boolean,"
+     " $8::boolean, $9::jsonb, ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), $11,"
+     " $12::jsonb, $13::timestamptz, $14::timestamptz))"},
     {"ingest_group",
-     "SELECT trackd_group($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb,"
-     " $10::timestamptz, $11::timestamptz)"},
-    {"ingest_alias", "SELECT trackd_alias($1::bigint, $2, $3, $4, $5::jsonb, $6::timestamptz,"
-                     " $7::timestamptz)"},
-    {"ingest_delete_person", "SELECT trackd_delete_person($1::bigint, $2, $3)"},
-    {"ingest_suppress", "SELECT trackd_suppress($1::bigint, $2, $3)"},
-    {"ingest_unsuppress", "SELECT trackd_unsuppress($1::bigint, $2, $3)"},
-    {"ingest_add_device",
-     "SELECT trackd_add_device($1::bigint, $2, $3, $4, $5, $6::jsonb, $7::timestamptz)"},
-    {"ingest_delete_device", "SELECT trackd_delete_device($1::bigint, $2, $3, $4)"},
-    {"ingest_merge", "SELECT trackd_merge($1::bigint, $2, $3, $4, $5)"},
-    {"ingest_metric", "SELECT trackd_record_metric(nullif($1, '0')::bigint, $2, $3, $4, $5, $6, $7,"
-                      " $8::timestamptz, $9::timestamptz)"},
-    {"ingest_prepare_people", "SELECT trackd_prepare_people($1::jsonb)"},
-    {"ingest_events", "SELECT outcome FROM trackd_ingest_events($1::jsonb)"},
+     "SELECT trackd_outcome(trackd_group($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb,"
+     " $9::jsonb, $10::timestamptz, $11::timestamptz))"},
+    {"ingest_alias", "SELECT trackd_outcome(trackd_alias($1::bigint, $2, $3, $4, $5::jsonb,"
+                     " $6::timestamptz, $7::timestamptz))"},
+    {"ingest_delete_person", "SELECT trackd_outcome(trackd_delete_person($1::bigint, $2, $3))"},
+    {"ingest_suppress", "SELECT trackd_outcome(trackd_suppress($1::bigint, $2, $3))"},
+    {"ingest_unsuppress", "SELECT trackd_outcome(trackd_unsuppress($1::bigint, $2, $3))"},
+    {"ingest_add_device", "SELECT trackd_outcome(trackd_add_device($1::bigint, $2, $3, $4, $5,"
+                          " $6::jsonb, $7::timestamptz))"},
+    {"ingest_delete_device", "SELECT trackd_outcome(trackd_delete_device($1::bigint, $2, $3, $4))"},
+    {"ingest_merge", "SELECT trackd_outcome(trackd_merge($1::bigint, $2, $3, $4, $5))"},
+    {"ingest_metric",
+     "SELECT trackd_outcome(trackd_record_metric(nullif($1, '0')::bigint, $2, $3, $4, $5, $6,"
+     " $7, $8::timestamptz, $9::timestamptz))"},
+    {"ingest_prepare_people",
+     "SELECT trackd_prepare_people($1::bigint[], $2::text[], $3::boolean[], $4::boolean[])"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
-     " RETURNING 'recorded'"},
+     " RETURNING trackd_outcome('recorded')"},
 };
 const size_t store_ingest_statement_count =
     sizeof store_ingest_statements / sizeof store_ingest_statements[0];
@@ -64,9 +67,11 @@ struct param_text {
                                    params_, NULL, NULL, 0);                                        \
     } while (0)
 
-/* Sends the statement that carries out `cmd`; every command kind maps to one SQL function of the
- * migrations, which returns one word saying what it did (see outcome_of). */
-static bool send_command(PGconn *conn, const struct command *cmd)
+static bool send_events(PGconn *conn, struct command *const *commands, size_t count);
+
+/* Sends the statement that carries out `cmd`; every command kind maps to one SQL function of
+ * sql/functions/, whose word the statement turns into an outcome number. */
+static bool send_command(PGconn *conn, struct command *cmd)
 {
     struct param_text t;
     snprintf(t.workspace, sizeof t.workspace, "%" PRId64, cmd->workspace_id);
@@ -77,9 +82,7 @@ static bool send_command(PGconn *conn, const struct command *cmd)
 
     switch (cmd->kind) {
     case COMMAND_TRACK:
-        SEND(conn, "ingest_event", t.workspace, cmd->message_id, person_type, person,
-             cmd->anonymous_id, command_event_type_name(cmd->event_type), cmd->name,
-             cmd->properties, cmd->context, t.timestamp, t.received);
+        return send_events(conn, &cmd, 1); /* events are written set-based, even one */
     case COMMAND_IDENTIFY:
         SEND(conn, "ingest_identify", t.workspace, cmd->message_id, person_type, person,
              cmd->body_id, cmd->email, cmd->clear_email ? "t" : "f", cmd->update_only ? "t" : "f",
@@ -120,76 +123,122 @@ static bool send_command(PGconn *conn, const struct command *cmd)
     return false;
 }
 
-/* Sends a run of track commands as one trackd_ingest_events call. */
+/* The columns of trackd_ingest_events, in its order. */
+enum event_column {
+    EVENT_WORKSPACE,
+    EVENT_MESSAGE_ID,
+    EVENT_PERSON_TYPE,
+    EVENT_PERSON,
+    EVENT_ANONYMOUS_ID,
+    EVENT_TYPE,
+    EVENT_NAME,
+    EVENT_PROPERTIES,
+    EVENT_CONTEXT,
+    EVENT_TIMESTAMP,
+    EVENT_RECEIVED,
+    EVENT_COLUMNS
+};
+
+static const uint32_t event_column_oids[EVENT_COLUMNS] = {
+    STORE_OID_INT8,  STORE_OID_TEXT,        STORE_OID_TEXT,        STORE_OID_TEXT,
+    STORE_OID_TEXT,  STORE_OID_TEXT,        STORE_OID_TEXT,        STORE_OID_JSONB,
+    STORE_OID_JSONB, STORE_OID_TIMESTAMPTZ, STORE_OID_TIMESTAMPTZ,
+};
+
+/* Sends finished binary arrays as the parameters of prepared statement `name`. */
+static bool send_arrays(PGconn *conn, const char *name, struct store_array *arrays, size_t n)
+{
+    const char *values[EVENT_COLUMNS];
+    int lengths[EVENT_COLUMNS];
+    int formats[EVENT_COLUMNS];
+    for (size_t i = 0; i < n; i++) {
+        if (!store_array_finish(&arrays[i]))
+            return false;
+        values[i] = arrays[i].buf.data;
+        lengths[i] = (int)arrays[i].buf.len;
+        formats[i] = 1;
+    }
+    return PQsendQueryPrepared(conn, name, (int)n, values, lengths, formats, 0);
+}
+
+/* Sends a run of track commands as one trackd_ingest_events call: one binary array per column. */
 static bool send_events(PGconn *conn, struct command *const *commands, size_t count)
 {
-    char *events = store_events_json(commands, count);
-    if (events == NULL)
-        return false;
-    const char *params[1] = {events};
-    bool ok = PQsendQueryPrepared(conn, "ingest_events", 1, params, NULL, NULL, 0);
-    free(events);
+    struct store_array columns[EVENT_COLUMNS];
+    for (size_t c = 0; c < EVENT_COLUMNS; c++)
+        store_array_begin(&columns[c], event_column_oids[c]);
+    for (size_t i = 0; i < count; i++) {
+        const struct command *cmd = commands[i];
+        store_array_add_int8(&columns[EVENT_WORKSPACE], cmd->workspace_id);
+        store_array_add_text(&columns[EVENT_MESSAGE_ID], cmd->message_id);
+        store_array_add_text(&columns[EVENT_PERSON_TYPE],
+                             command_identifier_type_name(cmd->person.type));
+        store_array_add_text(&columns[EVENT_PERSON], cmd->person.value);
+        store_array_add_text(&columns[EVENT_ANONYMOUS_ID], cmd->anonymous_id);
+        store_array_add_text(&columns[EVENT_TYPE], command_event_type_name(cmd->event_type));
+        store_array_add_text(&columns[EVENT_NAME], cmd->name);
+        store_array_add_jsonb(&columns[EVENT_PROPERTIES], cmd->properties);
+        store_array_add_jsonb(&columns[EVENT_CONTEXT], cmd->context);
+        store_array_add_timestamptz(&columns[EVENT_TIMESTAMP], cmd->timestamp_us);
+        store_array_add_timestamptz(&columns[EVENT_RECEIVED], cmd->received_us);
+    }
+    bool ok = send_arrays(conn, "ingest_events", columns, EVENT_COLUMNS);
+    for (size_t c = 0; c < EVENT_COLUMNS; c++)
+        store_array_free(&columns[c]);
     return ok;
 }
 
 /*
- * The people a group will create anyway (events and plain identifies by id), with a lock flag
- * for those its identifies will update, as JSON for trackd_prepare_people. NULL when there are
- * none, or when the group holds only events: trackd_ingest_events creates their people itself,
- * in the same order. An identify by id that carries an email or a body id, or `_update`, may not
- * create anyone (that depends on what it finds), but if the person exists it updates them: they
- * are locked up front with the others ("x": lock only), so that groups never lock people in
- * opposite orders.
+ * Sends trackd_prepare_people for the people a group will create anyway (events and plain
+ * identifies by id), with a lock flag for those its identifies will update. Sends nothing
+ * (and returns true) when there are none, or when the group is one run of events:
+ * trackd_ingest_events creates their people itself, in the same order. An identify by id that
+ * carries an email or a body id, or `_update`, may not create anyone (that depends on what it
+ * finds), but if the person exists it updates them: they are locked up front with the others
+ * (lock only), so that groups never lock people in opposite orders.
  */
-static char *people_to_prepare(struct command *const *commands, size_t count)
+static bool send_people_to_prepare(PGconn *conn, struct command *const *commands, size_t count,
+                                   bool *sent)
 {
+    *sent = false;
     size_t events = 0;
     while (events < count && commands[events]->kind == COMMAND_TRACK)
         events++;
     if (events == count && count <= CHUNK_COMMANDS)
-        return NULL; /* one run of events: one trackd_ingest_events call */
-    json_object *list = json_object_new_array();
-    if (list == NULL)
-        return NULL;
+        return true; /* one run of events: one trackd_ingest_events call */
+    enum { WORKSPACE, CUSTOMER, LOCK, LOCK_ONLY, PEOPLE_COLUMNS };
+    struct store_array columns[PEOPLE_COLUMNS];
+    store_array_begin(&columns[WORKSPACE], STORE_OID_INT8);
+    store_array_begin(&columns[CUSTOMER], STORE_OID_TEXT);
+    store_array_begin(&columns[LOCK], STORE_OID_BOOL);
+    store_array_begin(&columns[LOCK_ONLY], STORE_OID_BOOL);
     for (size_t i = 0; i < count; i++) {
         const struct command *cmd = commands[i];
-        if (cmd->person.type != IDENTIFIER_ID)
-            continue;
         bool identify = cmd->kind == COMMAND_IDENTIFY;
+        if (cmd->person.type != IDENTIFIER_ID || (cmd->kind != COMMAND_TRACK && !identify))
+            continue;
         bool plain_identify =
             identify && cmd->email == NULL && cmd->body_id == NULL && !cmd->update_only;
-        if (cmd->kind != COMMAND_TRACK && !identify)
-            continue;
-        json_object *entry = json_object_new_object();
-        json_object_object_add(entry, "w", json_object_new_int64(cmd->workspace_id));
-        json_object_object_add(entry, "c", json_object_new_string(cmd->person.value));
-        json_object_object_add(entry, "l", json_object_new_boolean(identify));
-        if (identify && !plain_identify)
-            json_object_object_add(entry, "x", json_object_new_boolean(true));
-        json_object_array_add(list, entry);
+        store_array_add_int8(&columns[WORKSPACE], cmd->workspace_id);
+        store_array_add_text(&columns[CUSTOMER], cmd->person.value);
+        store_array_add_bool(&columns[LOCK], identify);
+        store_array_add_bool(&columns[LOCK_ONLY], identify && !plain_identify);
     }
-    char *text = NULL;
-    if (json_object_array_length(list) > 0)
-        text = strdup(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN));
-    json_object_put(list);
-    return text;
+    bool ok = true;
+    if (columns[WORKSPACE].count > 0) {
+        ok = send_arrays(conn, "ingest_prepare_people", columns, PEOPLE_COLUMNS);
+        *sent = ok;
+    }
+    for (size_t c = 0; c < PEOPLE_COLUMNS; c++)
+        store_array_free(&columns[c]);
+    return ok;
 }
 
-static enum store_outcome outcome_of(const char *word)
+/* The outcome a statement returned (a number of trackd_outcome). */
+static enum outcome outcome_of(const char *number)
 {
-    if (strstr(word, ";link_refused") != NULL)
-        return STORE_OUTCOME_LINK_REFUSED;
-    if (strcmp(word, "duplicate") == 0 || strcmp(word, "repeat") == 0)
-        return STORE_OUTCOME_DUPLICATE;
-    if (strcmp(word, "conflict") == 0)
-        return STORE_OUTCOME_CONFLICT;
-    if (strcmp(word, "primary_not_found") == 0)
-        return STORE_OUTCOME_NOT_FOUND;
-    if (strcmp(word, "suppressed") == 0 || strcmp(word, "not_found") == 0 ||
-        strcmp(word, "skipped") == 0)
-        return STORE_OUTCOME_IGNORED;
-    /* stored, created, updated, recorded, deleted, merged, unsuppressed */
-    return STORE_OUTCOME_STORED;
+    long n = strtol(number, NULL, 10);
+    return n >= OUTCOME_STORED && n <= OUTCOME_NOT_FOUND ? (enum outcome)n : OUTCOME_STORED;
 }
 
 static bool is_data_error(const PGresult *res)
@@ -202,7 +251,7 @@ static bool is_data_error(const PGresult *res)
 /* The state of one pipelined transaction. */
 struct write_run {
     struct store *store;
-    enum store_outcome *outcomes;
+    enum outcome *outcomes;
     struct store_write_failure *failure;
     enum store_status status; /* STORE_NO_RESULTS while all is well */
     bool commit_sent;
@@ -279,14 +328,14 @@ static void read_chunk(struct write_run *run, const struct query_slot *slots, si
 }
 
 enum store_status store_write_commands(struct store *store, struct command *const *commands,
-                                       size_t count, enum store_outcome *outcomes,
+                                       size_t count, enum outcome *outcomes,
                                        struct store_write_failure *failure)
 {
     PGconn *conn = store->conn;
     *failure = (struct store_write_failure){.command_index = SIZE_MAX};
     struct write_run run = {store, outcomes, failure, STORE_NO_RESULTS, false};
     for (size_t i = 0; i < count; i++)
-        outcomes[i] = STORE_OUTCOME_PENDING;
+        outcomes[i] = OUTCOME_PENDING;
     if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn)) {
         fail_run(&run, NULL, SIZE_MAX, "starting a write");
         return run.status;
@@ -303,17 +352,14 @@ enum store_status store_write_commands(struct store *store, struct command *cons
             ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
             slots[sent++] = CONTROL_SLOT;
             begin_sent = true;
-            char *people = people_to_prepare(commands, count);
-            if (ok && people != NULL) {
-                const char *params[1] = {people};
-                ok = PQsendQueryPrepared(conn, "ingest_prepare_people", 1, params, NULL, NULL, 0);
+            bool people_sent = false;
+            ok = ok && send_people_to_prepare(conn, commands, count, &people_sent);
+            if (people_sent)
                 slots[sent++] = CONTROL_SLOT;
-            }
-            free(people);
         }
         while (ok && next < count && chunk_commands < CHUNK_COMMANDS) {
             if (commands[next]->kind == COMMAND_REJECT && commands[next]->counted_only) {
-                outcomes[next++] = STORE_OUTCOME_IGNORED; /* counted by ingest/, not kept */
+                outcomes[next++] = OUTCOME_IGNORED; /* counted by ingest/, not kept */
                 continue;
             }
             size_t run_length = 1;
@@ -347,14 +393,14 @@ enum store_status store_write_commands(struct store *store, struct command *cons
         if (run.status == STORE_NO_RESULTS)
             fail_run(&run, NULL, SIZE_MAX, "leaving pipeline mode");
         for (size_t i = 0; i < count; i++)
-            outcomes[i] = STORE_OUTCOME_PENDING;
+            outcomes[i] = OUTCOME_PENDING;
         return run.status;
     }
     if (run.status != STORE_NO_RESULTS) {
         if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
             PQclear(PQexec(conn, "ROLLBACK"));
         for (size_t i = 0; i < count; i++)
-            outcomes[i] = STORE_OUTCOME_PENDING;
+            outcomes[i] = OUTCOME_PENDING;
         return run.status;
     }
     return (enum store_status)count;

@@ -6,22 +6,8 @@
 #include <stddef.h>
 
 #include "core/command.h"
+#include "core/outcome.h"
 #include "store/store.h"
-
-/* What one command did, once its transaction committed. */
-enum store_outcome {
-    STORE_OUTCOME_PENDING = 0,  /* not written: its transaction failed or never ran */
-    STORE_OUTCOME_STORED,       /* stored, created, updated or recorded */
-    STORE_OUTCOME_LINK_REFUSED, /* stored, but its anonymous id belongs to another person and
-                                 * was not linked (answered 200, logged) */
-    STORE_OUTCOME_DUPLICATE,    /* its message id was seen before, or a metric repeated */
-    STORE_OUTCOME_CONFLICT,     /* identify refused: an identifier belongs to another person */
-    STORE_OUTCOME_IGNORED,      /* dropped as Customer.io does, answered 200: a suppressed
-                                 * identifier, an unknown cio_id, `_update` for nobody, a
-                                 * delete of nobody */
-    STORE_OUTCOME_NOT_FOUND,    /* merge: the primary person does not exist (answered 404) */
-    STORE_OUTCOME_REFUSED,      /* PostgreSQL refused its values (set by ingest/): not stored */
-};
 
 /* Why a write failed, when store_write_commands returns STORE_HARD_ERROR. */
 struct store_write_failure {
@@ -39,7 +25,7 @@ struct store_write_failure {
  * May be called again with the same commands after any error.
  */
 enum store_status store_write_commands(struct store *store, struct command *const *commands,
-                                       size_t count, enum store_outcome *outcomes,
+                                       size_t count, enum outcome *outcomes,
                                        struct store_write_failure *failure);
 
 #endif

@@ -3,7 +3,10 @@
 #define TRACKD_STORE_INTERNAL_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
 
+#include "common/textbuf.h"
 #include "core/command.h"
 #include "store/store.h"
 
@@ -35,9 +38,31 @@ extern const size_t store_retention_statement_count;
 extern const struct store_statement store_migrate_statements[];
 extern const size_t store_migrate_statement_count;
 
-/* The JSON array of events that trackd_ingest_events takes, for `count` track commands; NULL
- * when out of memory. Free it with free(). */
-char *store_events_json(struct command *const *commands, size_t count);
+/* PostgreSQL's OIDs of the element types that cross in arrays (fixed since the catalogs began). */
+#define STORE_OID_BOOL 16
+#define STORE_OID_INT8 20
+#define STORE_OID_TEXT 25
+#define STORE_OID_TIMESTAMPTZ 1184
+#define STORE_OID_JSONB 3802
+
+/* A one-dimensional array parameter in binary format (store_arrays.c): begin, add each element,
+ * finish (false when out of memory), send buf.data/buf.len with format 1, free. */
+struct store_array {
+    struct textbuf buf;
+    uint32_t element_oid;
+    size_t count;
+    bool has_null;
+};
+
+void store_array_begin(struct store_array *a, uint32_t element_oid);
+void store_array_add_null(struct store_array *a);
+void store_array_add_text(struct store_array *a, const char *text);  /* NULL: SQL NULL */
+void store_array_add_jsonb(struct store_array *a, const char *json); /* checked JSON text */
+void store_array_add_int8(struct store_array *a, int64_t v);
+void store_array_add_bool(struct store_array *a, bool v);
+void store_array_add_timestamptz(struct store_array *a, int64_t unix_us);
+bool store_array_finish(struct store_array *a);
+void store_array_free(struct store_array *a);
 
 /* Records `what` plus libpq's message as the store's last error. */
 void store_set_error(struct store *store, const char *what, const PGresult *result);

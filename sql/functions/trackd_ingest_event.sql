@@ -33,12 +33,12 @@ BEGIN
         PERFORM trackd_lock_anonymous_id(p_workspace, p_anonymous_id, false);
         SELECT person_id INTO v_person FROM anonymous_ids
         WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id
-          AND linked_at > now() - interval '5 minutes';
+          AND linked_at > now() - trackd_link_window();
         IF v_person IS NOT NULL THEN
             v_origin := 'anonymous_merge';
         END IF;
     END IF;
-    IF v_person IS NOT NULL AND now() - p_timestamp <= interval '72 hours' THEN
+    IF v_person IS NOT NULL AND now() - p_timestamp <= trackd_trigger_window() THEN
         v_eligible := now();
     END IF;
     INSERT INTO events (workspace_id, person_id, anonymous_id, message_id, type, name,

@@ -30,9 +30,9 @@ BEGIN
         UPDATE events
         SET person_id = p_person,
             origin = 'anonymous_merge',
-            eligible_at = CASE WHEN now() - "timestamp" <= interval '72 hours' THEN now() END
+            eligible_at = CASE WHEN now() - "timestamp" <= trackd_trigger_window() THEN now() END
         WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id AND person_id IS NULL
-          AND received_at > now() - interval '30 days'
+          AND received_at > now() - trackd_anonymous_retention()
         RETURNING id, name, type, eligible_at
     )
     INSERT INTO pending_evaluations (event_id, workspace_id)

@@ -9,11 +9,11 @@ DECLARE
 BEGIN
     DELETE FROM events WHERE id IN (
         SELECT id FROM events
-        WHERE person_id IS NULL AND received_at < now() - interval '30 days'
+        WHERE person_id IS NULL AND received_at < now() - trackd_anonymous_retention()
         LIMIT p_limit);
     GET DIAGNOSTICS v_events = ROW_COUNT;
     DELETE FROM message_ids WHERE ctid IN (
-        SELECT ctid FROM message_ids WHERE received_at < now() - interval '30 days' LIMIT p_limit);
+        SELECT ctid FROM message_ids WHERE received_at < now() - trackd_anonymous_retention() LIMIT p_limit);
     GET DIAGNOSTICS v_keys = ROW_COUNT;
     RETURN greatest(v_events, v_keys);
 END

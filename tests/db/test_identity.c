@@ -25,7 +25,7 @@ static void teardown(void)
 
 TestSuite(identity, .init = setup, .fini = teardown, .timeout = 120);
 
-static enum store_outcome pipelines(enum pipelines_endpoint endpoint, const char *body)
+static enum outcome pipelines(enum pipelines_endpoint endpoint, const char *body)
 {
     return teststore_pipelines(&t, NULL, endpoint, body);
 }
@@ -108,7 +108,7 @@ Test(identity, a_linked_anonymous_id_is_never_relinked)
 {
     pipelines(PIPELINES_IDENTIFY, "{\"userId\":\"u7\",\"anonymousId\":\"a7\"}");
     cr_assert_eq(pipelines(PIPELINES_IDENTIFY, "{\"userId\":\"u8\",\"anonymousId\":\"a7\"}"),
-                 STORE_OUTCOME_LINK_REFUSED);
+                 OUTCOME_LINK_REFUSED);
     expect_value("SELECT p.customer_id || ':' || a.refused_links FROM anonymous_ids a"
                  " JOIN people p ON p.id = a.person_id",
                  "u7:1");
@@ -227,7 +227,7 @@ static void *race(void *arg)
     struct racer *r = arg;
     struct store *s = connections[r->slot];
     for (int i = 0; i < r->repeat; i++) {
-        enum store_outcome outcome;
+        enum outcome outcome;
         enum store_status status =
             r->merge ? teststore_try_track_v1(&t, s, TRACK_V1_MERGE, NULL, r->body, &outcome)
                      : teststore_try_pipelines(&t, s, r->endpoint, r->body, &outcome);
@@ -344,7 +344,7 @@ static void *identify_in_order(void *arg)
 {
     struct identify_order *o = arg;
     for (int i = 0; i < 300; i++) {
-        enum store_outcome outcome;
+        enum outcome outcome;
         if (teststore_try_pipelines(&t, o->store, PIPELINES_BATCH, o->body, &outcome) < 0)
             o->failures++;
     }

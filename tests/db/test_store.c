@@ -29,7 +29,7 @@ static void teardown(void)
 
 TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
 
-static enum store_outcome write_call(enum pipelines_endpoint endpoint, const char *body)
+static enum outcome write_call(enum pipelines_endpoint endpoint, const char *body)
 {
     return teststore_pipelines(&t, NULL, endpoint, body);
 }
@@ -98,7 +98,7 @@ Test(store, track_stores_an_event_for_a_new_person)
                             "\"properties\":{\"price\":\"4.99\"},"
                             "\"timestamp\":\"2026-11-28T09:50:00Z\","
                             "\"context\":{\"library\":{\"name\":\"t\"}}}"),
-                 STORE_OUTCOME_STORED);
+                 OUTCOME_STORED);
     expect_value("SELECT p.customer_id || ' ' || e.type || ' ' || e.name || ' ' ||"
                  " (e.properties->>'price') || ' ' || e.origin || ' ' ||"
                  " (e.context->'library'->>'name') || ' ' ||"
@@ -114,7 +114,7 @@ Test(store, cio_ids_and_environment_ids_are_random_not_derived_from_internal_ids
     for (int i = 0; i < 50; i++) {
         char body[64];
         snprintf(body, sizeof body, "{\"userId\":\"r%d\",\"event\":\"E\"}", i);
-        cr_assert_eq(write_call(PIPELINES_TRACK, body), STORE_OUTCOME_STORED);
+        cr_assert_eq(write_call(PIPELINES_TRACK, body), OUTCOME_STORED);
     }
     expect_value("SELECT count(DISTINCT cio_id)::text FROM people", "50");
     expect_value("SELECT bool_and(cio_id ~ '^[0-9a-f]{20}$')::text FROM people", "true");
@@ -131,12 +131,12 @@ Test(store, cio_ids_and_environment_ids_are_random_not_derived_from_internal_ids
 Test(store, a_repeated_message_id_is_stored_once)
 {
     const char *body = "{\"userId\":\"u1\",\"event\":\"E\",\"messageId\":\"same\"}";
-    cr_assert_eq(write_call(PIPELINES_TRACK, body), STORE_OUTCOME_STORED);
-    cr_assert_eq(write_call(PIPELINES_TRACK, body), STORE_OUTCOME_DUPLICATE);
+    cr_assert_eq(write_call(PIPELINES_TRACK, body), OUTCOME_STORED);
+    cr_assert_eq(write_call(PIPELINES_TRACK, body), OUTCOME_DUPLICATE);
     cr_assert_eq(write_call(PIPELINES_BATCH,
                             "{\"batch\":[{\"type\":\"page\",\"userId\":\"u1\",\"messageId\":\"p\"},"
                             "{\"type\":\"page\",\"userId\":\"u1\",\"messageId\":\"p\"}]}"),
-                 STORE_OUTCOME_STORED);
+                 OUTCOME_STORED);
     cr_assert_eq(count("SELECT count(*) FROM events"), 2);
     cr_assert_eq(count("SELECT count(*) FROM message_ids"), 2);
 }
@@ -154,10 +154,10 @@ Test(store, identify_merges_attributes_and_removes_nulls)
 {
     cr_assert_eq(write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"email\":"
                                                 "\"A@Example.com\",\"plan\":\"free\",\"age\":3}}"),
-                 STORE_OUTCOME_STORED);
+                 OUTCOME_STORED);
     cr_assert_eq(write_call(PIPELINES_IDENTIFY,
                             "{\"userId\":\"u1\",\"traits\":{\"plan\":\"pro\",\"age\":null}}"),
-                 STORE_OUTCOME_STORED);
+                 OUTCOME_STORED);
     expect_value("SELECT email || ' ' || attributes::text FROM people WHERE customer_id = 'u1'",
                  "A@Example.com {\"plan\": \"pro\", \"email\": \"A@Example.com\"}");
     write_call(PIPELINES_IDENTIFY, "{\"userId\":\"u1\",\"traits\":{\"email\":null}}");
@@ -170,7 +170,7 @@ Test(store, a_new_id_never_renames_a_person_who_has_one)
     write_call(PIPELINES_IDENTIFY, "{\"userId\":\"alice\",\"traits\":{\"email\":\"a@x.com\"}}");
     cr_assert_eq(
         write_call(PIPELINES_IDENTIFY, "{\"userId\":\"bob\",\"traits\":{\"email\":\"A@x.com\"}}"),
-        STORE_OUTCOME_CONFLICT);
+        OUTCOME_CONFLICT);
     expect_value("SELECT string_agg(customer_id, ',') FROM people", "alice");
 }
 
@@ -189,7 +189,7 @@ Test(store, identify_that_would_steal_an_email_changes_nothing)
     cr_assert_eq(
         write_call(PIPELINES_IDENTIFY,
                    "{\"userId\":\"u2\",\"traits\":{\"email\":\"A@x.com\",\"plan\":\"y\"}}"),
-        STORE_OUTCOME_CONFLICT);
+        OUTCOME_CONFLICT);
     expect_value("SELECT attributes->>'plan' FROM people WHERE customer_id = 'u2'", "x");
     expect_value("SELECT email FROM people WHERE customer_id = 'u2'", NULL);
 }
@@ -216,7 +216,7 @@ Test(store, a_refused_value_fails_only_its_own_write)
     struct command bad = good;
     bad.properties = "{not json";
     struct command *commands[] = {&good, &bad};
-    enum store_outcome outcomes[2];
+    enum outcome outcomes[2];
     struct store_write_failure failure;
     /* The two events go in one set-based statement: its failure cannot be pinned on either,
      * so the writer will write the requests one by one. */
@@ -254,7 +254,7 @@ Test(store, a_large_group_commits_in_one_transaction)
                                        .received_us = timeutil_now_us()};
         pointers[i] = &commands[i];
     }
-    static enum store_outcome outcomes[N];
+    static enum outcome outcomes[N];
     struct store_write_failure failure;
     cr_assert_eq(store_write_commands(t.store, pointers, N, outcomes, &failure), N, "%s",
                  store_last_error(t.store));
@@ -289,7 +289,7 @@ static void *race(void *arg)
                             .timestamp_us = timeutil_now_us(),
                             .received_us = timeutil_now_us()};
         struct command *p = &c;
-        enum store_outcome outcome;
+        enum outcome outcome;
         struct store_write_failure failure;
         enum store_status st = STORE_SOFT_ERROR;
         for (int attempt = 0; attempt < 5 && st == STORE_SOFT_ERROR; attempt++)
@@ -334,7 +334,7 @@ Test(store, errors_name_the_sqlstate_and_never_quote_the_values_refused)
         .batch_index = -1,
     };
     struct command *list[1] = {&cmd};
-    enum store_outcome outcome;
+    enum outcome outcome;
     struct store_write_failure failure;
     cr_assert_lt(store_write_commands(t.store, list, 1, &outcome, &failure), 0);
     const char *error = store_last_error(t.store);

@@ -27,13 +27,13 @@ void teststore_close(struct teststore *t)
 }
 
 /* Writes every command of a parsed request and returns the first outcome. */
-static enum store_outcome write_parsed(struct teststore *t, struct store *store,
-                                       struct api_result *r, const char *body)
+static enum outcome write_parsed(struct teststore *t, struct store *store, struct api_result *r,
+                                 const char *body)
 {
     cr_assert_eq(r->problem_count, 0, "%s: %s", body,
                  r->problem_count ? r->problems[0].message : "");
     struct command **commands = calloc(r->command_count, sizeof *commands);
-    enum store_outcome *outcomes = calloc(r->command_count, sizeof *outcomes);
+    enum outcome *outcomes = calloc(r->command_count, sizeof *outcomes);
     for (size_t i = 0; i < r->command_count; i++) {
         r->commands[i].workspace_id = t->workspace_id;
         r->commands[i].endpoint = "/test";
@@ -45,15 +45,15 @@ static enum store_outcome write_parsed(struct teststore *t, struct store *store,
         status = store_write_commands(store, commands, r->command_count, outcomes, &failure);
     cr_assert_eq(status, (enum store_status)r->command_count, "write of %s failed: %s", body,
                  store_last_error(store));
-    enum store_outcome first = outcomes[0];
+    enum outcome first = outcomes[0];
     free(commands);
     free(outcomes);
     api_result_free(r);
     return first;
 }
 
-enum store_outcome teststore_pipelines(struct teststore *t, struct store *store,
-                                       enum pipelines_endpoint endpoint, const char *body)
+enum outcome teststore_pipelines(struct teststore *t, struct store *store,
+                                 enum pipelines_endpoint endpoint, const char *body)
 {
     struct api_result r;
     pipelines_parse_request(endpoint, body, strlen(body), timeutil_now_us(), &r);
@@ -62,11 +62,11 @@ enum store_outcome teststore_pipelines(struct teststore *t, struct store *store,
 
 /* Writes a parsed request without asserting; soft errors are retried. */
 static enum store_status try_parsed(struct teststore *t, struct store *store, struct api_result *r,
-                                    enum store_outcome *first)
+                                    enum outcome *first)
 {
     enum store_status status = STORE_HARD_ERROR;
     struct command **commands = calloc(r->command_count + 1, sizeof *commands);
-    enum store_outcome *outcomes = calloc(r->command_count + 1, sizeof *outcomes);
+    enum outcome *outcomes = calloc(r->command_count + 1, sizeof *outcomes);
     if (r->problem_count == 0 && commands != NULL && outcomes != NULL) {
         for (size_t i = 0; i < r->command_count; i++) {
             r->commands[i].workspace_id = t->workspace_id;
@@ -87,7 +87,7 @@ static enum store_status try_parsed(struct teststore *t, struct store *store, st
 
 enum store_status teststore_try_pipelines(struct teststore *t, struct store *store,
                                           enum pipelines_endpoint endpoint, const char *body,
-                                          enum store_outcome *first)
+                                          enum outcome *first)
 {
     struct api_result r;
     pipelines_parse_request(endpoint, body, strlen(body), timeutil_now_us(), &r);
@@ -96,7 +96,7 @@ enum store_status teststore_try_pipelines(struct teststore *t, struct store *sto
 
 enum store_status teststore_try_track_v1(struct teststore *t, struct store *store,
                                          enum track_v1_endpoint endpoint, const char *param,
-                                         const char *body, enum store_outcome *first)
+                                         const char *body, enum outcome *first)
 {
     struct api_result r;
     const char *params[2] = {param, NULL};
@@ -104,8 +104,8 @@ enum store_status teststore_try_track_v1(struct teststore *t, struct store *stor
     return try_parsed(t, store, &r, first);
 }
 
-enum store_outcome teststore_track_v1(struct teststore *t, enum track_v1_endpoint endpoint,
-                                      const char *param, const char *body)
+enum outcome teststore_track_v1(struct teststore *t, enum track_v1_endpoint endpoint,
+                                const char *param, const char *body)
 {
     struct api_result r;
     const char *params[2] = {param, NULL};

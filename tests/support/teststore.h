@@ -27,23 +27,23 @@ void teststore_close(struct teststore *t);
 
 /* Parses `body` for a Pipelines endpoint and writes it with `store` (t->store when NULL);
  * asserts the write committed and returns the outcome of the first command. */
-enum store_outcome teststore_pipelines(struct teststore *t, struct store *store,
-                                       enum pipelines_endpoint endpoint, const char *body);
+enum outcome teststore_pipelines(struct teststore *t, struct store *store,
+                                 enum pipelines_endpoint endpoint, const char *body);
 
 /* Like teststore_pipelines but without asserting, for threads: returns the write's status
  * (retried on soft errors) and the first outcome in *first. `body` must be valid. */
 enum store_status teststore_try_pipelines(struct teststore *t, struct store *store,
                                           enum pipelines_endpoint endpoint, const char *body,
-                                          enum store_outcome *first);
+                                          enum outcome *first);
 
 /* Like teststore_try_pipelines for a Track v1 endpoint with one path parameter (or NULL). */
 enum store_status teststore_try_track_v1(struct teststore *t, struct store *store,
                                          enum track_v1_endpoint endpoint, const char *param,
-                                         const char *body, enum store_outcome *first);
+                                         const char *body, enum outcome *first);
 
 /* The same for a Track v1 endpoint with one path parameter (or NULL). */
-enum store_outcome teststore_track_v1(struct teststore *t, enum track_v1_endpoint endpoint,
-                                      const char *param, const char *body);
+enum outcome teststore_track_v1(struct teststore *t, enum track_v1_endpoint endpoint,
+                                const char *param, const char *body);
 
 /* The first column of the first row of `sql` as a number (-1 for none). */
 long teststore_count(struct teststore *t, const char *sql);
