@@ -167,6 +167,29 @@ cpu_seconds() {
     awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
+# postgres_cpu_seconds: the CPU time the bench's PostgreSQL cluster has used so far: its
+# postmaster and live backends, plus what its exited backends used (which the kernel adds to
+# their parent's counters).
+postgres_cpu_seconds() {
+    local postmaster
+    postmaster=$(head -n 1 "$work/data/postmaster.pid")
+    {
+        awk '{ print $14 + $15 + $16 + $17 }' "/proc/$postmaster/stat"
+        for child in $(pgrep -P "$postmaster"); do
+            awk '{ print $14 + $15 }' "/proc/$child/stat" 2>/dev/null || true
+        done
+    } | awk -v hz="$(getconf CLK_TCK)" '{ s += $1 } END { printf "%.2f\n", s / hz }'
+}
+
+# write_groups: "SUM COUNT" of trackd's trackd_write_batch_size histogram (calls committed,
+# write transactions), from /metrics.
+write_groups() {
+    curl -sk "$trackd_url/metrics" | awk '
+        /^trackd_write_batch_size_sum / { sum = $2 }
+        /^trackd_write_batch_size_count / { count = $2 }
+        END { printf "%d %d\n", sum, count }'
+}
+
 # --- measurements ----------------------------------------------------------------------------
 
 # wrk's threads; bench/common.lua reads BENCH_THREADS to share a body pool between them.
@@ -196,19 +219,25 @@ events_max_id() {
 
 # ingest_scenario SCENARIO SCRIPT CONNECTIONS EVENTS_PER_REQUEST: a wrk run against trackd
 # serve, recording besides run_wrk's totals: events (answered 2xx; calls when
-# EVENTS_PER_REQUEST is 0) and rate (the same per second), rss_mb, trackd_cpu_s (the CPU time
-# trackd used meanwhile), first_id and last_id (the events it stored), and lost (events answered
-# 2xx but not in the events table; every 2xx means committed).
+# EVENTS_PER_REQUEST is 0) and rate (the same per second), rss_mb, trackd_cpu_s and pg_cpu_s
+# (the CPU time trackd and PostgreSQL used meanwhile), group_calls (calls per write
+# transaction), first_id and last_id (the events it stored), and lost (events answered 2xx but
+# not in the events table; every 2xx means committed).
 ingest_scenario() {
-    local scenario=$1 script=$2 connections=$3 per_request=$4 first last ok cpu
+    local scenario=$1 script=$2 connections=$3 per_request=$4 first last ok cpu pg_cpu groups
     sql -c CHECKPOINT # what earlier scenarios left dirty is not written during this one
     first=$(events_max_id)
     rss_reset "$trackd_pid"
+    groups=$(write_groups)
     cpu=$(cpu_seconds "$trackd_pid")
+    pg_cpu=$(postgres_cpu_seconds)
     result_set "$scenario" started "$(now)"
     run_wrk "$scenario" "$script" "$connections"
     result_set "$scenario" ended "$(now)"
     result_set "$scenario" trackd_cpu_s "$(calc 'b - a' a="$cpu" b="$(cpu_seconds "$trackd_pid")")"
+    result_set "$scenario" pg_cpu_s "$(calc 'b - a' a="$pg_cpu" b="$(postgres_cpu_seconds)")"
+    result_set "$scenario" group_calls "$(write_groups | awk -v s="${groups% *}" \
+        -v c="${groups#* }" '{ printf "%.1f\n", $2 > c ? ($1 - s) / ($2 - c) : 0 }')"
     result_set "$scenario" rss_mb "$(rss_peak_mb "$trackd_pid")"
     last=$(events_max_id)
     result_set "$scenario" first_id "$first"

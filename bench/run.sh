@@ -314,6 +314,8 @@ FROM events WHERE id > $first AND id <= $last;
 SQL
     sql -c CHECKPOINT
     log "copying"
+    local pg_cpu
+    pg_cpu=$(postgres_cpu_seconds)
     timing=$(
         sql <<SQL
 SELECT extract(epoch FROM clock_timestamp());
@@ -329,10 +331,22 @@ SQL
     end=$(tail -n 1 <<<"$timing")
     result_set copy seconds "$(calc 'b - a' a="$start" b="$end")"
     result_set copy rate "$(calc_int 'n / (b - a)' n="$copy_rows" a="$start" b="$end")"
+    result_set copy events "$copy_rows"
+    result_set copy pg_cpu_s "$(calc 'b - a' a="$pg_cpu" b="$(postgres_cpu_seconds)")"
     note "COPY ceiling: $copy_rows events ($(calc_int 's / n' s="$(stat -c %s "$events_file")" \
         n="$copy_rows") bytes a row as text, from the batch scenario's $source_rows stored" \
         "rows) and their keys copied in $(calc 'sprintf("%.1f", b - a)' a="$start" b="$end") s," \
         "one transaction"
+    note "PostgreSQL CPU per event (all its processes, from /proc): /v1/track" \
+        "$(pg_us track) us (target <= 40), /v1/batch $(pg_us batch) us, COPY $(pg_us copy) us;" \
+        "calls per write transaction: /v1/track $(result_get track group_calls)," \
+        "/v1/batch $(result_get batch group_calls)"
+}
+
+# pg_us SCENARIO: PostgreSQL's CPU time per event of SCENARIO, in microseconds.
+pg_us() {
+    calc 'sprintf("%.1f", c * 1e6 / n)' c="$(result_get "$1" pg_cpu_s)" \
+        n="$(result_get "$1" events)"
 }
 
 scenario_track_v1() {

@@ -16,6 +16,18 @@
 
 /* Serialization failures and deadlocks are retried this many times before giving up. */
 #define SOFT_RETRIES 8
+/*
+ * Group policy. Writers are woken only when needed, so that small requests gather into larger
+ * groups: a request queued while no writer is busy (or about to be) wakes one, since nobody
+ * else would take it; while one is busy, another is woken only once the queue holds
+ * WAKE_COMMANDS commands, and the rest wait for the busy writer's next group. A writer that
+ * finds more than SPLIT_COMMANDS commands queued while another writer is idle takes half of
+ * them (no fewer than SPLIT_COMMANDS) and wakes the other for the rest, so that on bulk loads
+ * two backends work side by side instead of one taking everything.
+ */
+#define WAKE_COMMANDS 32
+#define SPLIT_COMMANDS 256
+
 /* Reconnect backoff while the database is unreachable. */
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1000
@@ -40,6 +52,10 @@ struct ingest_queue {
     pthread_cond_t expirer_wake; /* on CLOCK_MONOTONIC */
     /* Guarded by lock: */
     struct ingest_request *head, *tail; /* waiting for the writer, oldest first */
+    size_t queued_commands;             /* the commands of the requests from head to tail */
+    unsigned idle_writers;              /* waiting on `wake` */
+    unsigned busy_writers;              /* between taking a group and finishing it */
+    unsigned wakes_pending;             /* signals sent to idle writers, not yet received */
     size_t admitted_requests;           /* reserved, waiting or being written */
     size_t admitted_bytes;
     bool stopping;
@@ -71,6 +87,7 @@ static struct ingest_request *unlink_expired(struct ingest_queue *q, int64_t now
 {
     struct ingest_request *expired = NULL, **tail = &expired;
     while (q->head != NULL && deadline_of(q, q->head) <= now) {
+        q->queued_commands -= q->head->command_count;
         *tail = q->head;
         tail = &q->head->next;
         q->head = q->head->next;
@@ -79,6 +96,31 @@ static struct ingest_request *unlink_expired(struct ingest_queue *q, int64_t now
     if (q->head == NULL)
         q->tail = NULL;
     return expired;
+}
+
+/* Wakes an idle writer if the policy above wants one and none is on its way. Called with the
+ * lock held. */
+static void wake_writer_if_needed(struct ingest_queue *q)
+{
+    bool wanted = q->head != NULL &&
+                  (q->busy_writers + q->wakes_pending == 0 || q->queued_commands >= WAKE_COMMANDS);
+    if (wanted && q->idle_writers > q->wakes_pending) {
+        q->wakes_pending++;
+        pthread_cond_signal(&q->wake);
+    }
+}
+
+/* Waits on `wake` (until `until` when given) as one of the idle writers; true on a timeout.
+ * Called with the lock held. */
+static bool wait_for_work(struct ingest_queue *q, const struct timespec *until)
+{
+    q->idle_writers++;
+    int rc = until ? pthread_cond_timedwait(&q->wake, &q->lock, until)
+                   : pthread_cond_wait(&q->wake, &q->lock);
+    q->idle_writers--;
+    if (q->wakes_pending > 0)
+        q->wakes_pending--;
+    return rc == ETIMEDOUT;
 }
 
 /* Removes up to batch_max_commands worth of requests (at least one) from the queue. Waits while
@@ -101,10 +143,7 @@ static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_m
         }
     }
     while (q->head == NULL && !q->stopping) {
-        if (wait_ms == 0) {
-            pthread_cond_wait(&q->wake, &q->lock);
-        } else if (pthread_cond_timedwait(&q->wake, &q->lock, &until) == ETIMEDOUT &&
-                   q->head == NULL && !q->stopping) {
+        if (wait_for_work(q, wait_ms > 0 ? &until : NULL) && q->head == NULL && !q->stopping) {
             *idle = true;
             return NULL;
         }
@@ -112,10 +151,16 @@ static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_m
     *expired = unlink_expired(q, timeutil_monotonic_us());
     if (q->head == NULL)
         return NULL;
+    size_t limit = q->options.batch_max_commands;
+    if (q->idle_writers > q->wakes_pending && q->queued_commands > SPLIT_COMMANDS) {
+        size_t half = (q->queued_commands + 1) / 2;
+        size_t share = half > SPLIT_COMMANDS ? half : SPLIT_COMMANDS;
+        if (share < limit)
+            limit = share;
+    }
     struct ingest_request *group = q->head, *last = q->head;
     size_t commands = last->command_count;
-    while (last->next != NULL &&
-           commands + last->next->command_count <= q->options.batch_max_commands) {
+    while (last->next != NULL && commands + last->next->command_count <= limit) {
         last = last->next;
         commands += last->command_count;
     }
@@ -123,6 +168,9 @@ static struct ingest_request *take_group(struct ingest_queue *q, unsigned wait_m
     if (q->head == NULL)
         q->tail = NULL;
     last->next = NULL;
+    q->queued_commands -= commands;
+    q->busy_writers++;
+    wake_writer_if_needed(q); /* for what this group left */
     return group;
 }
 
@@ -389,6 +437,9 @@ static void *writer_main(void *arg)
             return NULL;
         backoff = BACKOFF_MIN_MS;
         write_group(w, group);
+        pthread_mutex_lock(&q->lock);
+        q->busy_writers--;
+        pthread_mutex_unlock(&q->lock);
     }
 }
 
@@ -523,7 +574,8 @@ void ingest_enqueue(struct ingest_queue *q, struct ingest_request *r)
     else
         q->head = r;
     q->tail = r;
-    pthread_cond_signal(&q->wake);
+    q->queued_commands += r->command_count;
+    wake_writer_if_needed(q);
     pthread_mutex_unlock(&q->lock);
 }
 
