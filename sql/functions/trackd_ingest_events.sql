@@ -45,7 +45,8 @@ BEGIN
                 WHERE person_type = 'id'
                   AND NOT EXISTS (SELECT 1 FROM people p WHERE p.workspace_id = i.workspace_id
                                                            AND p.customer_id = i.person)
-                  AND NOT trackd_is_suppressed(i.workspace_id, 'id', i.person))
+                  AND NOT EXISTS (SELECT 1
+                                  FROM trackd_suppression(i.workspace_id, 'id', i.person)))
                AS wanted
           ORDER BY workspace_id, person COLLATE "C") AS numbered
     ORDER BY workspace_id, person COLLATE "C"
@@ -58,7 +59,7 @@ BEGIN
     SELECT array_agg(p.id ORDER BY i.ord),
            array_agg(i.repeated OR i.person_type IS NOT NULL AND (
                i.person_type <> 'id' OR p.id IS NULL
-               OR trackd_is_suppressed(i.workspace_id, 'id', i.person)
+               OR EXISTS (SELECT 1 FROM trackd_suppression(i.workspace_id, 'id', i.person))
                OR (NOT trackd_is_junk_anonymous_id(i.anonymous_id)
                    AND NOT EXISTS (SELECT 1 FROM anonymous_ids a
                                    WHERE a.workspace_id = i.workspace_id

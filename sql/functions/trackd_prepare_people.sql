@@ -26,7 +26,7 @@ BEGIN
                                  WHERE p.workspace_id = wanted.w AND p.customer_id = wanted.c
                                  LIMIT 1) AS found ON true
               WHERE found.id IS NULL
-                AND NOT trackd_is_suppressed(wanted.w, 'id', wanted.c)
+                AND NOT EXISTS (SELECT 1 FROM trackd_suppression(wanted.w, 'id', wanted.c))
               ORDER BY wanted.w, wanted.c COLLATE "C") AS ordered
     )
     INSERT INTO people (id, workspace_id, cio_id, customer_id)
