@@ -237,7 +237,7 @@ ingest_scenario() {
     result_set "$scenario" trackd_cpu_s "$(calc 'b - a' a="$cpu" b="$(cpu_seconds "$trackd_pid")")"
     result_set "$scenario" pg_cpu_s "$(calc 'b - a' a="$pg_cpu" b="$(postgres_cpu_seconds)")"
     result_set "$scenario" group_calls "$(write_groups | awk -v s="${groups% *}" \
-        -v c="${groups#* }" '{ printf "%.1f\n", $2 > c ? ($1 - s) / ($2 - c) : 0 }')"
+        -v c="${groups#* }" '{ printf "%.1f\n", ($2 > c ? ($1 - s) / ($2 - c) : 0) }')"
     result_set "$scenario" rss_mb "$(rss_peak_mb "$trackd_pid")"
     last=$(events_max_id)
     result_set "$scenario" first_id "$first"

@@ -11,7 +11,8 @@
 #   BENCH_CONNECTIONS   keep-alive connections of the single-call scenarios   64
 #   BENCH_BATCH_CONNECTIONS   connections of the /v1/batch scenario          16
 #   BENCH_COPY_ROWS     rows of the COPY ceiling                              500000
-#   BENCH_FIXED_RATE    offered events/s of the fixed-load latency scenario   10000
+#   BENCH_FIXED_RATE    offered events/s of the fixed-load latency scenario   half the single-
+#                                                                             event run's rate
 #   BENCH_LARGE_ROWS    events stored before the "as data grows" run; 0 skips 10000000
 #   BENCH_DELIVERIES    webhook deliveries of the delivery scenario           20000
 #   BENCH_PORT          trackd's port (the receiver takes the next one)       the first free
@@ -29,7 +30,7 @@ duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-64}
 batch_connections=${BENCH_BATCH_CONNECTIONS:-16}
 copy_rows=${BENCH_COPY_ROWS:-500000}
-fixed_rate=${BENCH_FIXED_RATE:-10000}
+fixed_rate=${BENCH_FIXED_RATE:-} # empty: half of what the single-event scenario reached
 large_rows=${BENCH_LARGE_ROWS:-10000000}
 deliveries=${BENCH_DELIVERIES:-20000}
 port=${BENCH_PORT:-}
@@ -43,7 +44,7 @@ report_rows=(
     "healthz|GET /healthz (HTTP ceiling)|self|HTTP|-"
     "copy|COPY rows+keys (storage ceiling)|self|COPY|-"
     "track|/v1/track, 1 event|healthz|HTTP|ratio>=0.35"
-    "batch|/v1/batch, 100 events|copy|COPY|ratio>=0.70"
+    "batch|/v1/batch, 100 events|copy|COPY|ratio>=0.80"
     "track_v1|/api/v1/customers/{id}/events|healthz|HTTP|-"
     "identify|/v1/identify, half new people|healthz|HTTP|-"
     "rules|/v1/track, 100 rules|track|0 rules|ratio>=0.80"
@@ -85,7 +86,7 @@ check_settings() {
         fail "something already listens on port $port or $((port + 1)); set another BENCH_PORT"
     fi
     receiver_port=$((port + 1))
-    ((connections > 0 && batch_connections > 0 && copy_rows > 0 && fixed_rate > 0 &&
+    ((connections > 0 && batch_connections > 0 && copy_rows > 0 && ${fixed_rate:-1} > 0 &&
         deliveries > 0)) || fail "BENCH_* counts must be positive (only BENCH_LARGE_ROWS may be 0)"
 }
 
@@ -366,6 +367,10 @@ scenario_identify() {
 # answer from the time its request was due (bench/loadgen.c).
 scenario_fixed() {
     local first last line pair
+    if [[ -z $fixed_rate ]]; then
+        fixed_rate=$(calc_int 'r / 2' r="$(result_get track rate)")
+        ((fixed_rate > 0)) || fail "no single-event rate to take half of"
+    fi
     sql -c CHECKPOINT
     first=$(events_max_id)
     rss_reset "$trackd_pid"
@@ -637,13 +642,13 @@ print_report() {
     printf 'settings: %s per scenario; %s connections (batch %s), wrk 2 threads; COPY %s rows;' \
         "$duration" "$connections" "$batch_connections" "$copy_rows"
     printf ' fixed rate %s/s; %s events stored for "events stored"; %s deliveries\n\n' \
-        "$fixed_rate" "$large_rows" "$deliveries"
+        "$(result_get fixed offered)" "$large_rows" "$deliveries"
     {
         table_header
         for row in "${report_rows[@]}"; do
             IFS='|' read -r id title reference label target <<<"$row"
             case $id in
-            fixed) title="$title $fixed_rate/s" ;;
+            fixed) title="$title $(result_get fixed offered)/s" ;;
             large) title="$title: $large_rows" ;;
             esac
             table_row "$id" "$title" "$reference" "$label" "$target"

@@ -11,11 +11,12 @@
 #include "store/store_internal.h"
 
 /*
- * Commands are sent in chunks, each closed by a pipeline sync and read back before the next is
- * sent: the results waiting in the socket stay small, so neither side can block the other.
- * A sync inside BEGIN ... COMMIT does not end the transaction.
+ * A group is sent whole, BEGIN to COMMIT and one pipeline sync, before any result is read: one
+ * round trip however many commands. Neither side can block the other meanwhile: while libpq
+ * waits to write, it reads what the server answers into its own buffer. A run of consecutive
+ * events is cut into calls of at most EVENTS_PER_CALL events.
  */
-#define CHUNK_COMMANDS 256
+#define EVENTS_PER_CALL 256
 
 /* Each command's statement returns its outcome number (see core/outcome.h); a run of events, one
  * per event. */
@@ -204,7 +205,7 @@ static bool send_people_to_prepare(PGconn *conn, struct command *const *commands
     size_t events = 0;
     while (events < count && commands[events]->kind == COMMAND_TRACK)
         events++;
-    if (events == count && count <= CHUNK_COMMANDS)
+    if (events == count && count <= EVENTS_PER_CALL)
         return true; /* one run of events: one trackd_ingest_events call */
     enum { WORKSPACE, CUSTOMER, LOCK, LOCK_ONLY, PEOPLE_COLUMNS };
     struct store_array columns[PEOPLE_COLUMNS];
@@ -278,7 +279,7 @@ static void fail_run(struct write_run *run, const PGresult *res, size_t index, c
     }
 }
 
-/* What one query of a chunk stands for: `count` commands from `first` (a run of events sent
+/* What one query of the group stands for: `count` commands from `first` (a run of events sent
  * as one trackd_ingest_events call has several), or none for BEGIN, COMMIT and the people. */
 struct query_slot {
     size_t first;
@@ -294,8 +295,8 @@ static size_t blamed_command(struct query_slot slot)
     return slot.count == 1 ? slot.first : SIZE_MAX;
 }
 
-/* Reads the results of the `sent` queries of a chunk and the closing sync. */
-static void read_chunk(struct write_run *run, const struct query_slot *slots, size_t sent)
+/* Reads the results of the `sent` queries of the group and the closing sync. */
+static void read_results(struct write_run *run, const struct query_slot *slots, size_t sent)
 {
     PGconn *conn = run->store->conn;
     for (size_t q = 0; q < sent; q++) {
@@ -341,51 +342,44 @@ enum store_status store_write_commands(struct store *store, struct command *cons
         return run.status;
     }
 
+    /* BEGIN, the people, one query per command at most, COMMIT */
+    struct query_slot *slots = malloc((count + 3) * sizeof *slots);
+    size_t sent = 0;
+    bool ok = slots != NULL && PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (ok)
+        slots[sent++] = CONTROL_SLOT;
+    bool people_sent = false;
+    ok = ok && send_people_to_prepare(conn, commands, count, &people_sent);
+    if (people_sent)
+        slots[sent++] = CONTROL_SLOT;
     size_t next = 0;
-    bool begin_sent = false;
-    while (run.status == STORE_NO_RESULTS && !run.commit_sent) {
-        struct query_slot slots[CHUNK_COMMANDS + 3]; /* BEGIN, people, commands, COMMIT */
-        size_t sent = 0;
-        size_t chunk_commands = 0;
-        bool ok = true;
-        if (!begin_sent) {
-            ok = PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-            slots[sent++] = CONTROL_SLOT;
-            begin_sent = true;
-            bool people_sent = false;
-            ok = ok && send_people_to_prepare(conn, commands, count, &people_sent);
-            if (people_sent)
-                slots[sent++] = CONTROL_SLOT;
+    while (ok && next < count) {
+        if (commands[next]->kind == COMMAND_REJECT && commands[next]->counted_only) {
+            outcomes[next++] = OUTCOME_IGNORED; /* counted by ingest/, not kept */
+            continue;
         }
-        while (ok && next < count && chunk_commands < CHUNK_COMMANDS) {
-            if (commands[next]->kind == COMMAND_REJECT && commands[next]->counted_only) {
-                outcomes[next++] = OUTCOME_IGNORED; /* counted by ingest/, not kept */
-                continue;
-            }
-            size_t run_length = 1;
-            if (commands[next]->kind == COMMAND_TRACK) {
-                while (next + run_length < count && chunk_commands + run_length < CHUNK_COMMANDS &&
-                       commands[next + run_length]->kind == COMMAND_TRACK)
-                    run_length++;
-                ok = send_events(conn, commands + next, run_length);
-            } else {
-                ok = send_command(conn, commands[next]);
-            }
-            slots[sent++] = (struct query_slot){next, run_length};
-            next += run_length;
-            chunk_commands += run_length;
+        size_t run_length = 1;
+        if (commands[next]->kind == COMMAND_TRACK) {
+            while (next + run_length < count && run_length < EVENTS_PER_CALL &&
+                   commands[next + run_length]->kind == COMMAND_TRACK)
+                run_length++;
+            ok = send_events(conn, commands + next, run_length);
+        } else {
+            ok = send_command(conn, commands[next]);
         }
-        if (ok && next == count) {
-            ok = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
-            slots[sent++] = CONTROL_SLOT;
-            run.commit_sent = ok;
-        }
-        if (!ok || !PQpipelineSync(conn)) {
-            fail_run(&run, NULL, SIZE_MAX, "sending a write");
-            break;
-        }
-        read_chunk(&run, slots, sent);
+        slots[sent++] = (struct query_slot){next, run_length};
+        next += run_length;
     }
+    if (ok) {
+        ok = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+        slots[sent++] = CONTROL_SLOT;
+        run.commit_sent = ok;
+    }
+    if (ok && PQpipelineSync(conn))
+        read_results(&run, slots, sent);
+    else
+        fail_run(&run, NULL, SIZE_MAX, "sending a write");
+    free(slots);
     if (!PQexitPipelineMode(conn)) {
         /* Results are still pending (a broken read): the connection cannot be trusted. */
         PQfinish(store->conn);
