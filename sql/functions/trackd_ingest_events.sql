@@ -4,7 +4,7 @@
 -- trackd_ingest_event. The writer sends them in binary, so nothing is quoted or parsed twice,
 -- and sends a single event as a run of one: this is the only way events are written.
 --
--- New people by id are created first. Most events are then "simple": for a person by id who
+-- New people by id are created first (only when some are missing). Most events are then "simple": for a person by id who
 -- exists and is not suppressed, whose anonymous id is a placeholder or already
 -- linked to them; or anonymous. The others (email or cio_id addressing, a new or refused
 -- link, a suppressed or missing person) go through trackd_ingest_event one by one, first,
@@ -19,90 +19,93 @@ CREATE OR REPLACE FUNCTION trackd_ingest_events(
     p_context jsonb[], p_timestamp timestamptz[], p_received timestamptz[])
 RETURNS SETOF smallint LANGUAGE plpgsql AS $$
 DECLARE
-    v_in trackd_event_input[];
+    v_count integer := coalesce(cardinality(p_workspace), 0);
     v_out smallint[];
-    v_person bigint[];  -- by ord: the person of an event by id, if they exist
-    v_slow boolean[];   -- by ord: whether the event takes the one-at-a-time path
-    v_row trackd_event_input;
+    v_person bigint[];  -- by position: the person of an event by id, if they exist
+    v_slow boolean[];   -- by position: whether the event takes the one-at-a-time path
+    v_missing boolean;  -- whether some person by id is to be created
     v_ords integer[];
     v_outcomes smallint[];
 BEGIN
-    SELECT coalesce(array_agg(ROW(e.ord, e.w, e.m, e.pt, e.p, e.a, e.t, e.n, e.pr, e.c, e.ts,
-                                  e.r)::trackd_event_input ORDER BY e.ord), '{}')
-    INTO v_in
-    FROM unnest(p_workspace, p_message_id, p_person_type, p_person, p_anonymous_id, p_type,
-                p_name, p_properties, p_context, p_timestamp, p_received) WITH ORDINALITY
-         AS e (w, m, pt, p, a, t, n, pr, c, ts, r, ord);
-    v_out := array_fill(NULL::smallint, ARRAY[cardinality(v_in)]);
+    v_out := array_fill(NULL::smallint, ARRAY[v_count]);
+    -- Each event's person by id, whether it needs the one-at-a-time path, and whether people
+    -- are missing. Every event of a message id repeated within the run takes that path, so that
+    -- those events claim the id in their order: which of them keeps it depends on what each
+    -- finds (a suppressed or unknown person claims nothing), and a simple one must not lose it
+    -- to a later one taken first. When people are missing they are created (below) and the
+    -- events looked at once more, so the usual run (people who exist) costs one pass.
+    FOR v_pass IN 1 .. 2 LOOP
+        SELECT array_agg(p.id ORDER BY i.ord),
+               array_agg(i.repeated OR i.pt IS NOT NULL AND (
+                   i.pt <> 'id' OR p.id IS NULL OR i.suppressed
+                   OR (NOT trackd_is_junk_anonymous_id(i.a)
+                       AND NOT EXISTS (SELECT 1 FROM anonymous_ids a
+                                       WHERE a.workspace_id = i.w AND a.anonymous_id = i.a
+                                         AND a.person_id = p.id))) ORDER BY i.ord),
+               coalesce(bool_or(i.pt = 'id' AND p.id IS NULL AND NOT i.suppressed), false)
+        INTO v_person, v_slow, v_missing
+        FROM (SELECT u.*,
+                     u.m IS NOT NULL AND count(*) OVER (PARTITION BY u.w, u.m) > 1 AS repeated,
+                     (u.pt = 'id') IS TRUE
+                         AND EXISTS (SELECT 1 FROM trackd_suppression(u.w, 'id', u.p))
+                         AS suppressed
+              FROM unnest(p_workspace, p_message_id, p_person_type, p_person, p_anonymous_id)
+                   WITH ORDINALITY AS u (w, m, pt, p, a, ord)) AS i
+        LEFT JOIN LATERAL (SELECT id FROM people
+                           WHERE i.pt = 'id' AND workspace_id = i.w AND customer_id = i.p
+                           -- One index lookup per event: without the LIMIT the planner may
+                           -- hash the whole table.
+                           LIMIT 1) AS p ON true;
+        EXIT WHEN NOT v_missing OR v_pass = 2;
 
-    -- New people by id are created first, in one fixed order, like trackd_prepare_people does
-    -- for the groups that need it (the writer skips it for a group of events only): concurrent
-    -- runs creating the same people then never wait on each other in a cycle.
-    INSERT INTO people (id, workspace_id, cio_id, customer_id)
-    SELECT id, workspace_id, trackd_cio_id(id), person
-    FROM (SELECT nextval(pg_get_serial_sequence('people', 'id')) AS id, workspace_id, person
-          FROM (SELECT DISTINCT workspace_id, person FROM unnest(v_in) AS i
-                WHERE person_type = 'id'
-                  AND NOT EXISTS (SELECT 1 FROM people p WHERE p.workspace_id = i.workspace_id
-                                                           AND p.customer_id = i.person)
-                  AND NOT EXISTS (SELECT 1
-                                  FROM trackd_suppression(i.workspace_id, 'id', i.person)))
-               AS wanted
-          ORDER BY workspace_id, person COLLATE "C") AS numbered
-    ORDER BY workspace_id, person COLLATE "C"
-    ON CONFLICT DO NOTHING;
+        -- New people by id are created before anything else is written, in one fixed order,
+        -- like trackd_prepare_people does for the groups that need it (the writer skips it for
+        -- a group of events only): concurrent runs creating the same people then never wait on
+        -- each other in a cycle.
+        INSERT INTO people (id, workspace_id, cio_id, customer_id)
+        SELECT id, w, trackd_cio_id(id), p
+        FROM (SELECT nextval(pg_get_serial_sequence('people', 'id')) AS id, w, p
+              FROM (SELECT DISTINCT w, p
+                    FROM unnest(p_workspace, p_person_type, p_person, v_person)
+                         AS i (w, pt, p, known)
+                    WHERE pt = 'id' AND known IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM trackd_suppression(w, 'id', p))) AS wanted
+              ORDER BY w, p COLLATE "C") AS numbered
+        ORDER BY w, p COLLATE "C"
+        ON CONFLICT DO NOTHING;
+    END LOOP;
 
-    -- Each event's person by id, and whether it needs the one-at-a-time path. Every event of a
-    -- message id repeated within the run takes it, so that those events claim the id in their
-    -- order: which of them keeps it depends on what each finds (a suppressed or unknown person
-    -- claims nothing), and a simple one must not lose it to a later one taken first.
-    SELECT array_agg(p.id ORDER BY i.ord),
-           array_agg(i.repeated OR i.person_type IS NOT NULL AND (
-               i.person_type <> 'id' OR p.id IS NULL
-               OR EXISTS (SELECT 1 FROM trackd_suppression(i.workspace_id, 'id', i.person))
-               OR (NOT trackd_is_junk_anonymous_id(i.anonymous_id)
-                   AND NOT EXISTS (SELECT 1 FROM anonymous_ids a
-                                   WHERE a.workspace_id = i.workspace_id
-                                     AND a.anonymous_id = i.anonymous_id
-                                     AND a.person_id = p.id))) ORDER BY i.ord)
-    INTO v_person, v_slow
-    FROM (SELECT u.*, u.message_id IS NOT NULL
-                      AND count(*) OVER (PARTITION BY u.workspace_id, u.message_id) > 1
-                      AS repeated
-          FROM unnest(v_in) AS u) AS i
-    LEFT JOIN LATERAL (SELECT id FROM people
-                       WHERE i.person_type = 'id' AND workspace_id = i.workspace_id
-                         AND customer_id = i.person
-                       -- One index lookup per event: without the LIMIT the planner may hash
-                       -- the whole table.
-                       LIMIT 1) AS p ON true;
-    FOREACH v_row IN ARRAY v_in LOOP
-        IF v_slow[v_row.ord] THEN
-            v_out[v_row.ord] := trackd_outcome(trackd_ingest_event(
-                v_row.workspace_id, v_row.message_id, v_row.person_type, v_row.person,
-                v_row.anonymous_id, v_row.type, v_row.name, v_row.properties, v_row.context,
-                v_row."timestamp", v_row.received_at));
+    FOR v_i IN 1 .. v_count LOOP
+        IF v_slow[v_i] THEN
+            v_out[v_i] := trackd_outcome(trackd_ingest_event(
+                p_workspace[v_i], p_message_id[v_i], p_person_type[v_i], p_person[v_i],
+                p_anonymous_id[v_i], p_type[v_i], p_name[v_i], p_properties[v_i],
+                p_context[v_i], p_timestamp[v_i], p_received[v_i]));
         END IF;
     END LOOP;
 
     -- Anonymous events take their ids' locks shared, in one order (see trackd_lock_anonymous_id).
-    PERFORM trackd_lock_anonymous_id(workspace_id, anonymous_id, false)
-    FROM (SELECT DISTINCT workspace_id, anonymous_id FROM unnest(v_in)
-          WHERE person_type IS NULL AND anonymous_id IS NOT NULL
-          ORDER BY workspace_id, anonymous_id) AS ids;
+    PERFORM trackd_lock_anonymous_id(w, a, false)
+    FROM (SELECT DISTINCT w, a
+          FROM unnest(p_workspace, p_person_type, p_anonymous_id) AS u (w, pt, a)
+          WHERE pt IS NULL AND a IS NOT NULL
+          ORDER BY w, a) AS ids;
 
     WITH simple AS (
         SELECT i.*,
-               CASE WHEN i.person_type IS NULL THEN a.person_id ELSE v_person[i.ord] END
+               CASE WHEN i.person_type IS NULL THEN a.person_id ELSE v_person[i.ord::integer] END
                    AS person_id,
                CASE WHEN i.person_type IS NULL AND a.person_id IS NOT NULL
                     THEN 'anonymous_merge' ELSE 'direct' END AS origin
-        FROM unnest(v_in) AS i
+        FROM unnest(p_workspace, p_message_id, p_person_type, p_person, p_anonymous_id, p_type,
+                    p_name, p_properties, p_context, p_timestamp, p_received) WITH ORDINALITY
+             AS i (workspace_id, message_id, person_type, person, anonymous_id, type, name,
+                   properties, context, "timestamp", received_at, ord)
         LEFT JOIN LATERAL (SELECT person_id FROM anonymous_ids
                            WHERE i.person_type IS NULL AND workspace_id = i.workspace_id
                              AND anonymous_id = i.anonymous_id
                              AND linked_at > now() - trackd_link_window() LIMIT 1) AS a ON true
-        WHERE NOT v_slow[i.ord]
+        WHERE NOT v_slow[i.ord::integer]
     ), claimed AS (
         INSERT INTO message_ids (workspace_id, message_id, received_at)
         SELECT workspace_id, message_id, received_at FROM simple
@@ -112,7 +115,8 @@ BEGIN
         RETURNING workspace_id, message_id
     ), kept AS (
         SELECT s.*,
-               CASE WHEN s.person_id IS NOT NULL AND now() - s."timestamp" <= trackd_trigger_window()
+               CASE WHEN s.person_id IS NOT NULL
+                         AND now() - s."timestamp" <= trackd_trigger_window()
                     THEN now() END AS eligible_at
         FROM simple s
         WHERE s.message_id IS NULL
