@@ -346,10 +346,6 @@ SQL
         n="$copy_rows") bytes a row as text, from the batch scenario's $source_rows stored" \
         "rows) and their keys copied in $(calc 'sprintf("%.1f", b - a)' a="$start" b="$end") s," \
         "one transaction"
-    note "PostgreSQL CPU per event (all its processes, from /proc): /v1/track" \
-        "$(pg_us track) us (target <= 40), /v1/batch $(pg_us batch) us, COPY $(pg_us copy) us;" \
-        "calls per write transaction: /v1/track $(result_get track group_calls)," \
-        "/v1/batch $(result_get batch group_calls)"
 }
 
 # pg_us SCENARIO: PostgreSQL's CPU time per event of SCENARIO, in microseconds.
@@ -638,6 +634,10 @@ scenario_android() {
 
 print_report() {
     local row id title reference label target lost=0 scenario value rss
+    note "PostgreSQL CPU per event (all its processes, from /proc): /v1/track" \
+        "$(pg_us track) us (target <= 40), /v1/batch $(pg_us batch) us, COPY $(pg_us copy) us;" \
+        "calls per write transaction: /v1/track $(result_get track group_calls)," \
+        "/v1/batch $(result_get batch group_calls)"
     printf '\ntrackd benchmark, %s, commit %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf 'machine: %s cores, %s, %s GB RAM, Linux %s, load average %s at start\n' "$(nproc)" \

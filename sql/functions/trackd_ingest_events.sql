@@ -17,7 +17,13 @@ CREATE OR REPLACE FUNCTION trackd_ingest_events(
     p_workspace bigint[], p_message_id text[], p_person_type text[], p_person text[],
     p_anonymous_id text[], p_type text[], p_name text[], p_properties jsonb[],
     p_context jsonb[], p_timestamp timestamptz[], p_received timestamptz[])
-RETURNS SETOF smallint LANGUAGE plpgsql AS $$
+RETURNS SETOF smallint LANGUAGE plpgsql
+-- Generic plans always: PL/pgSQL would otherwise plan its statements anew for each call for as
+-- long as it judges that cheaper, with every array of the run inlined as a constant (measured:
+-- custom plans cost 1.9 ms a one-event call against 0.85 ms, and 14.6 ms a 256-event call
+-- against 10.6 ms).
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_count integer := coalesce(cardinality(p_workspace), 0);
     v_out smallint[];
