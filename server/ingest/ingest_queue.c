@@ -223,7 +223,7 @@ static struct ingest_request *await_database(struct writer *w, struct ingest_req
 {
     struct ingest_queue *q = w->queue;
     unsigned backoff = BACKOFF_MIN_MS;
-    while (group != NULL && !store_is_connected(w->store)) {
+    while (group != NULL && !store_check_connection(w->store)) {
         if (store_reconnect(w->store)) {
             atomic_store(&q->database_up, true);
             break;

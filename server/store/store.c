@@ -80,6 +80,25 @@ static bool apply_statement_timeout(struct store *store)
     return ok;
 }
 
+/* Messages the server sends outside any result: notices of DDL during migrate, and the error a
+ * server sends an idle connection it is closing (read by store_check_connection). Logged
+ * through our log with the SQLSTATE only, never the text (it may quote values). */
+static void log_server_message(void *arg, const PGresult *message)
+{
+    (void)arg;
+    const char *severity = PQresultErrorField(message, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *state = PQresultErrorField(message, PG_DIAG_SQLSTATE);
+    bool error =
+        severity != NULL && (strcmp(severity, "ERROR") == 0 || strcmp(severity, "FATAL") == 0 ||
+                             strcmp(severity, "PANIC") == 0);
+    if (error)
+        LOG_WARN("store", "PostgreSQL sent %s (SQLSTATE %s) outside a query", severity,
+                 state ? state : "?");
+    else
+        LOG_DEBUG("store", "PostgreSQL sent %s (SQLSTATE %s)", severity ? severity : "a notice",
+                  state ? state : "?");
+}
+
 /* Opens the connection and prepares every statement of every store file. */
 static bool open_statements(struct store *store)
 {
@@ -93,6 +112,7 @@ static bool open_statements(struct store *store)
         store_set_error(store, "connecting to the database", NULL);
         return false;
     }
+    PQsetNoticeReceiver(store->conn, log_server_message, NULL);
     if (store->statement_timeout_s > 0 && !apply_statement_timeout(store))
         return false;
     return prepare_list(store, store_ingest_statements, store_ingest_statement_count) &&
@@ -149,6 +169,21 @@ void store_close(struct store *store)
 bool store_is_connected(const struct store *store)
 {
     return store->conn != NULL && PQstatus(store->conn) == CONNECTION_OK;
+}
+
+bool store_check_connection(struct store *store)
+{
+    /* libpq's socket is non-blocking underneath: these read only what has arrived. A server
+     * closing an idle connection sends an error, then end of file; one read takes the error
+     * (PQisBusy then hands it to log_server_message), only a second sees the end of file and
+     * turns the status bad. */
+    for (int read = 0; read < 2; read++) {
+        if (!store_is_connected(store) || PQtransactionStatus(store->conn) != PQTRANS_IDLE)
+            break;
+        if (PQconsumeInput(store->conn))
+            (void)PQisBusy(store->conn);
+    }
+    return store_is_connected(store);
 }
 
 bool store_reconnect(struct store *store)

@@ -42,6 +42,12 @@ void store_close(struct store *store);
 /* True while the connection is up as far as libpq knows. */
 bool store_is_connected(const struct store *store);
 
+/* Reads, without blocking, whatever the server sent while the connection sat idle (a server
+ * that restarted has closed it), then says whether it is still up. Call it before a write: a
+ * connection found dead then can be replaced, where one that dies during the write leaves the
+ * outcome unknown. */
+bool store_check_connection(struct store *store);
+
 /* Reconnects and re-prepares after a lost connection; false (with store_last_error set) if the
  * database is still unreachable. */
 bool store_reconnect(struct store *store);

@@ -256,6 +256,7 @@ struct write_run {
     struct store_write_failure *failure;
     enum store_status status; /* STORE_NO_RESULTS while all is well */
     bool commit_sent;
+    bool result_read; /* a result of this write came back (so the server ran something) */
 };
 
 /* Marks the run failed by `res` (NULL: the connection broke) at command `index`. */
@@ -275,7 +276,11 @@ static void fail_run(struct write_run *run, const PGresult *res, size_t index, c
         (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))) {
         run->status = STORE_HARD_ERROR;
         run->failure->data_error = false;
-        run->failure->maybe_committed = run->commit_sent;
+        /* An error the server sent as the answer to the write's first statement (BEGIN) means
+         * it ran nothing of it: it had stopped before (a connection it closed while idle reads
+         * this way) or stopped in BEGIN. Only then is the outcome known without a COMMIT. */
+        bool stopped_at_begin = res != NULL && !run->result_read;
+        run->failure->maybe_committed = run->commit_sent && !stopped_at_begin;
     }
 }
 
@@ -307,6 +312,8 @@ static void read_results(struct write_run *run, const struct query_slot *slots, 
             return;
         }
         ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_FATAL_ERROR)
+            run->result_read = true;
         if (st == PGRES_TUPLES_OK && slot.count > 0) {
             if (PQntuples(res) == (int)slot.count) {
                 for (size_t i = 0; i < slot.count; i++)
@@ -334,7 +341,7 @@ enum store_status store_write_commands(struct store *store, struct command *cons
 {
     PGconn *conn = store->conn;
     *failure = (struct store_write_failure){.command_index = SIZE_MAX};
-    struct write_run run = {store, outcomes, failure, STORE_NO_RESULTS, false};
+    struct write_run run = {store, outcomes, failure, STORE_NO_RESULTS, false, false};
     for (size_t i = 0; i < count; i++)
         outcomes[i] = OUTCOME_PENDING;
     if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn)) {
