@@ -7,8 +7,8 @@
 
 /*
  * The numbers from OUTCOME_STORED to OUTCOME_NOT_FOUND are the ones the write statements return
- * (sql/functions/trackd_outcome.sql turns the SQL functions' words into them); db_store checks
- * that the two agree. The others are set in C only.
+ * (sql/functions/trackd_outcome.sql turns the SQL functions' words into them); db_differential
+ * checks that the two agree. The others are set in C only.
  */
 enum outcome {
     OUTCOME_PENDING = 0,      /* not written: its transaction failed or never ran */

@@ -59,30 +59,30 @@ void store_array_add_null(struct store_array *a)
     a->count++;
 }
 
-void store_array_add_text(struct store_array *a, const char *text)
+/* Appends one element of `prefix_len` bytes of `prefix` followed by `text` (NULL: SQL NULL). */
+static void add_prefixed_text(struct store_array *a, const char *prefix, size_t prefix_len,
+                              const char *text)
 {
     if (text == NULL) {
         store_array_add_null(a);
         return;
     }
     size_t len = strlen(text);
-    append_u32(&a->buf, (uint32_t)len);
+    append_u32(&a->buf, (uint32_t)(prefix_len + len));
+    textbuf_append(&a->buf, prefix, prefix_len);
     textbuf_append(&a->buf, text, len);
     a->count++;
 }
 
+void store_array_add_text(struct store_array *a, const char *text)
+{
+    add_prefixed_text(a, "", 0, text);
+}
+
 void store_array_add_jsonb(struct store_array *a, const char *json)
 {
-    if (json == NULL) {
-        store_array_add_null(a);
-        return;
-    }
-    size_t len = strlen(json);
-    char version = JSONB_BINARY_VERSION;
-    append_u32(&a->buf, (uint32_t)(len + 1));
-    textbuf_append(&a->buf, &version, 1);
-    textbuf_append(&a->buf, json, len);
-    a->count++;
+    const char version = JSONB_BINARY_VERSION;
+    add_prefixed_text(a, &version, 1, json);
 }
 
 void store_array_add_int8(struct store_array *a, int64_t v)

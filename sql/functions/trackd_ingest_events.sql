@@ -4,10 +4,11 @@
 -- trackd_ingest_event. The writer sends them in binary, so nothing is quoted or parsed twice,
 -- and sends a single event as a run of one: this is the only way events are written.
 --
--- New people by id are created first (only when some are missing). Most events are then "simple": for a person by id who
--- exists and is not suppressed, whose anonymous id is a placeholder or already
--- linked to them; or anonymous. The others (email or cio_id addressing, a new or refused
--- link, a suppressed or missing person) go through trackd_ingest_event one by one, first,
+-- New people by id are created first (only when some are missing). Most events are then
+-- "simple": for a person by id who exists and is not suppressed, whose anonymous id is a
+-- placeholder or already linked to them; or anonymous. The others (email or cio_id
+-- addressing, a new or refused link, a suppressed or missing person, a message id repeated
+-- within the run) go through trackd_ingest_event one by one, first,
 -- so that the anonymous events stored after them see the links they made, just as they would
 -- have one call at a time (an anonymous event stored before a link joins the person through
 -- the link, one stored after it through the 5-minute window: the result is the same).
