@@ -638,6 +638,8 @@ print_report() {
         "$(pg_us track) us (target <= 40), /v1/batch $(pg_us batch) us, COPY $(pg_us copy) us;" \
         "calls per write transaction: /v1/track $(result_get track group_calls)," \
         "/v1/batch $(result_get batch group_calls)"
+    note "trackd CPU per call (all its threads, from /proc): GET /healthz $(cpu_us healthz trackd)" \
+        "us, /v1/track $(cpu_us track trackd) us"
     printf '\ntrackd benchmark, %s, commit %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf 'machine: %s cores, %s, %s GB RAM, Linux %s, load average %s at start\n' "$(nproc)" \

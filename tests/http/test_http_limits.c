@@ -141,6 +141,48 @@ Test(framing, what_libmicrohttpd_refuses_itself_is_refused_and_the_connection_cl
     }
 }
 
+/* Each connection's memory (16 KB) holds its request line and headers: headers of 12 KB, or
+ * 6 KB of cookies (libmicrohttpd keeps a parsed copy of those), are read; what does not fit is
+ * refused with 431 and the connection closed, the server unharmed. */
+Test(framing, large_headers_are_read_and_too_large_ones_refused_with_431)
+{
+    char auth[256];
+    basic_header(auth, sizeof auth);
+    const char *track = "{\"userId\":\"u1\",\"event\":\"big_headers\"}";
+    const struct {
+        const char *name;
+        size_t size;
+        long status;
+    } cases[] = {{"X-Padding", 12000, 200}, {"Cookie", 6000, 200}, {"X-Padding", 20000, 431}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = malloc(cases[i].size + 1024);
+        cr_assert_not_null(text);
+        int len = snprintf(
+            text, 1024,
+            "POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+            "Connection: close\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+            "%s: a=",
+            auth, strlen(track), cases[i].name);
+        memset(text + len, 'c', cases[i].size);
+        len += (int)cases[i].size;
+        len += snprintf(text + len, 1024, "\r\n\r\n%s", track);
+        int fd = raw_connect();
+        raw_send(fd, text, (size_t)len);
+        free(text);
+        char answer[4096];
+        bool closed = raw_read_to_close(fd, 3.0, answer, sizeof answer);
+        close(fd);
+        long status = 0;
+        sscanf(answer, "HTTP/1.1 %ld", &status);
+        cr_expect_eq(status, cases[i].status, "%s of %zu bytes: %s", cases[i].name, cases[i].size,
+                     answer);
+        if (cases[i].status != 200)
+            cr_expect(closed, "left open after a %ld", cases[i].status);
+    }
+    cr_assert_eq(count("SELECT count(*) FROM events WHERE name = 'big_headers'"), 2);
+    expect(request("GET", "/healthz", NULL, NULL, 0), 200, "ok");
+}
+
 /* ---- per client address: connections and uploads ---- */
 
 static void per_address_setup(void)

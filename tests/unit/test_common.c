@@ -234,6 +234,8 @@ static struct json_case refuses_what_postgresql_would_cases[] = {
     {"{\"a\":-1e400}", 0, true, false, "a"},
     {"{\"a\":123456789012345678901234567890}", 0, true, false, "a"},
     {"{\"a\":9223372036854775806}", 0, true, true, NULL},
+    {"{\"a\":[0,{\"b\":[1,1e400]}]}", 0, true, false, "a[1].b[1]"},
+    {"{\"a\":\"x\\\\\",\"b\":1.}", 0, false, false, NULL},
     {"{\"a\":NaN}", 0, true, false, "a"},
     {"{\"a\":1,}", 0, false, false, NULL},
     {"{\"a\":\"\xff\"}", 0, false, false, NULL},
@@ -269,6 +271,32 @@ Test(json_check, refuses_what_postgresql_would)
                                sizeof refuses_what_postgresql_would_cases[0];
          i++)
         check_refuses_what_postgresql_would(&refuses_what_postgresql_would_cases[i]);
+}
+
+/* Each thread reuses one parser: a body it refused halfway leaves nothing behind for the next. */
+Test(json_check, parses_again_after_a_refusal)
+{
+    const char *bodies[] = {"{\"a\":[1,{\"b\":", "{\"a\":1,\"a\":2}", "[[[", "{\"c\":[true]}"};
+    char error[160];
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_null(json_check_parse(bodies[i], strlen(bodies[i]), error, sizeof error));
+    json_object *root = json_check_parse(bodies[3], strlen(bodies[3]), error, sizeof error);
+    cr_assert_not_null(root, "%s", error);
+    cr_assert_str_eq(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), bodies[3]);
+    json_object_put(root);
+}
+
+/* A path longer than the caller's buffer is cut, not overrun. */
+Test(json_check, cuts_a_long_path_to_the_buffer)
+{
+    const char *text = "{\"properties\":{\"a_rather_long_key\":{\"another_long_key\":[1e400]}}}";
+    char error[160];
+    json_object *root = json_check_parse(text, strlen(text), error, sizeof error);
+    cr_assert_not_null(root, "%s", error);
+    char path[16], message[200];
+    cr_assert_not(json_check_storable(root, "", path, sizeof path, message, sizeof message));
+    cr_assert_str_eq(path, "properties.a_ra");
+    json_object_put(root);
 }
 
 Test(json_check, refuses_nesting_deeper_than_the_limit)
