@@ -16,8 +16,6 @@
 #define TRACKD_VERSION "dev"
 #endif
 
-#define WORKSPACE_NAME_MAX 100
-
 static void print_usage(FILE *out)
 {
     fprintf(
@@ -30,7 +28,12 @@ static void print_usage(FILE *out)
         "  worker                   evaluate rules and send deliveries only, without HTTP\n"
         "  migrate                  apply pending database migrations\n"
         "  workspace create NAME    create a workspace and print its keys (shown once)\n"
-        "  workspace list           list workspaces, one per line\n"
+        "  workspace list           list each workspace's working keys, one per line: the\n"
+        "                           workspace, its site id, the kind, a fingerprint of the\n"
+        "                           key's hash, when created, last used and (rotated) expiring\n"
+        "  workspace rotate-keys NAME [--write] [--api] [--grace DURATION]\n"
+        "                           new keys (both unless one is named), printed once; the\n"
+        "                           old ones keep working for DURATION (default 24h; 0s: none)\n"
         "  rules load --workspace NAME PATH...\n"
         "                           load rule files or directories of *.json, all or none\n"
         "  rules list --workspace NAME\n"
@@ -76,77 +79,22 @@ static int cmd_migrate(void)
     return CLI_EXIT_OK;
 }
 
-static bool valid_workspace_name(const char *name)
+/* Runs a `workspace` subcommand with the configuration's database. */
+static int cmd_workspace(const char *action, char **args, int count)
 {
-    size_t len = strlen(name);
-    if (len == 0 || len > WORKSPACE_NAME_MAX)
-        return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
-}
-
-static int cmd_workspace_create(const char *name)
-{
-    if (!valid_workspace_name(name)) {
-        fprintf(stderr,
-                "trackd workspace create: NAME must be 1 to %d characters of letters, "
-                "digits, '.', '_' or '-'\n",
-                WORKSPACE_NAME_MAX);
+    bool create = strcmp(action, "create") == 0 && count == 1;
+    bool list = strcmp(action, "list") == 0 && count == 0;
+    bool rotate = strcmp(action, "rotate-keys") == 0;
+    if (!create && !list && !rotate) {
+        print_usage(stderr);
         return CLI_EXIT_USAGE;
     }
     struct config cfg;
     if (!load_config(&cfg, true))
         return CLI_EXIT_USAGE;
-    char error[512];
-    int code = CLI_EXIT_RUNTIME;
-    struct store *store = store_connect(cfg.database_url, error, sizeof error);
-    if (store == NULL) {
-        fprintf(stderr, "trackd workspace create: %s\n", error);
-        goto cleanup;
-    }
-    struct store_workspace ws;
-    char api_key[41], write_key[41];
-    enum store_status status = store_create_workspace(store, name, &ws, api_key, write_key);
-    if (status == STORE_NO_RESULTS) {
-        fprintf(stderr, "trackd workspace create: workspace '%s' already exists\n", name);
-    } else if (status < 0) {
-        fprintf(stderr, "trackd workspace create: %s\n", store_last_error(store));
-    } else {
-        json_object *out = json_object_new_object();
-        json_object_object_add(out, "name", json_object_new_string(ws.name));
-        json_object_object_add(out, "site_id", json_object_new_string(ws.site_id));
-        json_object_object_add(out, "api_key", json_object_new_string(api_key));
-        json_object_object_add(out, "write_key", json_object_new_string(write_key));
-        printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
-        json_object_put(out);
-        code = CLI_EXIT_OK;
-    }
-cleanup:
-    store_close(store);
-    config_free(&cfg);
-    return code;
-}
-
-static void print_workspace(void *cls, const struct store_workspace *ws)
-{
-    (void)cls;
-    printf("%s\tsite_id=%s\tcreated_at=%s\n", ws->name, ws->site_id, ws->created_at);
-}
-
-static int cmd_workspace_list(void)
-{
-    struct config cfg;
-    if (!load_config(&cfg, true))
-        return CLI_EXIT_USAGE;
-    char error[512];
-    int code = CLI_EXIT_RUNTIME;
-    struct store *store = store_connect(cfg.database_url, error, sizeof error);
-    if (store == NULL)
-        fprintf(stderr, "trackd workspace list: %s\n", error);
-    else if (store_list_workspaces(store, print_workspace, NULL) < 0)
-        fprintf(stderr, "trackd workspace list: %s\n", store_last_error(store));
-    else
-        code = CLI_EXIT_OK;
-    store_close(store);
+    int code = create ? cli_workspace_create(cfg.database_url, args[0])
+               : list ? cli_workspace_list(cfg.database_url)
+                      : cli_workspace_rotate_keys(cfg.database_url, args, count);
     config_free(&cfg);
     return code;
 }
@@ -236,12 +184,8 @@ int app_main(int argc, char **argv)
         return cmd_serve((struct app_parts){.http = false, .workers = true});
     if (strcmp(command, "rules") == 0 && argc >= 5 && strcmp(argv[3], "--workspace") == 0)
         return cmd_rules(argv[2], argv[4], argv + 5, argc - 5);
-    if (strcmp(command, "workspace") == 0) {
-        if (argc == 4 && strcmp(argv[2], "create") == 0)
-            return cmd_workspace_create(argv[3]);
-        if (argc == 3 && strcmp(argv[2], "list") == 0)
-            return cmd_workspace_list();
-    }
+    if (strcmp(command, "workspace") == 0 && argc >= 3)
+        return cmd_workspace(argv[2], argv + 3, argc - 3);
     fprintf(stderr, "trackd: unknown command or wrong arguments: ");
     for (int i = 1; i < argc; i++)
         fprintf(stderr, "%s%s", argv[i], i + 1 < argc ? " " : "\n");

@@ -1,4 +1,4 @@
-/* Shared by the files of the command line (cli.c, cli_rules.c). */
+/* Shared by the files of the command line (cli.c, cli_rules.c, cli_workspace.c). */
 #ifndef TRACKD_APP_CLI_INTERNAL_H
 #define TRACKD_APP_CLI_INTERNAL_H
 
@@ -14,5 +14,15 @@ int cli_rules_load(const char *database_url, const char *workspace, char **paths
 
 /* `trackd rules list --workspace NAME`: one line per rule. */
 int cli_rules_list(const char *database_url, const char *workspace);
+
+/* `trackd workspace create NAME`: prints the new workspace's keys, once, as JSON. */
+int cli_workspace_create(const char *database_url, const char *name);
+
+/* `trackd workspace list`: one line per working key (see print_usage). */
+int cli_workspace_list(const char *database_url);
+
+/* `trackd workspace rotate-keys NAME [--write] [--api] [--grace DURATION]` (args: after
+ * "rotate-keys"): prints the new keys, once, as JSON, and when the old ones stop working. */
+int cli_workspace_rotate_keys(const char *database_url, char **args, int count);
 
 #endif

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,18 +14,33 @@
  * created while trackd runs is usable within a second, and a flood of bad keys costs little. */
 #define RELOAD_INTERVAL_US (1 * TIMEUTIL_US_PER_SEC)
 
+/* A directory older than this is reloaded by the next request that finds it so (without making
+ * that request wait if another is reloading): a key revoked or given an end in the database
+ * (`workspace rotate-keys`, or SQL) is honoured within this time. */
+#define DIRECTORY_MAX_AGE_US (30 * TIMEUTIL_US_PER_SEC)
+
+/* A key's last use is written to the database at most this often per key and process. */
+#define TOUCH_INTERVAL_US (60 * TIMEUTIL_US_PER_SEC)
+
 /* Longest Authorization value considered (a write key is 40 characters). */
 #define CREDENTIALS_MAX 512
+
+/* A key as the directory holds it. */
+struct directory_key {
+    struct store_key key;
+    atomic_int_fast64_t touched_us; /* monotonic; when its use was last written, 0 never */
+};
 
 struct http_auth {
     struct http_server *server;
     pthread_rwlock_t lock;
     /* Guarded by lock: */
-    struct store_workspace *workspaces;
+    struct directory_key *keys;
     size_t count;
     /* Guarded by reload_lock, which is never held while waiting for `lock`'s writers: */
     pthread_mutex_t reload_lock;
-    int64_t last_reload_us; /* monotonic */
+    int64_t last_reload_us;        /* monotonic; when a reload was last tried */
+    atomic_int_fast64_t loaded_us; /* monotonic; when the directory was last loaded */
 };
 
 static int base64_value(unsigned char c)
@@ -68,17 +84,17 @@ static long base64_decode(const char *in, char *out, size_t out_size)
 }
 
 struct collect {
-    struct store_workspace *list;
+    struct directory_key *list;
     size_t count, capacity;
     bool failed;
 };
 
-static void collect_one(void *cls, const struct store_workspace *ws)
+static void collect_one(void *cls, const struct store_key *key)
 {
     struct collect *c = cls;
     if (c->count == c->capacity) {
         size_t capacity = c->capacity ? c->capacity * 2 : 16;
-        struct store_workspace *grown = realloc(c->list, capacity * sizeof *grown);
+        struct directory_key *grown = realloc(c->list, capacity * sizeof *grown);
         if (grown == NULL) {
             c->failed = true;
             return;
@@ -86,39 +102,58 @@ static void collect_one(void *cls, const struct store_workspace *ws)
         c->list = grown;
         c->capacity = capacity;
     }
-    c->list[c->count++] = *ws;
+    struct directory_key *entry = &c->list[c->count++];
+    entry->key = *key;
+    atomic_init(&entry->touched_us, 0);
 }
 
-static bool load_workspaces(struct store *store, void *cls)
+static bool load_keys(struct store *store, void *cls)
 {
-    return store_list_workspaces(store, collect_one, cls) >= 0;
+    return store_list_keys(store, false, collect_one, cls) >= 0;
 }
+
+enum reload_when {
+    RELOAD_NOW,      /* at start */
+    RELOAD_UNKNOWN,  /* a key was not found: at most once per RELOAD_INTERVAL_US */
+    RELOAD_IF_STALE, /* older than DIRECTORY_MAX_AGE_US, and nobody else is reloading */
+};
 
 /*
- * Replaces the directory with the database's workspaces, at most once per RELOAD_INTERVAL_US.
- * The query runs without holding `lock`, so lookups of known keys never wait for the database;
- * only the swap takes the write lock.
+ * Replaces the directory with the database's working keys. The query runs without holding
+ * `lock`, so lookups of known keys never wait for the database; only the swap takes the write
+ * lock.
  */
-static void reload(struct http_auth *auth, bool force)
+static void reload(struct http_auth *auth, enum reload_when when)
 {
-    pthread_mutex_lock(&auth->reload_lock);
+    if (when == RELOAD_IF_STALE) {
+        if (pthread_mutex_trylock(&auth->reload_lock) != 0)
+            return;
+    } else {
+        pthread_mutex_lock(&auth->reload_lock);
+    }
     int64_t now = timeutil_monotonic_us();
-    if (!force && now - auth->last_reload_us < RELOAD_INTERVAL_US) {
+    bool due =
+        when == RELOAD_NOW ||
+        (when == RELOAD_UNKNOWN && now - auth->last_reload_us >= RELOAD_INTERVAL_US) ||
+        (when == RELOAD_IF_STALE && now - atomic_load(&auth->loaded_us) >= DIRECTORY_MAX_AGE_US &&
+         now - auth->last_reload_us >= RELOAD_INTERVAL_US);
+    if (!due) {
         pthread_mutex_unlock(&auth->reload_lock);
         return;
     }
     auth->last_reload_us = now;
     struct collect c = {0};
-    bool loaded = http_with_control(auth->server, load_workspaces, &c) && !c.failed;
+    bool loaded = http_with_control(auth->server, load_keys, &c) && !c.failed;
     pthread_mutex_unlock(&auth->reload_lock);
     if (!loaded) {
         free(c.list);
         return;
     }
     pthread_rwlock_wrlock(&auth->lock);
-    struct store_workspace *old = auth->workspaces;
-    auth->workspaces = c.list;
+    struct directory_key *old = auth->keys;
+    auth->keys = c.list;
     auth->count = c.count;
+    atomic_store(&auth->loaded_us, now);
     pthread_rwlock_unlock(&auth->lock);
     free(old);
 }
@@ -131,7 +166,8 @@ struct http_auth *http_auth_new(struct http_server *server)
     auth->server = server;
     pthread_rwlock_init(&auth->lock, NULL);
     pthread_mutex_init(&auth->reload_lock, NULL);
-    reload(auth, true);
+    atomic_init(&auth->loaded_us, 0);
+    reload(auth, RELOAD_NOW);
     return auth;
 }
 
@@ -141,7 +177,7 @@ void http_auth_free(struct http_auth *auth)
         return;
     pthread_rwlock_destroy(&auth->lock);
     pthread_mutex_destroy(&auth->reload_lock);
-    free(auth->workspaces);
+    free(auth->keys);
     free(auth);
 }
 
@@ -151,26 +187,37 @@ enum key_kind {
     KEY_SITE,  /* Track API: site_id user name and api_key password */
 };
 
-/* Looks a credential up among all workspaces. Every entry is compared, so that the time taken
- * does not depend on which one matched; digests are compared in constant time. Call with `lock`
- * held. */
+/* Looks a credential up among all working keys. Every entry is compared, so that the time taken
+ * does not depend on which one matched; digests are compared in constant time. A rotated key
+ * past its end is skipped here, whenever the directory was loaded. Call with `lock` held; when
+ * the key's use is due to be written, *touch_id gets its id (else 0). */
 static bool find_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
-                     const uint8_t digest[SHA256_DIGEST_SIZE], struct http_workspace *out)
+                     const uint8_t digest[SHA256_DIGEST_SIZE], struct http_workspace *out,
+                     int64_t *touch_id)
 {
-    const struct store_workspace *match = NULL;
+    int64_t now_us = timeutil_now_us();
+    struct directory_key *match = NULL;
     for (size_t i = 0; i < auth->count; i++) {
-        const struct store_workspace *ws = &auth->workspaces[i];
-        bool same = kind == KEY_WRITE ? sha256_equal(ws->write_key_hash, digest)
-                                      : strcmp(ws->site_id, site_id) == 0 &&
-                                            sha256_equal(ws->api_key_hash, digest);
-        if (same)
-            match = ws;
+        struct directory_key *entry = &auth->keys[i];
+        const struct store_key *key = &entry->key;
+        bool same = kind == KEY_WRITE ? key->kind == STORE_KEY_WRITE
+                                      : key->kind == STORE_KEY_API &&
+                                            strcmp(key->workspace.site_id, site_id) == 0;
+        same = sha256_equal(key->hash, digest) && same;
+        if (same && (key->expires_at_us == 0 || now_us < key->expires_at_us))
+            match = entry;
     }
+    *touch_id = 0;
     if (match == NULL)
         return false;
-    out->id = match->id;
-    out->environment_id = match->environment_id;
-    memcpy(out->name, match->name, sizeof out->name);
+    out->id = match->key.workspace.id;
+    out->environment_id = match->key.workspace.environment_id;
+    memcpy(out->name, match->key.workspace.name, sizeof out->name);
+    int64_t now = timeutil_monotonic_us();
+    int_fast64_t touched = atomic_load(&match->touched_us);
+    if ((touched == 0 || now - touched >= TOUCH_INTERVAL_US) &&
+        atomic_compare_exchange_strong(&match->touched_us, &touched, now))
+        *touch_id = match->key.id;
     return true;
 }
 
@@ -181,21 +228,31 @@ static bool present(const char *text)
     return text != NULL && text[strspn(text, " \t\r\n")] != '\0';
 }
 
+static bool touch_key(struct store *store, void *cls)
+{
+    return store_touch_key(store, *(const int64_t *)cls) >= 0;
+}
+
 static bool lookup_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
                        const char *secret, struct http_workspace *out)
 {
     if (!present(secret) || (kind == KEY_SITE && !present(site_id)))
         return false;
+    if (timeutil_monotonic_us() - atomic_load(&auth->loaded_us) >= DIRECTORY_MAX_AGE_US)
+        reload(auth, RELOAD_IF_STALE);
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256(secret, strlen(secret), digest);
     for (int attempt = 0; attempt < 2; attempt++) {
+        int64_t touch_id = 0;
         pthread_rwlock_rdlock(&auth->lock);
-        bool found = find_key(auth, kind, site_id, digest, out);
+        bool found = find_key(auth, kind, site_id, digest, out, &touch_id);
         pthread_rwlock_unlock(&auth->lock);
+        if (touch_id != 0 && !http_with_control(auth->server, touch_key, &touch_id))
+            LOG_WARN("http", "could not record the use of a key of workspace %s", out->name);
         if (found)
             return true;
         if (attempt == 0)
-            reload(auth, false); /* perhaps a workspace created since */
+            reload(auth, RELOAD_UNKNOWN); /* perhaps a workspace or key created since */
     }
     return false;
 }

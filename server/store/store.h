@@ -75,8 +75,6 @@ struct store_workspace {
     int64_t id;
     char name[128];
     char site_id[64];
-    uint8_t api_key_hash[32];
-    uint8_t write_key_hash[32];
     char created_at[40];
     int64_t environment_id; /* what the Track API reports as environment_id (random) */
 };
@@ -91,6 +89,43 @@ enum store_status store_create_workspace(struct store *store, const char *name,
 enum store_status store_list_workspaces(struct store *store,
                                         void (*each)(void *cls, const struct store_workspace *ws),
                                         void *cls);
+
+/* Which of a workspace's keys: the Pipelines write key, or the Track API key (the password of
+ * its site id). */
+enum store_key_kind {
+    STORE_KEY_WRITE,
+    STORE_KEY_API,
+};
+
+/* One key of a workspace (only its hash is stored). */
+struct store_key {
+    int64_t id;
+    struct store_workspace workspace;
+    enum store_key_kind kind;
+    uint8_t hash[32];
+    char created_at[40];
+    char last_used_at[40]; /* "" if never used */
+    char expires_at[40];   /* "" for a current key */
+    int64_t expires_at_us; /* the same as Unix microseconds; 0 for a current key */
+};
+
+/* Calls `each` for every key, by workspace and then oldest first: only keys that work now
+ * (unexpired), or with `expired` also those that have stopped working. Returns the count or an
+ * error status. */
+enum store_status store_list_keys(struct store *store, bool expired,
+                                  void (*each)(void *cls, const struct store_key *key), void *cls);
+
+/* Gives workspace `name` a new write key and/or API key (41 chars each, written to
+ * `write_key` / `api_key` when asked for), in one transaction. The keys of those kinds that
+ * worked until now keep working for `grace_us` more (never longer than they would have); when
+ * they stop is written to `old_keys_expire_at` ("" if there were none). STORE_NO_RESULTS if
+ * there is no such workspace. */
+enum store_status store_rotate_keys(struct store *store, const char *name, bool write, bool api,
+                                    int64_t grace_us, char write_key[41], char api_key[41],
+                                    char old_keys_expire_at[40]);
+
+/* Records that key `key_id` was just used (kept to the minute: at most one write a minute). */
+enum store_status store_touch_key(struct store *store, int64_t key_id);
 
 /* ---- retention (store_retention.c) ---- */
 

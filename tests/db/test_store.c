@@ -79,16 +79,19 @@ Test(store, workspace_keys_are_stored_hashed_and_names_unique)
                  STORE_ONE_RESULT);
     cr_assert_eq(strlen(api_key), 40);
     cr_assert_str_neq(api_key, write_key);
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM workspaces w WHERE w::text LIKE '%%%s%%'"
-             " OR w::text LIKE '%%%s%%'",
-             write_key, api_key);
+             "SELECT (SELECT count(*) FROM workspaces w WHERE w::text LIKE '%%%s%%'"
+             " OR w::text LIKE '%%%s%%') + (SELECT count(*) FROM workspace_keys k"
+             " WHERE k::text LIKE '%%%s%%' OR k::text LIKE '%%%s%%')",
+             write_key, api_key, write_key, api_key);
     cr_assert_eq(count(sql), 0, "the plain keys appear nowhere");
     snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM workspaces WHERE write_key_hash = sha256('%s'::bytea)",
-             write_key);
-    cr_assert_eq(count(sql), 1, "the write key is stored as its SHA-256");
+             "SELECT count(*) FROM workspace_keys k JOIN workspaces w ON w.id = k.workspace_id"
+             " WHERE w.name = 'other' AND ((k.kind = 'write' AND k.key_hash = sha256('%s'::bytea))"
+             " OR (k.kind = 'api' AND k.key_hash = sha256('%s'::bytea)))",
+             write_key, api_key);
+    cr_assert_eq(count(sql), 2, "each key is stored as its SHA-256, with its kind");
 }
 
 Test(store, track_stores_an_event_for_a_new_person)
