@@ -1,4 +1,5 @@
-/* Shared by the files of the command line (cli.c, cli_rules.c, cli_workspace.c). */
+/* Shared by the files of the command line (cli.c, cli_rules.c, cli_tail.c,
+ * cli_workspace.c). */
 #ifndef TRACKD_APP_CLI_INTERNAL_H
 #define TRACKD_APP_CLI_INTERNAL_H
 
@@ -24,5 +25,9 @@ int cli_workspace_list(const char *database_url);
 /* `trackd workspace rotate-keys NAME [--write] [--api] [--grace DURATION]` (args: after
  * "rotate-keys"): prints the new keys, once, as JSON, and when the old ones stop working. */
 int cli_workspace_rotate_keys(const char *database_url, char **args, int count);
+
+/* `trackd tail [--workspace W] [--person ID] [--event NAME] [--type T] [--rejected] [--json]`
+ * (args: after "tail"): prints calls as they are committed until SIGINT or SIGTERM. */
+int cli_tail(const char *database_url, char **args, int count);
 
 #endif

@@ -127,6 +127,45 @@ enum store_status store_rotate_keys(struct store *store, const char *name, bool 
 /* Records that key `key_id` was just used (kept to the minute: at most one write a minute). */
 enum store_status store_touch_key(struct store *store, int64_t key_id);
 
+/* ---- trackd tail (store_tail.c) ---- */
+
+/* One call as a tail shows it; NULL for what the call did not have. Valid during the callback. */
+struct store_tail_call {
+    int64_t id;
+    const char *recorded_at; /* ISO 8601, when its transaction began */
+    const char *received_at; /* ISO 8601, when trackd received it */
+    const char *workspace;   /* the workspace's name */
+    const char *type;        /* track, page, screen, identify, ..., rejected */
+    const char *endpoint;
+    const char *person_type; /* id, email or cio_id */
+    const char *person;
+    const char *anonymous_id;
+    const char *name;
+    const char *detail; /* JSON text of the properties or traits */
+    const char *reason; /* rejected: the reason word */
+    const char *message;
+};
+
+struct store_tail;
+
+/* Connects a tail (its session named "trackd tail", which makes the writers record calls for
+ * it) and starts it at the newest call; only calls of `workspace` (a name) are shown, or of all
+ * when NULL. NULL with the reason in `error`. */
+struct store_tail *store_tail_open(const char *url, const char *workspace, char *error,
+                                   size_t error_size);
+
+/* Waits up to `timeout_ms` for calls committed since the last read, then calls `each` for each
+ * one, oldest first. Returns how many rows were read (STORE_NO_RESULTS: none), or
+ * STORE_HARD_ERROR when the connection was lost: store_tail_reconnect, and the calls committed
+ * meanwhile come with the next read. */
+enum store_status store_tail_read(struct store_tail *tail, int timeout_ms,
+                                  void (*each)(void *cls, const struct store_tail_call *call),
+                                  void *cls);
+
+bool store_tail_reconnect(struct store_tail *tail);
+const char *store_tail_last_error(const struct store_tail *tail);
+void store_tail_close(struct store_tail *tail);
+
 /* ---- retention (store_retention.c) ---- */
 
 /* Deletes one batch of at most `limit` expired rows: anonymous events never linked within 30

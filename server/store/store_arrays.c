@@ -121,3 +121,20 @@ void store_array_free(struct store_array *a)
     free(a->buf.data);
     a->buf = (struct textbuf){0};
 }
+
+bool store_arrays_send(PGconn *conn, const char *name, struct store_array *arrays, size_t n)
+{
+    const char *values[STORE_ARRAYS_MAX];
+    int lengths[STORE_ARRAYS_MAX];
+    int formats[STORE_ARRAYS_MAX];
+    if (n > STORE_ARRAYS_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!store_array_finish(&arrays[i]))
+            return false;
+        values[i] = arrays[i].buf.data;
+        lengths[i] = (int)arrays[i].buf.len;
+        formats[i] = 1;
+    }
+    return PQsendQueryPrepared(conn, name, (int)n, values, lengths, formats, 0);
+}

@@ -146,22 +146,6 @@ static const uint32_t event_column_oids[EVENT_COLUMNS] = {
     STORE_OID_JSONB, STORE_OID_TIMESTAMPTZ, STORE_OID_TIMESTAMPTZ,
 };
 
-/* Sends finished binary arrays as the parameters of prepared statement `name`. */
-static bool send_arrays(PGconn *conn, const char *name, struct store_array *arrays, size_t n)
-{
-    const char *values[EVENT_COLUMNS];
-    int lengths[EVENT_COLUMNS];
-    int formats[EVENT_COLUMNS];
-    for (size_t i = 0; i < n; i++) {
-        if (!store_array_finish(&arrays[i]))
-            return false;
-        values[i] = arrays[i].buf.data;
-        lengths[i] = (int)arrays[i].buf.len;
-        formats[i] = 1;
-    }
-    return PQsendQueryPrepared(conn, name, (int)n, values, lengths, formats, 0);
-}
-
 /* Sends a run of track commands as one trackd_ingest_events call: one binary array per column. */
 static bool send_events(PGconn *conn, struct command *const *commands, size_t count)
 {
@@ -183,7 +167,7 @@ static bool send_events(PGconn *conn, struct command *const *commands, size_t co
         store_array_add_timestamptz(&columns[EVENT_TIMESTAMP], cmd->timestamp_us);
         store_array_add_timestamptz(&columns[EVENT_RECEIVED], cmd->received_us);
     }
-    bool ok = send_arrays(conn, "ingest_events", columns, EVENT_COLUMNS);
+    bool ok = store_arrays_send(conn, "ingest_events", columns, EVENT_COLUMNS);
     for (size_t c = 0; c < EVENT_COLUMNS; c++)
         store_array_free(&columns[c]);
     return ok;
@@ -227,7 +211,7 @@ static bool send_people_to_prepare(PGconn *conn, struct command *const *commands
     }
     bool ok = true;
     if (columns[WORKSPACE].count > 0) {
-        ok = send_arrays(conn, "ingest_prepare_people", columns, PEOPLE_COLUMNS);
+        ok = store_arrays_send(conn, "ingest_prepare_people", columns, PEOPLE_COLUMNS);
         *sent = ok;
     }
     for (size_t c = 0; c < PEOPLE_COLUMNS; c++)
@@ -344,13 +328,15 @@ enum store_status store_write_commands(struct store *store, struct command *cons
     struct write_run run = {store, outcomes, failure, STORE_NO_RESULTS, false, false};
     for (size_t i = 0; i < count; i++)
         outcomes[i] = OUTCOME_PENDING;
+    /* Whether a `trackd tail` listens is asked about once a second, outside the group. */
+    bool tail = PQstatus(conn) == CONNECTION_OK && store_tail_attached(store);
     if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn)) {
         fail_run(&run, NULL, SIZE_MAX, "starting a write");
         return run.status;
     }
 
-    /* BEGIN, the people, one query per command at most, COMMIT */
-    struct query_slot *slots = malloc((count + 3) * sizeof *slots);
+    /* BEGIN, the people, one query per command at most, the tail's record, COMMIT */
+    struct query_slot *slots = malloc((count + 4) * sizeof *slots);
     size_t sent = 0;
     bool ok = slots != NULL && PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
     if (ok)
@@ -376,6 +362,10 @@ enum store_status store_write_commands(struct store *store, struct command *cons
         }
         slots[sent++] = (struct query_slot){next, run_length};
         next += run_length;
+    }
+    if (ok && tail) {
+        ok = store_tail_send_record(conn, commands, count);
+        slots[sent++] = CONTROL_SLOT;
     }
     if (ok) {
         ok = PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);

@@ -21,6 +21,8 @@ struct store {
     char *url;
     unsigned statement_timeout_s; /* 0: none; applied again after a reconnect */
     char last_error[512];
+    bool tail_attached;      /* a `trackd tail` was connected when last asked */
+    int64_t tail_checked_us; /* monotonic; when it was last asked, 0 never */
 };
 
 extern const struct store_statement store_ingest_statements[];
@@ -35,6 +37,8 @@ extern const struct store_statement store_deliveries_statements[];
 extern const size_t store_deliveries_statement_count;
 extern const struct store_statement store_retention_statements[];
 extern const size_t store_retention_statement_count;
+extern const struct store_statement store_tail_statements[];
+extern const size_t store_tail_statement_count;
 extern const struct store_statement store_migrate_statements[];
 extern const size_t store_migrate_statement_count;
 
@@ -63,6 +67,22 @@ void store_array_add_bool(struct store_array *a, bool v);
 void store_array_add_timestamptz(struct store_array *a, int64_t unix_us);
 bool store_array_finish(struct store_array *a);
 void store_array_free(struct store_array *a);
+
+/* Most arrays one statement takes. */
+#define STORE_ARRAYS_MAX 16
+
+/* Finishes `n` arrays and sends them as the binary parameters of prepared statement `name`
+ * (PQsendQueryPrepared: the caller reads the result); false if one could not be finished or
+ * sent. The arrays are not freed. */
+bool store_arrays_send(PGconn *conn, const char *name, struct store_array *arrays, size_t n);
+
+/* `trackd tail`'s side of the writers (store_tail.c). True when a tail is connected to the
+ * database; asks the database about once a second, and answers from memory meanwhile. */
+bool store_tail_attached(struct store *store);
+
+/* Sends, inside a write transaction, the statement recording `commands` for the tails (and
+ * notifying them on commit): one result to read. */
+bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_t count);
 
 /* Records `what` plus libpq's message as the store's last error. */
 void store_set_error(struct store *store, const char *what, const PGresult *result);
