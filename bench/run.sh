@@ -56,6 +56,8 @@ report_rows=(
     "deliveries|webhook deliveries|-|-|rate>=5000"
     "batch_pool|/v1/batch, 100 events, pre-written|batch|rendered|-"
     "batch_gzip|/v1/batch, 100 events, gzip|batch_pool|plain|-"
+    "track_tail|/v1/track, 1 event, a tail attached|track|no tail|-"
+    "batch_tail|/v1/batch, 100 events, a tail attached|batch|no tail|-"
     "healthz_tls|GET /healthz, HTTPS|healthz|plain|-"
     "tls_handshake|GET /healthz, HTTPS, new connection|healthz_tls|reused|-"
     "track_tls|/v1/track, 1 event, HTTPS|track|plain|-"
@@ -290,6 +292,29 @@ disable_rules() {
 
 scenario_batch() {
     ingest_scenario batch batch.lua "$batch_connections" 100
+}
+
+# tail_scenario SCENARIO SCRIPT CONNECTIONS EVENTS_PER_REQUEST: ingest_scenario's load with one
+# `trackd tail --json` attached (its output discarded), recording the tail's own CPU time too
+# (tail_cpu_s).
+tail_scenario() {
+    local scenario=$1 tail_pid cpu
+    build-bench/trackd tail --json >/dev/null 2>"$work/tail.err" &
+    tail_pid=$!
+    track_pid "$tail_pid"
+    sleep 1.5 # the writers ask once a second whether a tail is connected
+    cpu=$(cpu_seconds "$tail_pid")
+    ingest_scenario "$@"
+    result_set "$scenario" tail_cpu_s "$(calc 'b - a' a="$cpu" b="$(cpu_seconds "$tail_pid")")"
+    stop_pid "$tail_pid"
+}
+
+scenario_track_tail() {
+    tail_scenario track_tail track.lua "$connections" 1
+}
+
+scenario_batch_tail() {
+    tail_scenario batch_tail batch.lua "$batch_connections" 100
 }
 
 # The storage ceiling: PostgreSQL's own COPY of $copy_rows rows into the real events table (with
@@ -640,6 +665,13 @@ print_report() {
         "/v1/batch $(result_get batch group_calls)"
     note "trackd CPU per call (all its threads, from /proc): GET /healthz $(cpu_us healthz trackd)" \
         "us, /v1/track $(cpu_us track trackd) us"
+    if [[ -f $work/results/track_tail && -f $work/results/batch_tail ]]; then
+        note "one trackd tail attached: PostgreSQL CPU per event /v1/track $(pg_us track_tail) us" \
+            "($(pg_us track) without), /v1/batch $(pg_us batch_tail) us ($(pg_us batch) without);" \
+            "trackd $(cpu_us track_tail trackd) us ($(cpu_us track trackd)) and" \
+            "$(cpu_us batch_tail trackd) us ($(cpu_us batch trackd)); the tail itself" \
+            "$(cpu_us track_tail tail) us and $(cpu_us batch_tail tail) us per event"
+    fi
     printf '\ntrackd benchmark, %s, commit %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf 'machine: %s cores, %s, %s GB RAM, Linux %s, load average %s at start\n' "$(nproc)" \
@@ -703,6 +735,8 @@ main() {
     # Right after batch, on the same table and trackd.
     run_scenario batch_pool scenario_batch_pool
     run_scenario batch_gzip scenario_batch_gzip
+    run_scenario track_tail scenario_track_tail
+    run_scenario batch_tail scenario_batch_tail
     # HTTPS: trackd restarted with a certificate, same database and port; then HTTP again. The
     # Android SDK's uploads first, closest to the batches they are compared with.
     stop_trackd

@@ -23,6 +23,7 @@ struct store {
     char last_error[512];
     bool tail_attached;      /* a `trackd tail` was connected when last asked */
     int64_t tail_checked_us; /* monotonic; when it was last asked, 0 never */
+    unsigned tail_checks;    /* how many times it was asked */
 };
 
 extern const struct store_statement store_ingest_statements[];

@@ -4,7 +4,7 @@
  *
  * A tail's session is named "trackd tail" (application_name); each writer asks about once a
  * second whether one is connected (trackd_tail_attached, which also forgets rows older than a
- * minute), and only then adds trackd_tail_record to its transactions. So nothing is written,
+ * minute, every tenth time), and only then adds trackd_tail_record to its transactions. So nothing is written,
  * and one tiny query a second is all it costs, while nobody watches.
  *
  * Row ids come from one sequence but two writers commit in either order: a tail that has read
@@ -22,6 +22,9 @@
 /* How often a writer asks whether a tail is connected. */
 #define ATTACHED_CHECK_US (1 * TIMEUTIL_US_PER_SEC)
 
+/* Every how many questions a writer also forgets old rows. */
+#define FORGET_EVERY 10
+
 /* Properties or traits larger than this are not copied for the tail. */
 #define DETAIL_MAX 4096
 
@@ -34,7 +37,7 @@
 #define READ_LIMIT "5000"
 
 const struct store_statement store_tail_statements[] = {
-    {"tail_attached", "SELECT trackd_tail_attached()"},
+    {"tail_attached", "SELECT trackd_tail_attached($1::boolean)"},
     {"tail_record",
      "SELECT trackd_tail_record($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
      " $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[], $11::timestamptz[])"},
@@ -50,7 +53,9 @@ bool store_tail_attached(struct store *store)
     if (store->tail_checked_us != 0 && now - store->tail_checked_us < ATTACHED_CHECK_US)
         return store->tail_attached;
     store->tail_checked_us = now;
-    PGresult *res = PQexecPrepared(store->conn, "tail_attached", 0, NULL, NULL, NULL, 0);
+    /* Old rows are forgotten every few questions: often enough to keep a minute or so. */
+    const char *params[1] = {store->tail_checks++ % FORGET_EVERY == 0 ? "true" : "false"};
+    PGresult *res = PQexecPrepared(store->conn, "tail_attached", 1, params, NULL, NULL, 0);
     /* When the question fails, the write that follows will say why. */
     store->tail_attached = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
                            strcmp(PQgetvalue(res, 0, 0), "t") == 0;

@@ -60,6 +60,8 @@ static const struct checked_function query_functions[] = {
      * checked as if they called libpq themselves. */
     {"store/store_migrate.c", "exec_ok", 1},
     {"store/store_evaluations.c", "exec_simple", 1},
+    {"store/store_workspaces.c", "exec_command", 1},
+    {"store/store_tail.c", "tail_query", 1},
 };
 
 /* A query argument that is not a literal, in `function` of `file`, written exactly so. */
@@ -82,6 +84,8 @@ static const struct allowed_query allowed_queries[] = {
      "a static const string literal of the same file"},
     {"store/store_migrate.c", "exec_ok", "sql", "a query helper: its callers are checked"},
     {"store/store_evaluations.c", "exec_simple", "sql", "a query helper: its callers are checked"},
+    {"store/store_workspaces.c", "exec_command", "sql", "a query helper: its callers are checked"},
+    {"store/store_tail.c", "tail_query", "sql", "a query helper: its callers are checked"},
 };
 
 #define ALLOWED_QUERY_COUNT (sizeof allowed_queries / sizeof allowed_queries[0])
