@@ -152,9 +152,14 @@ static void load_path(struct loaded_rules *rules, const char *path)
      * when empty. */
     if (count > 1)
         qsort(names, count, sizeof *names, compare_names);
+    /* "rules/" (as make run passes it) names the files "rules/x.json", not "rules//x.json". */
+    size_t dir_len = strlen(path);
+    while (dir_len > 1 && path[dir_len - 1] == '/')
+        dir_len--;
+    const char *separator = path[dir_len - 1] == '/' ? "" : "/";
     for (size_t i = 0; i < count; i++) {
         char file[4096];
-        snprintf(file, sizeof file, "%s/%s", path, names[i]);
+        snprintf(file, sizeof file, "%.*s%s%s", (int)dir_len, path, separator, names[i]);
         load_file(rules, file);
         free(names[i]);
     }
