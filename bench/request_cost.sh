@@ -39,9 +39,7 @@ cleanup() {
     rm -rf "$work"
 }
 
-scripts/deps.sh
-command -v valgrind >/dev/null && command -v strace >/dev/null ||
-    fail "needs valgrind and strace (apt-get install valgrind strace)"
+scripts/deps.sh --with-profilers
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTRACKD_WERROR=OFF >/dev/null
 cmake --build build-bench -j2 --target trackd >/dev/null
 

@@ -6,19 +6,23 @@
 #   scripts/deps.sh --with-node  the same, plus what `make test` needs beyond the build: Node.js
 #                                and npm for tests/compat, Chromium for the browser test, clang
 #                                and its libFuzzer and sanitizer runtimes for tests/fuzz, valgrind
+#   scripts/deps.sh --with-profilers   the first set, plus valgrind and strace for
+#                                bench/request_cost.sh
 #
 # Needs root, or sudo; without either it lists what is missing and exits 1.
 set -euo pipefail
 
 usage() {
-    sed -n '2,9s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,11s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
 with_node=0
+with_profilers=0
 for arg in "$@"; do
     case $arg in
     --with-node) with_node=1 ;;
+    --with-profilers) with_profilers=1 ;;
     -h | --help) usage ;;
     *)
         echo "deps.sh: unknown argument '$arg'" >&2
@@ -53,6 +57,10 @@ fi
 # scripts/test.sh runs the unit suites under valgrind's memcheck (tests/valgrind/run.sh).
 if ((with_node)); then
     packages+=(valgrind)
+fi
+# bench/request_cost.sh counts instructions with callgrind and system calls with strace.
+if ((with_profilers)); then
+    packages+=(valgrind strace)
 fi
 # tests/docker: `docker-compose config` (the client only; no engine comes without recommends)
 # and shellcheck for the image's scripts.
