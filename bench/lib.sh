@@ -113,6 +113,19 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true # reaps it if it is our child
 }
 
+# cleanup: stops every process listed in $work/pids and removes the cluster and $work (the
+# scripts' EXIT trap).
+cleanup() {
+    local pid
+    if [[ -f $work/pids ]]; then
+        while read -r pid; do
+            stop_pid "$pid"
+        done <"$work/pids"
+    fi
+    scripts/pg.sh destroy "$work" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+
 # wait_http URL: true once URL answers 2xx, within 10 s. HTTPS certificates are not checked
 # (the benchmark's own is self-signed).
 wait_http() {

@@ -28,17 +28,6 @@ while listening_on() { (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; } && liste
     port=$((port + 2))
 done
 
-cleanup() {
-    local pid
-    if [[ -f $work/pids ]]; then
-        while read -r pid; do
-            stop_pid "$pid"
-        done <"$work/pids"
-    fi
-    scripts/pg.sh destroy "$work" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-
 scripts/deps.sh --with-profilers
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTRACKD_WERROR=OFF >/dev/null
 cmake --build build-bench -j2 --target trackd >/dev/null

@@ -100,17 +100,6 @@ build() {
     cmake --build build-bench -j2 --target trackd bench_receiver bench_loadgen >/dev/null
 }
 
-cleanup() {
-    local pid
-    if [[ -f $work/pids ]]; then
-        while read -r pid; do
-            stop_pid "$pid"
-        done <"$work/pids"
-    fi
-    scripts/pg.sh destroy "$work" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-
 # json_field NAME JSON: a string field of trackd's one-line JSON output.
 json_field() {
     sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/" <<<"$2"

@@ -56,6 +56,8 @@ if awk '$1 == "default" { found = 1 } END { exit !found }' <<<"$workspaces"; the
     else
         echo "There is no saved copy in $credentials (it was created elsewhere)."
     fi
+    echo "Lost them? With the DATABASE_URL printed below, this prints new ones (the old ones"
+    echo "keep working for 24 hours):  $trackd workspace rotate-keys default"
 else
     created=$("$trackd" workspace create default)
     mkdir -p "$pg_dir"

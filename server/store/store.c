@@ -30,6 +30,16 @@ void store_set_error(struct store *store, const char *what, const PGresult *resu
         store->last_error[--len] = '\0';
 }
 
+bool store_exec_command(struct store *store, const char *sql)
+{
+    PGresult *res = PQexec(store->conn, sql);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        store_set_error(store, sql, res);
+    PQclear(res);
+    return ok;
+}
+
 enum store_status store_failure_status(const PGresult *result)
 {
     const char *state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;

@@ -42,16 +42,6 @@ const struct store_statement store_evaluations_statements[] = {
 const size_t store_evaluations_statement_count =
     sizeof store_evaluations_statements / sizeof store_evaluations_statements[0];
 
-static bool exec_simple(struct store *store, const char *sql)
-{
-    PGresult *res = PQexec(store->conn, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        store_set_error(store, sql, res);
-    PQclear(res);
-    return ok;
-}
-
 void store_abort(struct store *store)
 {
     if (PQtransactionStatus(store->conn) != PQTRANS_IDLE)
@@ -62,7 +52,7 @@ enum store_status
 store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event_id,
                         void (*each)(void *cls, const struct store_pending_event *event), void *cls)
 {
-    if (!exec_simple(store, "BEGIN"))
+    if (!store_exec_command(store, "BEGIN"))
         return STORE_HARD_ERROR;
     char text[16], after[24], budget[24];
     snprintf(text, sizeof text, "%u", limit);
@@ -142,7 +132,7 @@ enum store_status store_finish_evaluations(struct store *store, const int64_t *e
     enum store_status status = ok ? STORE_ONE_RESULT : store_failure_status(res);
     PQclear(res);
     free(array);
-    if (ok && !exec_simple(store, "COMMIT"))
+    if (ok && !store_exec_command(store, "COMMIT"))
         status = STORE_HARD_ERROR;
     if (!ok)
         store_abort(store);

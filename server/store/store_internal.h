@@ -88,6 +88,10 @@ bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_
 /* Records `what` plus libpq's message as the store's last error. */
 void store_set_error(struct store *store, const char *what, const PGresult *result);
 
+/* Runs `sql`, a fixed command such as "BEGIN" (no parameters, no rows); false with the error
+ * recorded. */
+bool store_exec_command(struct store *store, const char *sql);
+
 /* Maps a failed result to HARD or SOFT (serialization failure, deadlock). */
 enum store_status store_failure_status(const PGresult *result);
 

@@ -3,9 +3,9 @@
  * and the tail's side (wait for the notification, read the rows).
  *
  * A tail's session is named "trackd tail" (application_name); each writer asks about once a
- * second whether one is connected (trackd_tail_attached, which also forgets rows older than a
- * minute, every tenth time), and only then adds trackd_tail_record to its transactions. So nothing is written,
- * and one tiny query a second is all it costs, while nobody watches.
+ * second whether one is connected (trackd_tail_attached, which every tenth time also forgets
+ * rows older than a minute), and only then adds trackd_tail_record to its transactions. So
+ * nothing is written, and one tiny query a second is all it costs, while nobody watches.
  *
  * Row ids come from one sequence but two writers commit in either order: a tail that has read
  * up to id 40 may later see id 30 commit. Ids skipped over are kept as holes for a few seconds

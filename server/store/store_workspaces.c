@@ -165,17 +165,6 @@ enum store_status store_list_keys(struct store *store, bool expired,
     return (enum store_status)rows;
 }
 
-/* Runs `sql` (no parameters, no rows); false with the error recorded. */
-static bool exec_command(struct store *store, const char *sql)
-{
-    PGresult *res = PQexec(store->conn, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        store_set_error(store, sql, res);
-    PQclear(res);
-    return ok;
-}
-
 /* Rotates one kind of key inside rotate's transaction; false with the error recorded. */
 static bool rotate_one(struct store *store, const char *workspace_id, const char *kind,
                        const char *grace_s, char key[41], char old_keys_expire_at[40])
@@ -205,7 +194,7 @@ enum store_status store_rotate_keys(struct store *store, const char *name, bool 
                                     char old_keys_expire_at[40])
 {
     old_keys_expire_at[0] = '\0';
-    if (!exec_command(store, "BEGIN"))
+    if (!store_exec_command(store, "BEGIN"))
         return STORE_HARD_ERROR;
     const char *params[1] = {name};
     PGresult *res = PQexecPrepared(store->conn, "workspace_lock", 1, params, NULL, NULL, 0);
@@ -230,11 +219,11 @@ enum store_status store_rotate_keys(struct store *store, const char *name, bool 
     if (status != STORE_ONE_RESULT) {
         char kept[sizeof store->last_error];
         memcpy(kept, store->last_error, sizeof kept);
-        exec_command(store, "ROLLBACK");
+        store_exec_command(store, "ROLLBACK");
         memcpy(store->last_error, kept, sizeof kept);
         return status;
     }
-    return exec_command(store, "COMMIT") ? STORE_ONE_RESULT : STORE_HARD_ERROR;
+    return store_exec_command(store, "COMMIT") ? STORE_ONE_RESULT : STORE_HARD_ERROR;
 }
 
 enum store_status store_touch_key(struct store *store, int64_t key_id)

@@ -56,11 +56,10 @@ static const struct checked_function query_functions[] = {
     {NULL, "PQsendQueryParams", 1},
     {NULL, "PQprepare", 2},
     {NULL, "PQsendPrepare", 2},
-    /* Query helpers: static functions that hand their argument to PQexec; their callers are
+    /* Query helpers: functions that hand their argument to PQexec; their callers are
      * checked as if they called libpq themselves. */
     {"store/store_migrate.c", "exec_ok", 1},
-    {"store/store_evaluations.c", "exec_simple", 1},
-    {"store/store_workspaces.c", "exec_command", 1},
+    {"store/store.c", "store_exec_command", 1},
     {"store/store_tail.c", "tail_query", 1},
 };
 
@@ -83,8 +82,7 @@ static const struct allowed_query allowed_queries[] = {
     {"store/store_migrate.c", "apply_definitions", "drop_stale_definitions",
      "a static const string literal of the same file"},
     {"store/store_migrate.c", "exec_ok", "sql", "a query helper: its callers are checked"},
-    {"store/store_evaluations.c", "exec_simple", "sql", "a query helper: its callers are checked"},
-    {"store/store_workspaces.c", "exec_command", "sql", "a query helper: its callers are checked"},
+    {"store/store.c", "store_exec_command", "sql", "a query helper: its callers are checked"},
     {"store/store_tail.c", "tail_query", "sql", "a query helper: its callers are checked"},
 };
 
