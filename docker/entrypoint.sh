@@ -13,6 +13,10 @@
 # it exists and goes on. Rules are loaded by every container, in one transaction each: the same
 # files give the same rules.
 #
+# An empty TRACKD_* variable is dropped before trackd runs (any command): trackd refuses empty
+# values, and docker-compose.yml passes settings without a default as they are set where
+# `docker compose` runs, so that TRACKD_PUBLIC_URL= in an .env file means "unset", as it reads.
+#
 # Environment (besides trackd's own, e.g. DATABASE_URL):
 #   TRACKD_DB_WAIT_ATTEMPTS  tries of `trackd migrate` before giving up (default 30)
 #   TRACKD_DB_WAIT_SECONDS   pause between tries (default 2)
@@ -34,6 +38,10 @@ die() {
     printf 'entrypoint: %s\n' "$*" >&2
     exit 1
 }
+
+for name in "${!TRACKD_@}"; do
+    [[ -n ${!name} ]] || unset "$name"
+done
 
 if (($# == 0)); then
     set -- serve
@@ -79,7 +87,8 @@ has_workspace() {
 
 if has_workspace; then
     say "workspace '$workspace' already exists; its keys were printed once, in the log of the" \
-        "container that created it"
+        "container that created it. Lost them? New ones (the old ones keep working for a grace" \
+        "period): docker compose run --rm trackd workspace rotate-keys $workspace"
 else
     # Its error, if any, goes straight to the log; only the keys are captured.
     created_status=0
@@ -93,7 +102,7 @@ else
     elif has_workspace; then
         # Another container created it between our list and our create.
         say "workspace '$workspace' was just created by another container; its keys are in that" \
-            "container's log"
+            "container's log (or: docker compose run --rm trackd workspace rotate-keys $workspace)"
     else
         die "could not create workspace '$workspace' (see above)"
     fi

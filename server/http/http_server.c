@@ -189,7 +189,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         return;
     int64_t duration_us = timeutil_monotonic_us() - request->started_us;
     metrics_count_request(http_route_index(request->route), request->status, duration_us);
-    if (LOG_LEVEL_INFO <= log_current_level) {
+    /* Health checks come every few seconds (Docker, orchestrators): answered, only at debug. */
+    bool health = request->route != NULL && (request->route->handler == http_handle_healthz ||
+                                             request->route->handler == http_handle_readyz);
+    enum log_level level = health && request->status / 100 == 2 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+    if (level <= log_current_level) {
         char route[96];
         snprintf(route, sizeof route, "%s %s", request->method,
                  request->route ? request->route->path : "-");
@@ -202,7 +206,11 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
             .workspace = request->authenticated ? request->workspace.name : "-",
             .closed_early = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK,
         };
-        log_request(&line);
+        if (level == LOG_LEVEL_INFO)
+            log_request(&line);
+        else
+            LOG_DEBUG("http", "%s %u %.1fms request_id=%s", route, line.status, line.duration_ms,
+                      line.request_id);
     }
     /* A client that left while its write was pending is never answered: uncount it here. */
     if (request->counted_suspended)

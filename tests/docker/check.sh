@@ -8,10 +8,19 @@
 #                       runtime packages (none of deps.sh's, no -dev), every library the built
 #                       trackd links among them (when TRACKD_BIN is given), a non-root USER,
 #                       HEALTHCHECK on /healthz, EXPOSE 8080, TRACKD_LISTEN=0.0.0.0:8080.
+#                       The run stage's groupadd/useradd, run against a scratch copy of this
+#                       machine's /etc (--prefix; as root only), print no warning.
+#   .dockerignore       the only one (the build context is the repository root): no
+#                       docker/Dockerfile.dockerignore, which BuildKit would read instead; it
+#                       keeps .git, .trackd, build, secrets and .env out of the context.
 #   docker/*.sh         `bash -n`, and shellcheck when installed; the entry point migrates,
 #                       creates the workspace, loads the rules and execs trackd.
-#   docker-compose.yml  `docker-compose config` (Debian's docker-compose) accepts it, and it
-#                       holds what issue 8 asks for (tests/docker/check_compose.py).
+#   docker-compose.yml  `docker-compose config` (Debian's docker-compose) accepts it, with and
+#                       without --profile replicas, and it holds what issue 8 asks for
+#                       (tests/docker/check_compose.py: the image built once, every setting of
+#                       server/common/config.c passed, nginx's access log without keys, ...).
+#   README.md           its "Docker" section tells how to stop the replicas, get keys again, open
+#                       psql and use Debian's docker-compose.
 #
 #   tests/docker/check.sh [ROOT]    ROOT: a checkout (default: this one)
 #
@@ -353,6 +362,53 @@ expect "the ENTRYPOINT ('$entrypoint') is not docker/entrypoint.sh" \
 expect "the run stage does not COPY docker/entrypoint.sh" \
     grep -qE '(^|[[:space:]])docker/entrypoint\.sh([[:space:]]|$)' <<<"$(stage_lines "$stages" COPY)"
 
+# The account of the run stage is created without a warning (uid 10001 is above SYS_UID_MAX):
+# each groupadd/useradd of its RUNs, run with --prefix on a copy of this machine's /etc.
+if [[ $(id -u) == 0 ]] && command -v useradd >/dev/null && [[ -r /etc/login.defs ]]; then
+    account_commands=$(stage_lines "$stages" RUN | sed -E 's/(&&|\|\||;)/\n/g' |
+        sed -E 's/^[[:space:]]+//; s/[[:space:]]+$//' | grep -E '^(groupadd|useradd)[[:space:]]') || true
+    if [[ -z $account_commands ]]; then
+        fail "the run stage creates no user (groupadd/useradd)"
+    else
+        accounts=$(mktemp -d -t trackd-docker-accounts.XXXXXX)
+        mkdir -p "$accounts/etc"
+        cp /etc/login.defs "$accounts/etc/"
+        # An empty account database: only what the commands add.
+        grep -E '^root:' /etc/passwd >"$accounts/etc/passwd"
+        grep -E '^root:' /etc/group >"$accounts/etc/group"
+        grep -E '^root:' /etc/shadow >"$accounts/etc/shadow" 2>/dev/null || : >"$accounts/etc/shadow"
+        grep -E '^root:' /etc/gshadow >"$accounts/etc/gshadow" 2>/dev/null || : >"$accounts/etc/gshadow"
+        while IFS= read -r command; do
+            read -ra words <<<"$command"
+            if output=$("${words[0]}" --prefix "$accounts" "${words[@]:1}" 2>&1); then
+                if [[ -n $output ]]; then
+                    fail "the run stage's '$command' warns: $output"
+                else
+                    pass
+                fi
+            else
+                fail "the run stage's '$command' fails: $output"
+            fi
+        done <<<"$account_commands"
+        rm -rf -- "$accounts"
+    fi
+fi
+
+# --- .dockerignore: one, at the root of the build context ----------------------------------------
+for ignore in "$root"/docker/*.dockerignore; do
+    [[ -e $ignore ]] || continue
+    fail "${ignore#"$root"/} exists: keep only the repository's .dockerignore (BuildKit would read" \
+        "this one instead of it)"
+done
+if [[ ! -f $root/.dockerignore ]]; then
+    fail ".dockerignore is missing: the whole repository (.git, builds, secrets) goes to the builder"
+else
+    for kept_out in .git .trackd build secrets .env; do
+        expect ".dockerignore does not keep '$kept_out' out of the build context" \
+            grep -qxF -- "$kept_out" "$root/.dockerignore"
+    done
+fi
+
 # --- The scripts of the image --------------------------------------------------------------------
 for script in "$root"/docker/*.sh; do
     expect "$(basename "$script") does not parse (bash -n)" \
@@ -379,6 +435,13 @@ if [[ ${DOCKER_CHECK_COMPOSE:-1} == 0 ]]; then
 elif ! command -v docker-compose >/dev/null; then
     fail "docker-compose is not installed (Debian's package; scripts/deps.sh installs it)"
 else
+    # The replicas profile too (Compose v1.28 and later know profiles).
+    if profile_out=$(cd "$root" && docker-compose -f docker-compose.yml --profile replicas config 2>&1); then
+        pass
+    else
+        fail "docker-compose --profile replicas config rejects docker-compose.yml:"
+        head -n 20 <<<"$profile_out" | indent >&2
+    fi
     if compose_out=$(cd "$root" && docker-compose -f docker-compose.yml config 2>&1); then
         pass
         if compose_problems=$(python3 "$here/check_compose.py" "$root" <<<"$compose_out" 2>&1); then
@@ -390,6 +453,23 @@ else
     else
         fail "docker-compose config rejects docker-compose.yml:"
         head -n 20 <<<"$compose_out" | indent >&2
+    fi
+fi
+
+# --- README.md's "Docker" section --------------------------------------------------------------
+readme=$root/README.md
+if [[ -f $readme ]]; then
+    docker_section=$(awk '/^## / { inside = ($0 ~ /^## Docker[[:space:]]*$/) } inside' "$readme")
+    if [[ -z $docker_section ]]; then
+        fail "README.md has no '## Docker' section"
+    else
+        # shellcheck disable=SC2016 # literal text of the README
+        for text in 'docker compose --profile replicas down' 'docker-compose ' \
+            'docker compose run --rm trackd workspace rotate-keys default' \
+            'docker compose exec postgres psql' 'ALTER USER'; do
+            expect "README.md's Docker section does not show '$text'" \
+                grep -qF -- "$text" <<<"$docker_section"
+        done
     fi
 fi
 

@@ -18,7 +18,8 @@ pristine=$scratch/pristine
 mkdir -p "$pristine"
 # What check.sh reads, and what the build stage copies (for its CMake configure).
 (cd "$root" && tar --exclude=node_modules --exclude='*.log' -cf - \
-    docker docker-compose.yml scripts rules CMakeLists.txt cmake migrations sql server tests bench) |
+    docker docker-compose.yml .dockerignore README.md scripts rules CMakeLists.txt cmake migrations \
+    sql server tests bench) |
     (cd "$pristine" && tar -xf -)
 
 passed=0
@@ -134,6 +135,18 @@ breaks "TRACKD_LISTEN on loopback" "TRACKD_LISTEN=0.0.0.0:8080" dockerfile \
     edit $D 's/^ENV TRACKD_LISTEN=0.0.0.0:8080$/ENV TRACKD_LISTEN=127.0.0.1:8080/'
 breaks "the binary from elsewhere" "the binary cmake built" dockerfile \
     edit $D 's#/src/build/trackd#/src/trackd#'
+if [[ $(id -u) == 0 ]] && command -v useradd >/dev/null; then
+    breaks "useradd warns about the uid" "warns" dockerfile \
+        edit $D 's/ -K SYS_UID_MAX=10001//'
+fi
+breaks "a second .dockerignore" "keep only the repository's .dockerignore" dockerfile \
+    cp .dockerignore docker/Dockerfile.dockerignore
+breaks "secrets sent to the builder" "does not keep 'secrets' out" dockerfile \
+    edit .dockerignore '/^secrets$/d'
+breaks "README without stopping the replicas" "docker compose --profile replicas down" dockerfile \
+    edit README.md 's/--profile replicas down/--profile replicas stop/g'
+breaks "README without getting keys again" "workspace rotate-keys default" dockerfile \
+    edit README.md 's/rotate-keys default/rotate-keys NAME/g'
 breaks "a file CMake needs is not copied" "fails on the files the build stage copies" configure \
     edit $D '/^COPY bench bench$/d'
 breaks "entry point does not parse" "does not parse (bash -n)" scripts \
@@ -165,6 +178,50 @@ breaks "load balancer elsewhere" "port 8081 is not published" compose \
     edit $C 's/"8081:8081"/"8082:8081"/'
 breaks "load balancer upstream wrong" "are not the replicas" compose \
     edit docker/nginx.conf 's/server trackd-replica-2:8080/server trackd-replica-3:8080/'
+
+# The image built once.
+breaks "a replica builds the image too" "only trackd should" compose \
+    edit $C 's/^(  trackd-replica-1:)$/\1\n    build: ./'
+breaks "trackd's image pulled first" "expected build (or never)" compose \
+    edit $C '/^    pull_policy: build$/d'
+breaks "a replica's image pulled" "expected never" compose \
+    edit $C '0,/^    pull_policy: never$/{/^    pull_policy: never$/d}'
+
+# Every setting of server/common/config.c, from the shared list, keeping trackd's defaults.
+# shellcheck disable=SC2016 # ${...} and $... are the compose file's and nginx's, not the shell's
+{
+breaks "a setting not passed" "TRACKD_LOG_FORMAT (server/common/config.c) is not passed" compose \
+    edit $C '/^  TRACKD_LOG_FORMAT:/d'
+breaks "a new setting of trackd not passed" "TRACKD_NEW (server/common/config.c) is not passed" compose \
+    edit server/common/config.c 's/^(    \{"TRACKD_WRITERS", .*)$/    {"TRACKD_NEW", SETTING_UNSIGNED, "1", 0, 9, false, AT(writers), "x"},\n\1/'
+breaks "a default not trackd's" 'expected '"'"'${TRACKD_REJECTION_RETENTION_DAYS:-30}'"'" compose \
+    edit $C 's/TRACKD_REJECTION_RETENTION_DAYS:-30/TRACKD_REJECTION_RETENTION_DAYS:-7/'
+breaks "an empty value for a setting without default" "TRACKD_PUBLIC_URL is '" compose \
+    edit $C 's/^  TRACKD_PUBLIC_URL:$/  TRACKD_PUBLIC_URL: ${TRACKD_PUBLIC_URL:-}/'
+breaks "a service's own value" "not the shared x-trackd-environment's" compose \
+    edit $C '0,/^      <<: \*trackd-environment$/s//      <<: *trackd-environment\n      TRACKD_LOG_LEVEL: debug/'
+breaks "TLS for the replicas" "for service trackd only" compose \
+    edit $C 's/^(  TRACKD_PUBLIC_URL:)$/\1\n  TRACKD_TLS_CERT:/'
+breaks "replicas capped per address behind nginx" "expected '0' behind nginx" compose \
+    edit $C '/TRACKD_MAX_CONNECTIONS_PER_ADDRESS: "0"/d'
+
+# nginx's access log without keys.
+N=docker/nginx.conf
+breaks "nginx logs the Basic-auth user" 'logs $remote_user' compose \
+    edit $N "s/^(    log_format trackd '\\\$remote_addr) /\1 \$remote_user /"
+breaks "nginx logs in its default format" "uses nginx's format 'combined'" compose \
+    edit $N 's#access_log /dev/stdout trackd;#access_log /dev/stdout;#'
+breaks "nginx logs in format combined" "uses nginx's format 'combined'" compose \
+    edit $N 's#access_log /dev/stdout trackd;#access_log /dev/stdout combined;#'
+breaks "nginx without access_log" "no access_log" compose \
+    edit $N '/access_log/d'
+breaks "nginx logs the request line as sent" 'logs $request,' compose \
+    edit $N 's/\$request_method \$trackd_logged_path /$request /'
+breaks "nginx logs the path as sent" 'logs $request_uri' compose \
+    edit $N 's/ \$trackd_logged_path / $request_uri /'
+breaks "nginx's map keeps the key" "not the path with the key replaced by REDACTED" compose \
+    edit $N 's#\[\^/\?\]\*\(\?<trackd_path_tail>#(?<trackd_path_tail>#'
+}
 
 echo "check_selftest: $passed passed, $failed failed"
 ((failed == 0))

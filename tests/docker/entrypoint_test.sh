@@ -7,7 +7,8 @@
 #     exists, the rules of rules/ are stored, and each execs trackd;
 #   - the health check answers 0 while trackd serves and 1 once it is gone;
 #   - an unreachable database: bounded retries, then exit 1; a configuration error: exit 2 at once;
-#   - other commands pass straight to trackd; invalid rules do not keep trackd from starting.
+#   - other commands pass straight to trackd; invalid rules do not keep trackd from starting;
+#   - a restart says how to get working keys again; empty TRACKD_* variables count as unset.
 #
 # Environment: TRACKD_TEST_DATABASE_URL (a cluster where databases may be created; set by
 # scripts/test.sh) and TRACKD_BIN (the built trackd).
@@ -85,6 +86,10 @@ says_version() {
 lists_default() {
     bash "$entrypoint" workspace list | grep -q '^default'
 }
+lists_default_with_empty_settings() {
+    TRACKD_PUBLIC_URL='' TRACKD_LOG_LEVEL='' TRACKD_FCM_CREDENTIALS='' bash "$entrypoint" workspace list |
+        grep -q '^default'
+}
 
 # --- Three at once on an empty database: two workers, one server --------------------------------
 export TRACKD_RULES_DIR=$root/rules
@@ -135,6 +140,8 @@ pids+=($!)
 check "a restart execs trackd" wait_for "$scratch/restart.log" 'worker running' 60 "${pids[0]}"
 check "a restart says the workspace exists" grep -q "workspace 'default' already exists" "$scratch/restart.log"
 check "a restart prints no keys" fails grep -q api_key "$scratch/restart.log"
+check "a restart says how to get keys again" \
+    grep -qF "docker compose run --rm trackd workspace rotate-keys default" "$scratch/restart.log"
 kill -TERM "${pids[0]}" 2>/dev/null || true
 wait "${pids[0]}" || true
 pids=()
@@ -164,6 +171,10 @@ TRACKD_LOG_LEVEL=loud bash "$entrypoint" serve >"$scratch/badconf.log" 2>&1 || s
 check "configuration error: exit 2 without retrying (got $status)" [ "$status" = 2 ]
 check "other commands go straight to trackd" says_version
 check "trackd workspace list through the entry point" lists_default
+# docker-compose.yml passes a setting without a default as it is set where compose runs: an empty
+# one (TRACKD_PUBLIC_URL= in .env) is dropped by the entry point, which trackd itself would refuse.
+check "trackd alone refuses an empty setting" fails env TRACKD_LOG_LEVEL= "$TRACKD_BIN" workspace list
+check "the entry point drops empty TRACKD_* settings, as if unset" lists_default_with_empty_settings
 
 if ((failed > 0)); then
     for log in "$scratch"/*.log; do
