@@ -18,7 +18,7 @@ COMMENT ON COLUMN workspace_keys.kind IS 'write: the Pipelines write key (HTTP B
 COMMENT ON COLUMN workspace_keys.key_hash IS 'SHA-256 of the key; the key itself is shown once, when created, and never stored.';
 COMMENT ON COLUMN workspace_keys.created_at IS 'When the key was created.';
 COMMENT ON COLUMN workspace_keys.expires_at IS 'When a rotated key stops working; NULL for a current key. Setting it to now() revokes the key (running servers notice within 30 seconds).';
-COMMENT ON COLUMN workspace_keys.last_used_at IS 'When a request last authenticated with the key, to the minute; NULL if never.';
+COMMENT ON COLUMN workspace_keys.last_used_at IS 'When a request last authenticated with the key, to the minute (servers write it as they reload their keys, within about 30 seconds of the use); NULL if never.';
 
 INSERT INTO workspace_keys (workspace_id, kind, key_hash, created_at)
 SELECT id, 'write', write_key_hash, created_at FROM workspaces

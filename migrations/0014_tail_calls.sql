@@ -16,9 +16,8 @@ CREATE TABLE tail_calls (
     message      text,
     received_at  timestamptz NOT NULL
 );
--- Rows are added in time order and forgotten by age: a BRIN index finds the old ones without
--- reading the newest minute, at almost no cost per insert.
-CREATE INDEX tail_calls_recorded_brin ON tail_calls USING brin (recorded_at);
+-- Rows are forgotten by age: the index finds the old ones without reading the newest minute.
+CREATE INDEX tail_calls_recorded_idx ON tail_calls (recorded_at);
 COMMENT ON TABLE tail_calls IS 'Calls as committed, for `trackd tail`: written only while a tail is connected, kept one minute. Internal.';
 COMMENT ON COLUMN tail_calls.id IS 'Internal id, in the order written.';
 COMMENT ON COLUMN tail_calls.recorded_at IS 'When the write transaction holding the call began.';

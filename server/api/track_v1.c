@@ -172,6 +172,27 @@ static bool parse_push_event(json_object *body, struct command *cmd, struct api_
     return true;
 }
 
+/* POST /unsubscribe/{delivery_id}: {"unsubscribe": true} (false resubscribes). */
+static bool parse_unsubscribe(const char *delivery_id, json_object *body, struct command *cmd,
+                              struct api_error *e)
+{
+    cmd->kind = COMMAND_UNSUBSCRIBE;
+    if (delivery_id == NULL || api_is_blank(delivery_id))
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "delivery_id",
+                          "delivery_id cannot be blank");
+    if (strlen(delivery_id) > API_ID_MAX_BYTES)
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "delivery_id",
+                          "delivery_id cannot be longer than %d bytes", API_ID_MAX_BYTES);
+    json_object *flag = api_field(body, "unsubscribe");
+    if (flag == NULL || !json_object_is_type(flag, json_type_boolean))
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "unsubscribe",
+                          "unsubscribe is required and must be true or false");
+    cmd->unsubscribe = json_object_get_boolean(flag);
+    cmd->delivery_id = strdup(delivery_id);
+    return cmd->delivery_id != NULL ||
+           api_refuse(e, TRACKD_ERR_INTERNAL, "delivery_id", "out of memory");
+}
+
 static bool parse_merge(json_object *body, struct command *cmd, struct api_error *e)
 {
     cmd->kind = COMMAND_MERGE;
@@ -183,7 +204,8 @@ static bool parse_merge(json_object *body, struct command *cmd, struct api_error
 static bool has_person_path(enum track_v1_endpoint endpoint)
 {
     return endpoint != TRACK_V1_ANONYMOUS_EVENT && endpoint != TRACK_V1_MERGE &&
-           endpoint != TRACK_V1_METRIC && endpoint != TRACK_V1_PUSH_EVENT;
+           endpoint != TRACK_V1_METRIC && endpoint != TRACK_V1_PUSH_EVENT &&
+           endpoint != TRACK_V1_UNSUBSCRIBE;
 }
 
 /* Whether the endpoint reads its body; the others ignore it (clients send `{}` or nothing). */
@@ -238,6 +260,8 @@ static bool parse_call(enum track_v1_endpoint endpoint, const char *const *param
         return track_parse_metric(body, "metric", cmd, e);
     case TRACK_V1_PUSH_EVENT:
         return parse_push_event(body, cmd, e);
+    case TRACK_V1_UNSUBSCRIBE:
+        return parse_unsubscribe(params[0], body, cmd, e);
     }
     return api_refuse(e, TRACKD_ERR_INTERNAL, "body", "unknown endpoint");
 }

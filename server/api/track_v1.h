@@ -23,6 +23,7 @@ enum track_v1_endpoint {
     TRACK_V1_MERGE,           /* POST /api/v1/merge_customers */
     TRACK_V1_METRIC,          /* POST /api/v1/metrics */
     TRACK_V1_PUSH_EVENT,      /* POST /api/v1/push/events */
+    TRACK_V1_UNSUBSCRIBE,     /* POST /unsubscribe/{delivery_id} */
 };
 
 /*

@@ -37,6 +37,7 @@ static struct delivery_options delivery_options_of(const struct config *cfg)
         .apns_topic = cfg->apns_topic,
         .apns_url = cfg->apns_url,
         .ca_file = cfg->ca_file,
+        .default_timezone = cfg->default_timezone,
         .concurrency = cfg->delivery_concurrency,
         .max_attempts = cfg->delivery_attempts,
         .retry_base_s = cfg->retry_base,

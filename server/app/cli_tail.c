@@ -117,27 +117,64 @@ static const char *type_colour(const char *type)
     return "\033[33m";
 }
 
+/*
+ * Prints client text for a terminal: what a client sent must not drive it. Control characters
+ * (C0, DEL, C1) are written as \xNN and the bidirectional overrides as \u{NNNN}, so that an
+ * escape sequence, a carriage return or reordered text shows as what it is.
+ */
+static void print_safe(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            printf("\\x%02x", *p);
+        } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            printf("\\x%02x", p[1]);
+            p++;
+        } else if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) {
+            printf("\\u{%04x}", 0x2000 + (p[2] - 0x80)); /* U+202A..U+202E */
+            p += 2;
+        } else if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9) {
+            printf("\\u{%04x}", 0x2040 + (p[2] - 0x80)); /* U+2066..U+2069 */
+            p += 2;
+        } else {
+            putchar(*p);
+        }
+    }
+}
+
 static void print_line(const struct tail_options *o, const struct store_tail_call *call)
 {
     const char *dim = o->colour ? "\033[2m" : "", *reset = o->colour ? "\033[0m" : "";
     /* The time of day of received_at ("...T10:02:33.217+00" -> "10:02:33.217"). */
     const char *t = strchr(call->received_at, 'T');
-    printf("%s%.12s%s %s %s%-13s%s ", dim, t ? t + 1 : call->received_at, reset, call->workspace,
-           o->colour ? type_colour(call->type) : "", call->type, reset);
+    printf("%s%.12s%s ", dim, t ? t + 1 : call->received_at, reset);
+    print_safe(call->workspace);
+    printf(" %s%-13s%s ", o->colour ? type_colour(call->type) : "", call->type, reset);
     if (strcmp(call->type, "rejected") == 0) {
-        printf("%s %s: %s\n", call->endpoint, call->reason ? call->reason : "?",
-               call->message ? call->message : "");
+        printf("%s %s: ", call->endpoint, call->reason ? call->reason : "?");
+        print_safe(call->message ? call->message : "");
+        printf("\n");
         return;
     }
     const char *who = call->person ? call->person : call->anonymous_id;
-    printf("%s%s", who ? who : "-",
-           call->person == NULL && call->anonymous_id ? " (anonymous)" : "");
-    if (call->name != NULL)
-        printf(" %s", call->name);
+    print_safe(who ? who : "-");
+    printf("%s", call->person == NULL && call->anonymous_id ? " (anonymous)" : "");
+    if (call->name != NULL) {
+        printf(" ");
+        print_safe(call->name);
+    }
     if (call->detail != NULL && strcmp(call->detail, "{}") != 0) {
-        size_t len = strlen(call->detail);
-        printf(" %s%.*s%s%s", dim, DETAIL_SHOWN, call->detail, len > DETAIL_SHOWN ? "..." : "",
-               reset);
+        /* jsonb's text escapes control characters below 0x20, not DEL, C1 or bidi: cut at a
+         * character's boundary, then printed safely. */
+        size_t len = strlen(call->detail), shown = len > DETAIL_SHOWN ? DETAIL_SHOWN : len;
+        while (shown > 0 && shown < len && ((unsigned char)call->detail[shown] & 0xc0) == 0x80)
+            shown--;
+        char detail[DETAIL_SHOWN + 1];
+        memcpy(detail, call->detail, shown);
+        detail[shown] = '\0';
+        printf(" %s", dim);
+        print_safe(detail);
+        printf("%s%s", shown < len ? "..." : "", reset);
     }
     printf(" %s%s%s\n", dim, call->endpoint, reset);
 }
@@ -178,6 +215,7 @@ int cli_tail(const char *database_url, char **args, int count)
     fprintf(stderr, "trackd tail: showing calls as they are committed%s%s (Ctrl-C to stop)\n",
             options.workspace ? " to workspace " : "", options.workspace ? options.workspace : "");
     bool connected = true;
+    uint64_t reported_skipped = 0;
     while (!stopping) {
         if (!connected) {
             connected = store_tail_reconnect(tail);
@@ -190,6 +228,14 @@ int cli_tail(const char *database_url, char **args, int count)
         if (store_tail_read(tail, WAIT_MS, show, &options) == STORE_HARD_ERROR && !stopping) {
             fprintf(stderr, "trackd tail: %s; reconnecting\n", store_tail_last_error(tail));
             connected = false;
+        }
+        uint64_t skipped = store_tail_not_waited_for(tail);
+        if (skipped > reported_skipped) {
+            fprintf(stderr,
+                    "trackd tail: ids jumped by more than 10,000; up to %llu calls committed late "
+                    "may not be shown\n",
+                    (unsigned long long)(skipped - reported_skipped));
+            reported_skipped = skipped;
         }
     }
     store_tail_close(tail);

@@ -107,6 +107,9 @@ static const struct setting settings[] = {
      "longest delay between retries, seconds"},
     {"TRACKD_DELIVERY_TIMEOUT", SETTING_UNSIGNED, "10", 1, 300, false, AT(delivery_timeout),
      "seconds one webhook or push request may take (connecting: at most 5)"},
+    {"TRACKD_DEFAULT_TIMEZONE", SETTING_STRING, "UTC", 0, 0, false, AT(default_timezone),
+     "IANA time zone (e.g. Europe/Paris) of people without a valid timezone attribute: where "
+     "rules' send windows are read"},
     {"TRACKD_PUBLIC_URL", SETTING_STRING, NULL, 0, 0, false, AT(public_url),
      "URL apps and browsers reach trackd at, e.g. https://track.example.com: the settings "
      "document's apiHost (unset: the request's Host)"},

@@ -44,6 +44,7 @@ struct config {
     unsigned retry_cap;                /* longest retry delay, seconds */
     unsigned delivery_timeout;         /* seconds one send may take */
     char *public_url;                  /* TRACKD_PUBLIC_URL: where browsers reach trackd */
+    char *default_timezone;            /* TRACKD_DEFAULT_TIMEZONE: for send windows, IANA name */
     char *cors_origins;                /* TRACKD_CORS_ORIGINS: NULL or "*" for any, else a list */
     char *tls_cert;                    /* TRACKD_TLS_CERT: PEM file; with tls_key, serve HTTPS */
     char *tls_key;                     /* TRACKD_TLS_KEY: PEM file */

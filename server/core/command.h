@@ -25,6 +25,7 @@ enum command_kind {
     COMMAND_DELETE_DEVICE, /* remove a device token from the person */
     COMMAND_MERGE,         /* merge the `secondary` profile into the person */
     COMMAND_METRIC,        /* record a delivery metric */
+    COMMAND_UNSUBSCRIBE,   /* set `unsubscribed` on the person a delivery went to */
     COMMAND_REJECT,        /* record a refused request or batch item in rejected_requests */
 };
 
@@ -76,6 +77,7 @@ struct command {
     char *recipient;             /* metric, optional */
     char *metric_reason;         /* metric, optional */
     char *href;                  /* metric, optional */
+    int unsubscribe;             /* unsubscribe: 1 unsubscribes, 0 resubscribes */
     int64_t timestamp_us;        /* when it happened (client clock, skew-corrected); add_device: the
                                   * device's last use */
     int64_t received_us;         /* when trackd received it */

@@ -435,8 +435,9 @@ static void *worker_main(void *arg)
          * and claiming one delivery per finished send would spend more on queries than sends. */
         bool room = w->inflight <= w->options.concurrency / 2;
         if (running && room && now >= next_claim && connected(w)) {
-            enum store_status claimed = store_claim_deliveries(
-                w->store, w->options.concurrency - w->inflight, lease_s, start_delivery, w);
+            enum store_status claimed =
+                store_claim_deliveries(w->store, w->options.concurrency - w->inflight, lease_s,
+                                       w->options.default_timezone, start_delivery, w);
             if (claimed < 0)
                 LOG_WARN("delivery", "%s", store_last_error(w->store));
             /* Nothing due: look again after a pause. Something due: right away. */
@@ -584,6 +585,19 @@ static bool is_header_word(const char *s)
     return true;
 }
 
+/* The shape of an IANA time zone name ("UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+5");
+ * whether PostgreSQL knows it is its own business (trackd_window_opening falls back to UTC). */
+static bool timezone_name_plausible(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > 64 || name[0] == '/' || name[len - 1] == '/' || strstr(name, "//"))
+        return false;
+    if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z')))
+        return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/+-") ==
+           len;
+}
+
 bool delivery_check_options(const struct delivery_options *options, FILE *errors)
 {
     bool valid = true;
@@ -613,6 +627,12 @@ bool delivery_check_options(const struct delivery_options *options, FILE *errors
     }
     if (is_set(options->apns_url) && strncmp(options->apns_url, "https://", 8) != 0) {
         fprintf(errors, "trackd: TRACKD_APNS_URL must start with https://\n");
+        valid = false;
+    }
+    if (options->default_timezone != NULL && !timezone_name_plausible(options->default_timezone)) {
+        fprintf(errors,
+                "trackd: TRACKD_DEFAULT_TIMEZONE must be an IANA time zone name such as UTC or "
+                "Europe/Paris\n");
         valid = false;
     }
     struct outbound_tls *tls = NULL;

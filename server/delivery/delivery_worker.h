@@ -25,10 +25,12 @@ struct delivery_options {
     const char *apns_topic;      /* TRACKD_APNS_TOPIC, the apns-topic header */
     const char *apns_url;        /* TRACKD_APNS_URL, e.g. https://api.push.apple.com */
     const char *ca_file;         /* TRACKD_CA_FILE: extra PEM CAs for all outgoing HTTPS, or NULL */
-    unsigned concurrency;        /* sends in flight at once */
-    unsigned max_attempts;       /* attempts before a delivery is dead */
-    unsigned retry_base_s;       /* first retry delay */
-    unsigned retry_cap_s;        /* longest retry delay */
+    const char *default_timezone; /* TRACKD_DEFAULT_TIMEZONE (NULL: UTC): send windows of people
+                                   * without one */
+    unsigned concurrency;         /* sends in flight at once */
+    unsigned max_attempts;        /* attempts before a delivery is dead */
+    unsigned retry_base_s;        /* first retry delay */
+    unsigned retry_cap_s;         /* longest retry delay */
     unsigned connect_timeout_s;
     unsigned request_timeout_s; /* total time for one send */
 };

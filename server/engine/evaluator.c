@@ -82,6 +82,10 @@ static void fire(struct batch *b, const struct cached_rule *rule,
         b->failed = true;
         return;
     }
+    /* The delivery carries it: whether the message goes to people who unsubscribed is decided
+     * when it falls due (trackd_claim_deliveries), by the rule as it fired. */
+    if (rule->rule->transactional)
+        json_object_object_add(action, "transactional", json_object_new_boolean(1));
     const char *text = json_object_to_json_string_ext(action, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
     bool fired = false;

@@ -19,16 +19,14 @@
  * (`workspace rotate-keys`, or SQL) is honoured within this time. */
 #define DIRECTORY_MAX_AGE_US (30 * TIMEUTIL_US_PER_SEC)
 
-/* A key's last use is written to the database at most this often per key and process. */
-#define TOUCH_INTERVAL_US (60 * TIMEUTIL_US_PER_SEC)
-
 /* Longest Authorization value considered (a write key is 40 characters). */
 #define CREDENTIALS_MAX 512
 
 /* A key as the directory holds it. */
 struct directory_key {
     struct store_key key;
-    atomic_int_fast64_t touched_us; /* monotonic; when its use was last written, 0 never */
+    atomic_bool used; /* since the directory was loaded: written (last_used_at) by the next
+                       * reload, so that a request never waits for it */
 };
 
 struct http_auth {
@@ -104,12 +102,36 @@ static void collect_one(void *cls, const struct store_key *key)
     }
     struct directory_key *entry = &c->list[c->count++];
     entry->key = *key;
-    atomic_init(&entry->touched_us, 0);
+    atomic_init(&entry->used, false);
 }
+
+/* What a reload does on the control connection: record the uses of the keys used since the
+ * last one (failing that only costs their last_used_at), then read the working keys. */
+struct reload_work {
+    int64_t *used_ids;
+    size_t used_count;
+    struct collect collect;
+};
 
 static bool load_keys(struct store *store, void *cls)
 {
-    return store_list_keys(store, false, collect_one, cls) >= 0;
+    struct reload_work *work = cls;
+    if (work->used_count > 0 && store_touch_keys(store, work->used_ids, work->used_count) < 0)
+        LOG_WARN("http", "could not record when keys were last used: %s", store_last_error(store));
+    return store_list_keys(store, false, collect_one, &work->collect) >= 0;
+}
+
+/* The ids of the keys used since the directory was loaded (NULL when none, or out of memory). */
+static int64_t *used_key_ids(struct http_auth *auth, size_t *count)
+{
+    *count = 0;
+    pthread_rwlock_rdlock(&auth->lock);
+    int64_t *ids = auth->count ? malloc(auth->count * sizeof *ids) : NULL;
+    for (size_t i = 0; ids != NULL && i < auth->count; i++)
+        if (atomic_load(&auth->keys[i].used))
+            ids[(*count)++] = auth->keys[i].key.id;
+    pthread_rwlock_unlock(&auth->lock);
+    return ids;
 }
 
 enum reload_when {
@@ -121,7 +143,8 @@ enum reload_when {
 /*
  * Replaces the directory with the database's working keys. The query runs without holding
  * `lock`, so lookups of known keys never wait for the database; only the swap takes the write
- * lock.
+ * lock. reload_lock is held through the swap, so that a slow reload never installs its list
+ * after a newer one (nobody holding `lock` waits for reload_lock).
  */
 static void reload(struct http_auth *auth, enum reload_when when)
 {
@@ -142,19 +165,22 @@ static void reload(struct http_auth *auth, enum reload_when when)
         return;
     }
     auth->last_reload_us = now;
-    struct collect c = {0};
-    bool loaded = http_with_control(auth->server, load_keys, &c) && !c.failed;
-    pthread_mutex_unlock(&auth->reload_lock);
+    struct reload_work work = {0};
+    work.used_ids = used_key_ids(auth, &work.used_count);
+    bool loaded = http_with_control(auth->server, load_keys, &work) && !work.collect.failed;
+    free(work.used_ids);
     if (!loaded) {
-        free(c.list);
+        pthread_mutex_unlock(&auth->reload_lock);
+        free(work.collect.list);
         return;
     }
     pthread_rwlock_wrlock(&auth->lock);
     struct directory_key *old = auth->keys;
-    auth->keys = c.list;
-    auth->count = c.count;
+    auth->keys = work.collect.list;
+    auth->count = work.collect.count;
     atomic_store(&auth->loaded_us, now);
     pthread_rwlock_unlock(&auth->lock);
+    pthread_mutex_unlock(&auth->reload_lock);
     free(old);
 }
 
@@ -189,11 +215,10 @@ enum key_kind {
 
 /* Looks a credential up among all working keys. Every entry is compared, so that the time taken
  * does not depend on which one matched; digests are compared in constant time. A rotated key
- * past its end is skipped here, whenever the directory was loaded. Call with `lock` held; when
- * the key's use is due to be written, *touch_id gets its id (else 0). */
+ * past its end is skipped here, whenever the directory was loaded. Call with `lock` held (for
+ * reading: the match's `used` flag is atomic). */
 static bool find_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
-                     const uint8_t digest[SHA256_DIGEST_SIZE], struct http_workspace *out,
-                     int64_t *touch_id)
+                     const uint8_t digest[SHA256_DIGEST_SIZE], struct http_workspace *out)
 {
     int64_t now_us = timeutil_now_us();
     struct directory_key *match = NULL;
@@ -207,17 +232,13 @@ static bool find_key(struct http_auth *auth, enum key_kind kind, const char *sit
         if (same && (key->expires_at_us == 0 || now_us < key->expires_at_us))
             match = entry;
     }
-    *touch_id = 0;
     if (match == NULL)
         return false;
     out->id = match->key.workspace.id;
     out->environment_id = match->key.workspace.environment_id;
     memcpy(out->name, match->key.workspace.name, sizeof out->name);
-    int64_t now = timeutil_monotonic_us();
-    int_fast64_t touched = atomic_load(&match->touched_us);
-    if ((touched == 0 || now - touched >= TOUCH_INTERVAL_US) &&
-        atomic_compare_exchange_strong(&match->touched_us, &touched, now))
-        *touch_id = match->key.id;
+    if (!atomic_load_explicit(&match->used, memory_order_relaxed))
+        atomic_store_explicit(&match->used, true, memory_order_relaxed);
     return true;
 }
 
@@ -226,11 +247,6 @@ static bool find_key(struct http_auth *auth, enum key_kind kind, const char *sit
 static bool present(const char *text)
 {
     return text != NULL && text[strspn(text, " \t\r\n")] != '\0';
-}
-
-static bool touch_key(struct store *store, void *cls)
-{
-    return store_touch_key(store, *(const int64_t *)cls) >= 0;
 }
 
 static bool lookup_key(struct http_auth *auth, enum key_kind kind, const char *site_id,
@@ -243,12 +259,9 @@ static bool lookup_key(struct http_auth *auth, enum key_kind kind, const char *s
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256(secret, strlen(secret), digest);
     for (int attempt = 0; attempt < 2; attempt++) {
-        int64_t touch_id = 0;
         pthread_rwlock_rdlock(&auth->lock);
-        bool found = find_key(auth, kind, site_id, digest, out, &touch_id);
+        bool found = find_key(auth, kind, site_id, digest, out);
         pthread_rwlock_unlock(&auth->lock);
-        if (touch_id != 0 && !http_with_control(auth->server, touch_key, &touch_id))
-            LOG_WARN("http", "could not record the use of a key of workspace %s", out->name);
         if (found)
             return true;
         if (attempt == 0)

@@ -59,6 +59,10 @@ static const struct http_route routes[] = {
     /* Customer.io's older mobile SDKs report push metrics at the root of the track host. */
     {"POST", "/push/events", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
      TRACK_V1_PUSH_EVENT},
+    /* Customer.io's unsubscribe link target, at the root of the track host: the delivery id is
+     * the secret (customerio-node sends its credentials anyway). */
+    {"POST", "/unsubscribe/{}", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
+     TRACK_V1_UNSUBSCRIBE},
     {"GET", "/api/v1/accounts/region", HTTP_AUTH_SITE_KEY, http_handle_region, 0},
     /* Track API v2 */
     {"POST", "/api/v2/entity", HTTP_AUTH_SITE_KEY, http_handle_track_v2, TRACK_V2_ENTITY},

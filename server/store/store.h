@@ -124,8 +124,9 @@ enum store_status store_rotate_keys(struct store *store, const char *name, bool 
                                     int64_t grace_us, char write_key[41], char api_key[41],
                                     char old_keys_expire_at[40]);
 
-/* Records that key `key_id` was just used (kept to the minute: at most one write a minute). */
-enum store_status store_touch_key(struct store *store, int64_t key_id);
+/* Records that the keys `ids` were used in the last minute or so (last_used_at, kept to the
+ * minute). */
+enum store_status store_touch_keys(struct store *store, const int64_t *ids, size_t count);
 
 /* ---- trackd tail (store_tail.c) ---- */
 
@@ -163,6 +164,10 @@ enum store_status store_tail_read(struct store_tail *tail, int timeout_ms,
                                   void *cls);
 
 bool store_tail_reconnect(struct store_tail *tail);
+
+/* How many ids the tail skipped over without waiting for them (a jump of more than 10,000 ids:
+ * calls of other transactions may have been among them). */
+uint64_t store_tail_not_waited_for(const struct store_tail *tail);
 const char *store_tail_last_error(const struct store_tail *tail);
 void store_tail_close(struct store_tail *tail);
 

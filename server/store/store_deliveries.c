@@ -7,16 +7,7 @@
 #include "store/store_internal.h"
 
 const struct store_statement store_deliveries_statements[] = {
-    {"delivery_claim",
-     "UPDATE deliveries d SET lease_until = now() + $2::integer * interval '1 second',"
-     " attempts = d.attempts + 1"
-     " FROM (SELECT id FROM deliveries WHERE status IN ('scheduled', 'retrying')"
-     "       AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())"
-     "       ORDER BY next_attempt_at LIMIT $1::integer FOR UPDATE SKIP LOCKED) due"
-     " WHERE d.id = due.id"
-     " RETURNING d.id, d.workspace_id, coalesce(d.person_id, 0), coalesce(d.device_id, 0),"
-     " d.attempts, d.action::text, d.public_id,"
-     " coalesce((SELECT v.platform FROM devices v WHERE v.id = d.device_id), '')"},
+    {"delivery_claim", "SELECT * FROM trackd_claim_deliveries($1::integer, $2::integer, $3)"},
     {"deliveries_sent",
      "UPDATE deliveries d SET status = 'sent', sent_at = now(), response_code = s.code,"
      " lease_until = NULL, last_error = NULL"
@@ -61,13 +52,14 @@ static enum store_status command(struct store *store, const char *name, int n,
 
 enum store_status
 store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
+                       const char *default_timezone,
                        void (*each)(void *cls, const struct store_delivery *delivery), void *cls)
 {
     char limit_text[16], lease_text[16];
     snprintf(limit_text, sizeof limit_text, "%u", limit);
     snprintf(lease_text, sizeof lease_text, "%u", lease_s);
-    const char *params[2] = {limit_text, lease_text};
-    PGresult *res = PQexecPrepared(store->conn, "delivery_claim", 2, params, NULL, NULL, 0);
+    const char *params[3] = {limit_text, lease_text, default_timezone ? default_timezone : "UTC"};
+    PGresult *res = PQexecPrepared(store->conn, "delivery_claim", 3, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "claiming deliveries", res);
         enum store_status status = store_failure_status(res);

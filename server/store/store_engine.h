@@ -106,10 +106,13 @@ struct store_delivery {
 
 /* Claims up to `limit` due deliveries for `lease_s` seconds (committed at once, so that the
  * sending happens outside any transaction) and calls `each` for each; the row's strings are lent
- * for the call only. A worker that dies
- * leaves its claims to expire and be taken again: at-least-once, same delivery id. */
+ * for the call only. A worker that dies leaves its claims to expire and be taken again:
+ * at-least-once, same delivery id. On the way, pushes to unsubscribed people are skipped and
+ * deliveries outside their rule's send window wait for it to open (trackd_claim_deliveries),
+ * in `default_timezone` for people without a valid timezone attribute. */
 enum store_status
 store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
+                       const char *default_timezone,
                        void (*each)(void *cls, const struct store_delivery *delivery), void *cls);
 
 /* Marks `count` deliveries sent, with the HTTP status each got, in one statement (one commit for

@@ -46,6 +46,8 @@ const struct store_statement store_ingest_statements[] = {
      " $7, $8::timestamptz, $9::timestamptz))"},
     {"ingest_prepare_people",
      "SELECT trackd_prepare_people($1::bigint[], $2::text[], $3::boolean[], $4::boolean[])"},
+    {"ingest_unsubscribe", "SELECT trackd_outcome(trackd_unsubscribe(nullif($1, '0')::bigint, $2,"
+                           " $3::boolean, $4::timestamptz))"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
@@ -117,6 +119,9 @@ static bool send_command(PGconn *conn, struct command *cmd)
     case COMMAND_METRIC:
         SEND(conn, "ingest_metric", t.workspace, cmd->delivery_id, cmd->metric, cmd->device_token,
              cmd->recipient, cmd->metric_reason, cmd->href, t.timestamp, t.received);
+    case COMMAND_UNSUBSCRIBE:
+        SEND(conn, "ingest_unsubscribe", t.workspace, cmd->delivery_id,
+             cmd->unsubscribe ? "true" : "false", t.received);
     case COMMAND_REJECT:
         SEND(conn, "ingest_reject", t.workspace, cmd->endpoint, cmd->reason, cmd->message,
              cmd->payload, t.received);
@@ -329,7 +334,8 @@ enum store_status store_write_commands(struct store *store, struct command *cons
     for (size_t i = 0; i < count; i++)
         outcomes[i] = OUTCOME_PENDING;
     /* Whether a `trackd tail` listens is asked about once a second, outside the group. */
-    bool tail = PQstatus(conn) == CONNECTION_OK && store_tail_attached(store);
+    bool tail = PQstatus(conn) == CONNECTION_OK && store_tail_wants(commands, count) &&
+                store_tail_attached(store);
     if (PQstatus(conn) != CONNECTION_OK || !PQenterPipelineMode(conn)) {
         fail_run(&run, NULL, SIZE_MAX, "starting a write");
         return run.status;

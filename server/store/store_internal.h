@@ -81,6 +81,9 @@ bool store_arrays_send(PGconn *conn, const char *name, struct store_array *array
  * database; asks the database about once a second, and answers from memory meanwhile. */
 bool store_tail_attached(struct store *store);
 
+/* Whether any of `commands` is recorded for the tails (not those only counted). */
+bool store_tail_wants(struct command *const *commands, size_t count);
+
 /* Sends, inside a write transaction, the statement recording `commands` for the tails (and
  * notifying them on commit): one result to read. */
 bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_t count);

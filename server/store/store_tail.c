@@ -11,16 +11,21 @@
  * up to id 40 may later see id 30 commit. Ids skipped over are kept as holes for a few seconds
  * and asked for again; an id that never appears (a rolled-back transaction) is forgotten then.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "common/utf8.h"
 #include "store/store_internal.h"
 
 /* How often a writer asks whether a tail is connected. */
 #define ATTACHED_CHECK_US (1 * TIMEUTIL_US_PER_SEC)
+
+/* Longest name recorded (page and screen names may be 2048 bytes). */
+#define TAIL_NAME_MAX 2048
 
 /* Every how many questions a writer also forgets old rows. */
 #define FORGET_EVERY 10
@@ -91,14 +96,17 @@ static const char *call_type(const struct command *cmd)
         return "merge";
     case COMMAND_METRIC:
         return "metric";
+    case COMMAND_UNSUBSCRIBE:
+        return "unsubscribe";
     case COMMAND_REJECT:
         return "rejected";
     }
     return "unknown";
 }
 
-/* What a tail shows as a command's name. A device token is a credential of sorts: only its
- * first characters are shown. */
+/* What a tail shows as a command's name, in `out` (at most TAIL_NAME_MAX bytes, cut at a
+ * character's boundary). A device token is a credential of sorts: only its first characters are
+ * shown. */
 static void call_name(const struct command *cmd, char *out, size_t size)
 {
     const char *name = NULL;
@@ -115,6 +123,9 @@ static void call_name(const struct command *cmd, char *out, size_t size)
     case COMMAND_METRIC:
         name = cmd->metric;
         break;
+    case COMMAND_UNSUBSCRIBE:
+        name = cmd->unsubscribe ? "unsubscribed" : "resubscribed";
+        break;
     case COMMAND_MERGE:
         name = cmd->secondary.value;
         break;
@@ -122,16 +133,22 @@ static void call_name(const struct command *cmd, char *out, size_t size)
     case COMMAND_DELETE_DEVICE:
         if (cmd->device_token != NULL) {
             snprintf(out, size, "%.8s...", cmd->device_token);
+            utf8_sanitize(out, strlen(out)); /* the cut may split a character */
             return;
         }
         break;
     default:
         break;
     }
-    if (name == NULL)
-        out[0] = '\0';
-    else
-        snprintf(out, size, "%s", name);
+    snprintf(out, size, "%s", name ? name : "");
+    utf8_sanitize(out, strlen(out));
+}
+
+/* Text as the tail's arrays take it: what is not valid UTF-8 (a cut message, say) would make
+ * PostgreSQL refuse the whole write transaction, so it is left out instead. */
+static const char *tail_text(const char *text)
+{
+    return text != NULL && utf8_valid(text, strlen(text)) ? text : NULL;
 }
 
 enum tail_column {
@@ -155,6 +172,14 @@ static const uint32_t tail_column_oids[TAIL_COLUMNS] = {
     STORE_OID_TEXT, STORE_OID_TEXT, STORE_OID_TIMESTAMPTZ,
 };
 
+bool store_tail_wants(struct command *const *commands, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!(commands[i]->kind == COMMAND_REJECT && commands[i]->counted_only))
+            return true;
+    return false;
+}
+
 bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_t count)
 {
     struct store_array columns[TAIL_COLUMNS];
@@ -164,7 +189,7 @@ bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_
         const struct command *cmd = commands[i];
         if (cmd->kind == COMMAND_REJECT && cmd->counted_only)
             continue; /* over the per-minute limit: not kept, not shown */
-        char name[1024];
+        char name[TAIL_NAME_MAX + 1];
         call_name(cmd, name, sizeof name);
         bool detail = cmd->properties != NULL && strlen(cmd->properties) <= DETAIL_MAX;
         store_array_add_int8(&columns[TAIL_WORKSPACE], cmd->workspace_id);
@@ -172,14 +197,14 @@ bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_
         store_array_add_text(&columns[TAIL_ENDPOINT], cmd->endpoint ? cmd->endpoint : "");
         store_array_add_text(&columns[TAIL_PERSON_TYPE],
                              command_identifier_type_name(cmd->person.type));
-        store_array_add_text(&columns[TAIL_PERSON], cmd->person.value);
-        store_array_add_text(&columns[TAIL_ANONYMOUS_ID], cmd->anonymous_id);
+        store_array_add_text(&columns[TAIL_PERSON], tail_text(cmd->person.value));
+        store_array_add_text(&columns[TAIL_ANONYMOUS_ID], tail_text(cmd->anonymous_id));
         store_array_add_text(&columns[TAIL_NAME], name[0] ? name : NULL);
         store_array_add_jsonb(&columns[TAIL_DETAIL], detail ? cmd->properties : NULL);
         store_array_add_text(&columns[TAIL_REASON],
                              cmd->kind == COMMAND_REJECT ? cmd->reason : NULL);
         store_array_add_text(&columns[TAIL_MESSAGE],
-                             cmd->kind == COMMAND_REJECT ? cmd->message : NULL);
+                             cmd->kind == COMMAND_REJECT ? tail_text(cmd->message) : NULL);
         store_array_add_timestamptz(&columns[TAIL_RECEIVED], cmd->received_us);
     }
     bool ok = store_arrays_send(conn, "tail_record", columns, TAIL_COLUMNS);
@@ -203,6 +228,8 @@ struct store_tail {
     bool started;         /* cursor set (to the newest row when the tail began) */
     struct tail_hole *holes;
     size_t hole_count;
+    uint64_t not_waited_for; /* ids skipped over without waiting (see read_rows) */
+    bool catch_up;           /* read at the next wait whatever comes: just (re)connected */
     char last_error[512];
 };
 
@@ -231,8 +258,9 @@ static PGresult *tail_query(struct store_tail *tail, const char *sql, int n,
 bool store_tail_reconnect(struct store_tail *tail)
 {
     PQfinish(tail->conn);
-    const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *values[] = {"5", "trackd tail", tail->url, NULL};
+    /* After dbname: an application_name in the URL must not hide the tail from the writers. */
+    const char *keywords[] = {"connect_timeout", "dbname", "application_name", NULL};
+    const char *values[] = {"5", tail->url, "trackd tail", NULL};
     tail->conn = PQconnectdbParams(keywords, values, 1);
     if (PQstatus(tail->conn) != CONNECTION_OK) {
         tail_error(tail, "connecting to the database", NULL);
@@ -242,6 +270,7 @@ bool store_tail_reconnect(struct store_tail *tail)
     if (res == NULL)
         return false;
     PQclear(res);
+    tail->catch_up = true; /* what was committed while it was away */
     if (!tail->started) {
         /* The newest row, or where the ids will go on from when the table is empty. */
         res = tail_query(tail,
@@ -297,6 +326,11 @@ void store_tail_close(struct store_tail *tail)
     free(tail);
 }
 
+uint64_t store_tail_not_waited_for(const struct store_tail *tail)
+{
+    return tail->not_waited_for;
+}
+
 const char *store_tail_last_error(const struct store_tail *tail)
 {
     return tail->last_error;
@@ -325,7 +359,14 @@ static bool await_notifications(struct store_tail *tail, int timeout_ms, bool *r
         tail_error(tail, "waiting for calls", NULL);
         return false;
     }
-    if (poll(&pfd, 1, timeout_ms) < 0) {
+    /* Notifications read along with the last query's results are waiting already. */
+    PGnotify *early = PQnotifies(tail->conn);
+    if (early != NULL) {
+        *relevant = concerns(tail, early->extra);
+        PQfreemem(early);
+        timeout_ms = 0;
+    }
+    if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR) {
         snprintf(tail->last_error, sizeof tail->last_error, "waiting for calls: poll failed");
         return false;
     }
@@ -425,10 +466,13 @@ static int read_rows(struct store_tail *tail, void (*each)(void *, const struct 
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         if (id > tail->cursor) {
-            /* A jump larger than any two transactions overlap by is not waited for. */
+            /* A jump larger than any two transactions overlap by is not waited for: what may
+             * have been in it is counted for the tail to say. */
             if (id - tail->cursor <= HOLE_GAP_MAX)
                 for (int64_t missing = tail->cursor + 1; missing < id; missing++)
                     add_hole(tail, missing, now);
+            else
+                tail->not_waited_for += (uint64_t)(id - tail->cursor - 1);
             tail->cursor = id;
         } else {
             fill_hole(tail, id);
@@ -460,8 +504,9 @@ enum store_status store_tail_read(struct store_tail *tail, int timeout_ms,
                                   void (*each)(void *cls, const struct store_tail_call *call),
                                   void *cls)
 {
-    bool relevant = false;
-    if (!await_notifications(tail, timeout_ms, &relevant))
+    bool relevant = tail->catch_up;
+    tail->catch_up = false;
+    if (!await_notifications(tail, relevant ? 0 : timeout_ms, &relevant))
         return STORE_HARD_ERROR;
     expire_holes(tail, timeutil_monotonic_us());
     if (!relevant && tail->hole_count == 0)

@@ -29,13 +29,17 @@ const struct store_statement store_workspace_statements[] = {
      "SELECT k.id, w.id, w.name, w.site_id, w.created_at, w.environment_id, k.kind,"
      " encode(k.key_hash, 'hex'), k.created_at, coalesce(k.last_used_at::text, ''),"
      " coalesce(k.expires_at::text, ''),"
-     " coalesce((extract(epoch FROM k.expires_at) * 1000000)::bigint, 0)"
+     /* 'infinity' (set by hand) is no end; '-infinity' is already past */
+     " CASE WHEN k.expires_at IS NULL OR k.expires_at = 'infinity' THEN 0"
+     " WHEN k.expires_at = '-infinity' THEN 1"
+     " ELSE (extract(epoch FROM k.expires_at) * 1000000)::bigint END"
      " FROM workspace_keys k JOIN workspaces w ON w.id = k.workspace_id"
      " WHERE $1 OR k.expires_at IS NULL OR k.expires_at > now()"
      " ORDER BY w.id, k.created_at, k.id"},
-    {"workspace_key_touch",
+    {"workspace_keys_touch",
      "UPDATE workspace_keys SET last_used_at = date_trunc('minute', now())"
-     " WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < date_trunc('minute', now()))"},
+     " WHERE id = ANY($1::bigint[])"
+     " AND (last_used_at IS NULL OR last_used_at < date_trunc('minute', now()))"},
     {"workspace_lock", "SELECT id FROM workspaces WHERE name = $1 FOR UPDATE"},
     {"workspace_rotate_key",
      "SELECT coalesce(trackd_rotate_key($1, $2, $3::bytea, make_interval(secs => $4))::text, '')"},
@@ -226,15 +230,26 @@ enum store_status store_rotate_keys(struct store *store, const char *name, bool 
     return store_exec_command(store, "COMMIT") ? STORE_ONE_RESULT : STORE_HARD_ERROR;
 }
 
-enum store_status store_touch_key(struct store *store, int64_t key_id)
+enum store_status store_touch_keys(struct store *store, const int64_t *ids, size_t count)
 {
-    char id[24];
-    snprintf(id, sizeof id, "%lld", (long long)key_id);
-    const char *params[1] = {id};
-    PGresult *res = PQexecPrepared(store->conn, "workspace_key_touch", 1, params, NULL, NULL, 0);
+    /* An array literal of ids, "{1,2,3}": 20 digits and a comma each. */
+    char *list = malloc(count * 21 + 3);
+    if (list == NULL) {
+        snprintf(store->last_error, sizeof store->last_error, "out of memory");
+        return STORE_HARD_ERROR;
+    }
+    size_t len = 0;
+    list[len++] = '{';
+    for (size_t i = 0; i < count; i++)
+        len += (size_t)sprintf(list + len, "%s%lld", i ? "," : "", (long long)ids[i]);
+    list[len++] = '}';
+    list[len] = '\0';
+    const char *params[1] = {list};
+    PGresult *res = PQexecPrepared(store->conn, "workspace_keys_touch", 1, params, NULL, NULL, 0);
+    free(list);
     enum store_status status = STORE_ONE_RESULT;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        store_set_error(store, "recording a key's use", res);
+        store_set_error(store, "recording when keys were used", res);
         status = store_failure_status(res);
     }
     PQclear(res);

@@ -476,6 +476,23 @@ static bool parse_timing(json_object *definition, struct trigger_rule *rule, str
     return true;
 }
 
+/* "transactional" and "send_window": what guards a rule's messages on their way out. */
+static bool parse_guards(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    json_object *transactional = member(definition, "transactional");
+    if (transactional != NULL && !json_object_is_type(transactional, json_type_boolean))
+        return refuse(r, "transactional", "transactional must be true or false");
+    rule->transactional = transactional != NULL && json_object_get_boolean(transactional);
+    json_object *window = member(definition, "send_window");
+    if (window == NULL)
+        return true;
+    char field[200], message[300];
+    if (!trigger_send_window_parse(window, &rule->send_window, field, sizeof field, message,
+                                   sizeof message))
+        return refuse(r, field, "%s", message);
+    return true;
+}
+
 /* An optional object at `path` whose values are all strings, e.g. push data. When `header_names`,
  * keys must be HTTP header names and values may not hold CR or LF, each within its limit. */
 static bool string_map(json_object *action, const char *key, bool header_names, struct refusal *r)
@@ -591,9 +608,9 @@ static bool parse_action(json_object *definition, struct trigger_rule *rule, str
 struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
                                         char *message, size_t message_size)
 {
-    static const char *const keys[] = {"name",    "description", "enabled",
-                                       "trigger", "conditions",  "frequency",
-                                       "delay",   "action",      NULL};
+    static const char *const keys[] = {"name",        "description", "enabled", "trigger",
+                                       "conditions",  "frequency",   "delay",   "transactional",
+                                       "send_window", "action",      NULL};
     struct refusal r = {field, field_size, message, message_size};
     refuse(&r, "", "%s", "");
     if (definition == NULL || !json_object_is_type(definition, json_type_object)) {
@@ -609,7 +626,8 @@ struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, si
     if (!only_known_keys(definition, "", keys, &r) || !parse_name(definition, rule, &r) ||
         !parse_description_and_enabled(definition, rule, &r) ||
         !parse_trigger(definition, rule, &r) || !parse_conditions(definition, rule, &r) ||
-        !parse_timing(definition, rule, &r) || !parse_action(definition, rule, &r)) {
+        !parse_timing(definition, rule, &r) || !parse_guards(definition, rule, &r) ||
+        !parse_action(definition, rule, &r)) {
         trigger_rule_free(rule);
         return NULL;
     }

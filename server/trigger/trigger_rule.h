@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trigger/trigger_window.h"
+
 /*
  * Limits of a rule definition; messages name them. SPEC §5 sets none for the description (this
  * keeps rows small); the event name and attribute name limits are ingest's own (api_fields.h), so
@@ -100,6 +102,10 @@ struct trigger_rule {
     enum trigger_frequency frequency; /* "every_time" (default), "once", {"at_most_every": "24h"} */
     int64_t at_most_every_us;         /* > 0 for TRIGGER_AT_MOST_EVERY, else 0 */
     int64_t delay_us;                 /* "delay": duration, default "0s" */
+    /* "transactional": true sends messages (push) even to people whose `unsubscribed`
+     * attribute is true; default false */
+    bool transactional;
+    struct trigger_send_window send_window; /* "send_window"; .set false when absent */
     enum trigger_action_type action_type;
     json_object *action; /* the action object as given (a deep copy, owned; templates not
                           * rendered); absent optional keys stay absent (webhook method: POST) */

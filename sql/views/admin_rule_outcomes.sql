@@ -22,7 +22,7 @@ COMMENT ON COLUMN admin_rule_outcomes.firings IS 'Times it fired.';
 COMMENT ON COLUMN admin_rule_outcomes.sent IS 'Deliveries sent.';
 COMMENT ON COLUMN admin_rule_outcomes.pending IS 'Deliveries scheduled or retrying.';
 COMMENT ON COLUMN admin_rule_outcomes.dead IS 'Deliveries given up (see admin_dead_deliveries).';
-COMMENT ON COLUMN admin_rule_outcomes.skipped IS 'Deliveries with nothing to send to (no device).';
+COMMENT ON COLUMN admin_rule_outcomes.skipped IS 'Deliveries not sent on purpose: a push for a person without devices, or for one who unsubscribed (last_error says which).';
 COMMENT ON COLUMN admin_rule_outcomes.cancelled IS 'Deliveries cancelled because the person was deleted.';
 COMMENT ON COLUMN admin_rule_outcomes.opened IS 'Deliveries reported opened.';
 COMMENT ON COLUMN admin_rule_outcomes.clicked IS 'Deliveries reported clicked.';

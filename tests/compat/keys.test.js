@@ -74,6 +74,10 @@ describe('workspace keys: rotation with a grace period', { timeout: 120_000 }, (
         assert.equal((await track(old.write_key, 'old_key_in_grace')).status, 200);
         assert.equal((await identify(old.site_id, old.api_key)).status, 200);
 
+        // The server writes when keys were used as it next reloads its keys: an unknown key
+        // makes it reload (at most once a second).
+        await sleep(1_100);
+        assert.equal((await track('0000000000000000000000000000000000000000', 'unknown_key')).status, 401);
         const list = await cli(['workspace', 'list']);
         assert.equal(list.code, 0, list.stderr);
         const lines = list.stdout.trim().split('\n').filter((line) => line.startsWith('compat\t'));

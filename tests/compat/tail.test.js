@@ -152,6 +152,22 @@ describe('trackd tail', { timeout: 150_000 }, () => {
         }
     });
 
+    it('shows what clients send as text, never as terminal controls', async () => {
+        const text = await startTail('--person', 'u\u202eevil');
+        const sent = await pipelines('track', {
+            userId: 'u\u202eevil',
+            event: 'clear\u001b[2Jscreen\u0007',
+            properties: { note: 'bell\u0007 c1\u009b del\u007f' },
+        });
+        assert.equal(sent.status, 200, JSON.stringify(sent));
+        await waitFor(async () => text.lines.length >= 1, { ms: 10_000, everyMs: 100, what: 'the line' });
+        const line = text.lines[0];
+        assert.ok(!/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(line), JSON.stringify(line));
+        assert.match(line, /u\\u\{202e\}evil clear\\x1b\[2Jscreen\\x07 /);
+        assert.match(line, /c1\\x9b del\\x7f/);
+        assert.equal(await text.stop(), 0);
+    });
+
     it('refuses an unknown workspace and bad arguments', async () => {
         const unknown = new Tail(trackd.env(), ['--workspace', 'nope']);
         assert.equal(await unknown.exited, 1);

@@ -83,7 +83,7 @@ Test(deliveries, a_claim_carries_the_public_id_and_the_devices_platform)
     long hook = make_delivery(t.workspace_id, "{\"type\":\"webhook\"}", 0);
 
     struct claimed c = {0};
-    cr_assert_eq(store_claim_deliveries(t.store, 10, 60, collect, &c), 2, "%s",
+    cr_assert_eq(store_claim_deliveries(t.store, 10, 60, "UTC", collect, &c), 2, "%s",
                  store_last_error(t.store));
     for (int i = 0; i < c.count; i++) {
         char sql[128];

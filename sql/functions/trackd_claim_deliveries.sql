@@ -1,0 +1,48 @@
+-- Claims up to p_limit due deliveries for p_lease seconds (SKIP LOCKED: many workers share the
+-- outbox), after the guards a message passes on its way out:
+--  * a push (a message channel) to a person whose `unsubscribed` attribute is true is skipped,
+--    the reason in last_error, unless its rule is transactional (the action says so);
+--    webhooks and attribute updates are not messages and go out regardless;
+--  * a delivery of a rule with a send window that falls due outside it waits, as scheduled,
+--    for the next opening in the person's time zone (p_default_timezone when they have none).
+-- Returns the claimed deliveries.
+CREATE OR REPLACE FUNCTION trackd_claim_deliveries(p_limit integer, p_lease integer,
+                                                   p_default_timezone text)
+RETURNS TABLE (id bigint, workspace_id bigint, person_id bigint, device_id bigint,
+               attempts integer, action text, public_id text, platform text)
+LANGUAGE sql AS $$
+    WITH due AS (
+        SELECT d.id, d.action, d.person_id, d.rule_id, d.next_attempt_at
+        FROM deliveries d
+        WHERE d.status IN ('scheduled', 'retrying') AND d.next_attempt_at <= now()
+          AND (d.lease_until IS NULL OR d.lease_until < now())
+        ORDER BY d.next_attempt_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), verdict AS (
+        SELECT due.id,
+               due.action->>'type' = 'push'
+                   AND NOT coalesce((due.action->>'transactional')::boolean, false)
+                   AND coalesce(trackd_is_unsubscribed(p.attributes), false) AS unsubscribed,
+               trackd_window_opening(r.definition->'send_window', p.attributes->>'timezone',
+                                     p_default_timezone, now()) AS opens_at
+        FROM due
+        LEFT JOIN people p ON p.id = due.person_id
+        LEFT JOIN rules r ON r.id = due.rule_id
+    ), skipped AS (
+        UPDATE deliveries d
+        SET status = 'skipped', last_error = 'the person is unsubscribed', lease_until = NULL
+        FROM verdict v WHERE d.id = v.id AND v.unsubscribed
+        RETURNING d.id
+    ), postponed AS (
+        UPDATE deliveries d SET next_attempt_at = v.opens_at
+        FROM verdict v WHERE d.id = v.id AND NOT v.unsubscribed AND v.opens_at IS NOT NULL
+        RETURNING d.id
+    )
+    UPDATE deliveries d SET lease_until = now() + p_lease * interval '1 second',
+                            attempts = d.attempts + 1
+    FROM verdict v
+    WHERE d.id = v.id AND NOT v.unsubscribed AND v.opens_at IS NULL
+    RETURNING d.id, d.workspace_id, coalesce(d.person_id, 0), coalesce(d.device_id, 0),
+              d.attempts, d.action::text, d.public_id,
+              coalesce((SELECT dv.platform FROM devices dv WHERE dv.id = d.device_id), '')
+$$;
+COMMENT ON FUNCTION trackd_claim_deliveries(integer, integer, text) IS 'Claims due deliveries for a worker, skipping messages to unsubscribed people and holding back those outside their send window.';
