@@ -44,8 +44,10 @@ WITH plan (table_name, placement) AS (
         ('relationships', 'distributed'),
         ('suppressions', 'distributed'),
         ('rules', 'reference'),
+        ('workspace_keys', 'reference'),
         ('workspaces', 'reference'),
-        ('schema_migrations', 'coordinator')
+        ('schema_migrations', 'coordinator'),
+        ('tail_calls', 'coordinator')
 ),
 tables AS (
     -- Ordinary and partitioned tables; partitions follow their parent.

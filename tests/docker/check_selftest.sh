@@ -219,7 +219,7 @@ breaks "nginx logs the request line as sent" 'logs $request,' compose \
     edit $N 's/\$request_method \$trackd_logged_path /$request /'
 breaks "nginx logs the path as sent" 'logs $request_uri' compose \
     edit $N 's/ \$trackd_logged_path / $request_uri /'
-breaks "nginx's map keeps the key" "not the path with the key replaced by REDACTED" compose \
+breaks "nginx's map keeps the key" "not the path with each identifier replaced by REDACTED" compose \
     edit $N 's#\[\^/\?\]\*\(\?<trackd_path_tail>#(?<trackd_path_tail>#'
 }
 

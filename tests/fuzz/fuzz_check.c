@@ -181,6 +181,11 @@ static void check_command(const struct command *c, size_t index)
         require("delivery_id", c->delivery_id);
         require("metric", c->metric);
         break;
+    case COMMAND_UNSUBSCRIBE:
+        require("delivery_id", c->delivery_id);
+        if (c->unsubscribe != 0 && c->unsubscribe != 1)
+            fuzz_fail("unsubscribe is %d, not 0 or 1", c->unsubscribe);
+        break;
     case COMMAND_REJECT:
         break;
     }
