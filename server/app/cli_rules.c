@@ -18,6 +18,7 @@ struct loaded_rule {
     bool enabled;
     char *event;
     const char *type;
+    char *watch_events; /* JSON array of the events its exit_on and goal name */
 };
 
 struct loaded_rules {
@@ -33,6 +34,7 @@ static void loaded_free(struct loaded_rules *rules)
         free(rules->items[i].name);
         free(rules->items[i].definition);
         free(rules->items[i].event);
+        free(rules->items[i].watch_events);
     }
     free(rules->items);
 }
@@ -45,6 +47,20 @@ static void print_warning(void *cls, const char *field, const char *message)
 
 /* Reads and validates one file; problems are printed naming the file and the field, and so are
  * warnings, which do not stop the load. */
+/* The events a rule's exit_on and goal name, as a JSON array (new; NULL when out of memory). */
+static char *watched_events(const struct trigger_rule *rule)
+{
+    json_object *events = json_object_new_array();
+    for (size_t i = 0; events != NULL && i < rule->exit_count; i++)
+        json_object_array_add(events, json_object_new_string(rule->exits[i].event));
+    if (events != NULL && rule->goal.event != NULL)
+        json_object_array_add(events, json_object_new_string(rule->goal.event));
+    char *text =
+        events ? strdup(json_object_to_json_string_ext(events, JSON_C_TO_STRING_PLAIN)) : NULL;
+    json_object_put(events);
+    return text;
+}
+
 static void load_file(struct loaded_rules *rules, const char *path)
 {
     json_object *definition = json_object_from_file(path);
@@ -79,6 +95,7 @@ static void load_file(struct loaded_rules *rules, const char *path)
         rules->capacity = capacity;
     }
     struct loaded_rule item = {
+        .watch_events = watched_events(rule),
         .path = strdup(path),
         .name = strdup(rule->name),
         .definition = strdup(json_object_to_json_string_ext(definition, JSON_C_TO_STRING_PLAIN)),
@@ -86,7 +103,8 @@ static void load_file(struct loaded_rules *rules, const char *path)
         .event = strdup(rule->event),
         .type = trigger_event_type_name(rule->type),
     };
-    if (!item.path || !item.name || !item.definition || !item.event) {
+    if (!item.path || !item.name || !item.definition || !item.event || !item.watch_events) {
+        free(item.watch_events);
         free(item.path);
         free(item.name);
         free(item.definition);
@@ -202,9 +220,9 @@ int cli_rules_load(const char *database_url, const char *workspace, char **paths
     if (store != NULL) {
         struct store_rule_input *inputs = calloc(rules.count, sizeof *inputs);
         for (size_t i = 0; inputs != NULL && i < rules.count; i++)
-            inputs[i] = (struct store_rule_input){rules.items[i].name, rules.items[i].definition,
-                                                  rules.items[i].enabled, rules.items[i].event,
-                                                  rules.items[i].type};
+            inputs[i] = (struct store_rule_input){
+                rules.items[i].name,  rules.items[i].definition,   rules.items[i].enabled,
+                rules.items[i].event, rules.items[i].watch_events, rules.items[i].type};
         if (inputs == NULL) {
             fprintf(stderr, "trackd rules load: out of memory; nothing was changed\n");
         } else if (store_upsert_rules(store, workspace_id, inputs, rules.count) < 0) {

@@ -18,6 +18,7 @@
 #include "delivery/fcm_auth.h"
 #include "delivery/outbound_tls.h"
 #include "delivery/push_payload.h"
+#include "delivery/recheck.h"
 #include "delivery/webhook.h"
 #include "store/store_engine.h"
 
@@ -268,6 +269,21 @@ static void start_delivery(void *cls, const struct store_delivery *d)
     const char *type = action && json_object_object_get_ex(action, "type", &type_value)
                            ? json_object_get_string(type_value)
                            : "";
+    /* A rule that asked for it is checked again now that the delivery falls due. */
+    json_object *recheck = NULL;
+    if (action && json_object_object_get_ex(action, "recheck", &recheck) &&
+        json_object_get_boolean(recheck)) {
+        char why[512];
+        enum recheck_verdict verdict = delivery_recheck(w->store, d->id, why, sizeof why);
+        if (verdict != RECHECK_HOLDS) {
+            if (verdict == RECHECK_SKIPPED)
+                metrics_count_delivery(METRICS_DELIVERY_SKIPPED, 0);
+            else
+                record_failure(w, d->id, d->attempts, 0, why, true);
+            json_object_put(action);
+            return;
+        }
+    }
     if (strcmp(type, "set_attributes") == 0) {
         if (store_delivery_apply_attributes(w->store, d->id) < 0)
             LOG_WARN("delivery", "set_attributes %lld: %s", (long long)d->id,

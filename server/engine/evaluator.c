@@ -86,6 +86,9 @@ static void fire(struct batch *b, const struct cached_rule *rule,
      * when it falls due (trackd_claim_deliveries), by the rule as it fired. */
     if (rule->rule->transactional)
         json_object_object_add(action, "transactional", json_object_new_boolean(1));
+    /* So is whether its conditions are checked again then (delivery/recheck.c). */
+    if (rule->rule->recheck)
+        json_object_object_add(action, "recheck", json_object_new_boolean(1));
     const char *text = json_object_to_json_string_ext(action, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
     bool fired = false;
@@ -104,6 +107,35 @@ static void fire(struct batch *b, const struct cached_rule *rule,
     json_object_put(action);
 }
 
+/* The event is one a rule watches (exit_on, goal): an exit cancels what the rule still has
+ * pending for the person, a goal marks the deliveries it follows converted. */
+static void watch(struct batch *b, const struct cached_watcher *watcher,
+                  const struct store_pending_event *event, const struct trigger_facts *facts)
+{
+    const struct trigger_rule *rule = watcher->rule->rule;
+    long count = 0;
+    for (size_t i = 0; i < rule->exit_count && !b->failed; i++) {
+        if (!trigger_watch_matches(&rule->exits[i], facts))
+            continue;
+        if (store_exit(b->store, watcher->rule->id, event->person_id, event->name, &count) < 0) {
+            LOG_WARN("evaluator", "recording an exit of rule %s failed: %s", rule->name,
+                     store_last_error(b->store));
+            b->failed = true;
+        } else if (count > 0) {
+            LOG_DEBUG("evaluator", "rule %s: %ld deliveries cancelled by exit event %lld",
+                      rule->name, count, (long long)event->event_id);
+        }
+        break; /* one matching exit is enough */
+    }
+    if (!b->failed && trigger_watch_matches(&rule->goal, facts) &&
+        store_convert(b->store, watcher->rule->id, event->person_id, event->event_id,
+                      rule->goal_within_us, &count) < 0) {
+        LOG_WARN("evaluator", "recording a conversion of rule %s failed: %s", rule->name,
+                 store_last_error(b->store));
+        b->failed = true;
+    }
+}
+
 /* Evaluates the candidate rules of one claimed event. */
 static void evaluate(void *cls, const struct store_pending_event *event)
 {
@@ -119,7 +151,11 @@ static void evaluate(void *cls, const struct store_pending_event *event)
     size_t candidates = 0;
     rule_cache_candidates(b->rules, event->workspace_id, event_type_of(event->type), event->name,
                           &first, &candidates);
-    if (candidates == 0)
+    const struct cached_watcher *watchers = NULL;
+    size_t watcher_count = 0;
+    if (event_type_of(event->type) == TRIGGER_TYPE_EVENT)
+        rule_cache_watchers(b->rules, event->workspace_id, event->name, &watchers, &watcher_count);
+    if (candidates == 0 && watcher_count == 0)
         return;
     json_object *properties = json_tokener_parse(event->properties);
     json_object *attributes = json_tokener_parse(event->attributes);
@@ -133,6 +169,9 @@ static void evaluate(void *cls, const struct store_pending_event *event)
     for (size_t i = 0; i < candidates && !b->failed; i++)
         if (first[i].rule->enabled && trigger_rule_matches(first[i].rule, &facts))
             fire(b, &first[i], event, &facts);
+    for (size_t i = 0; i < watcher_count && !b->failed; i++)
+        if (watchers[i].rule->rule->enabled)
+            watch(b, &watchers[i], event, &facts);
     json_object_put(properties);
     json_object_put(attributes);
 }

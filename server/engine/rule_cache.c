@@ -57,6 +57,57 @@ static void take_rule(void *cls, const struct store_rule_row *row)
     l->rules[l->count++] = (struct cached_rule){row->id, row->workspace_id, rule};
 }
 
+static int compare_watchers(const void *a, const void *b)
+{
+    const struct cached_watcher *x = a, *y = b;
+    if (x->workspace_id != y->workspace_id)
+        return x->workspace_id < y->workspace_id ? -1 : 1;
+    int by_event = strcmp(x->event, y->event);
+    if (by_event != 0)
+        return by_event;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* Adds a watcher unless the rule watches that event already; false when out of memory. */
+static bool add_watcher(struct rule_cache *cache, size_t *capacity, const struct cached_rule *rule,
+                        const char *event)
+{
+    for (size_t i = 0; i < cache->watcher_count; i++)
+        if (cache->watchers[i].rule == rule && strcmp(cache->watchers[i].event, event) == 0)
+            return true;
+    if (cache->watcher_count == *capacity) {
+        size_t grown_capacity = *capacity ? *capacity * 2 : 16;
+        struct cached_watcher *grown =
+            realloc(cache->watchers, grown_capacity * sizeof *cache->watchers);
+        if (grown == NULL)
+            return false;
+        cache->watchers = grown;
+        *capacity = grown_capacity;
+    }
+    cache->watchers[cache->watcher_count++] =
+        (struct cached_watcher){rule->workspace_id, event, rule};
+    return true;
+}
+
+/* Indexes the events the cached rules watch (exit_on, goal). */
+static void index_watchers(struct rule_cache *cache)
+{
+    size_t capacity = 0;
+    for (size_t i = 0; i < cache->count; i++) {
+        const struct cached_rule *r = &cache->rules[i];
+        bool ok = true;
+        for (size_t e = 0; ok && e < r->rule->exit_count; e++)
+            ok = add_watcher(cache, &capacity, r, r->rule->exits[e].event);
+        if (ok && r->rule->goal.event != NULL)
+            ok = add_watcher(cache, &capacity, r, r->rule->goal.event);
+        if (!ok)
+            LOG_WARN("evaluator", "out of memory: exits and goals of rule %s are not watched",
+                     r->rule->name);
+    }
+    if (cache->watcher_count > 1)
+        qsort(cache->watchers, cache->watcher_count, sizeof *cache->watchers, compare_watchers);
+}
+
 bool rule_cache_refresh(struct rule_cache *cache, struct store *store)
 {
     char version[64];
@@ -77,6 +128,7 @@ bool rule_cache_refresh(struct rule_cache *cache, struct store *store)
     rule_cache_clear(cache);
     cache->rules = l.rules;
     cache->count = l.count;
+    index_watchers(cache);
     memcpy(cache->version, version, sizeof cache->version);
     LOG_INFO("evaluator", "loaded %zu enabled rules", l.count);
     return true;
@@ -106,6 +158,27 @@ void rule_cache_candidates(const struct rule_cache *cache, int64_t workspace_id,
     *count = n;
 }
 
+void rule_cache_watchers(const struct rule_cache *cache, int64_t workspace_id, const char *event,
+                         const struct cached_watcher **first, size_t *count)
+{
+    size_t lo = 0, hi = cache->watcher_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct cached_watcher *w = &cache->watchers[mid];
+        if (w->workspace_id < workspace_id ||
+            (w->workspace_id == workspace_id && strcmp(w->event, event) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t n = 0;
+    while (lo + n < cache->watcher_count && cache->watchers[lo + n].workspace_id == workspace_id &&
+           strcmp(cache->watchers[lo + n].event, event) == 0)
+        n++;
+    *first = n ? &cache->watchers[lo] : NULL;
+    *count = n;
+}
+
 void rule_cache_clear(struct rule_cache *cache)
 {
     for (size_t i = 0; i < cache->count; i++)
@@ -113,5 +186,8 @@ void rule_cache_clear(struct rule_cache *cache)
     free(cache->rules);
     cache->rules = NULL;
     cache->count = 0;
+    free(cache->watchers);
+    cache->watchers = NULL;
+    cache->watcher_count = 0;
     cache->version[0] = '\0';
 }

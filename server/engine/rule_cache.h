@@ -17,9 +17,18 @@ struct cached_rule {
     struct trigger_rule *rule; /* owned by the cache */
 };
 
+/* A custom event a rule watches besides its trigger (exit_on, goal): once per rule and event. */
+struct cached_watcher {
+    int64_t workspace_id;
+    const char *event;              /* lent by the rule */
+    const struct cached_rule *rule; /* in the cache's rules */
+};
+
 struct rule_cache {
     struct cached_rule *rules; /* sorted by workspace, type, event */
     size_t count;
+    struct cached_watcher *watchers; /* sorted by workspace, event */
+    size_t watcher_count;
     char version[64]; /* store_rules_version when loaded */
 };
 
@@ -31,6 +40,11 @@ bool rule_cache_refresh(struct rule_cache *cache, struct store *store);
 void rule_cache_candidates(const struct rule_cache *cache, int64_t workspace_id,
                            enum trigger_event_type type, const char *event,
                            const struct cached_rule **first, size_t *count);
+
+/* The rules that watch a custom event of a workspace in their exit_on or goal: *first is the
+ * first, *count how many follow it. */
+void rule_cache_watchers(const struct rule_cache *cache, int64_t workspace_id, const char *event,
+                         const struct cached_watcher **first, size_t *count);
 
 /* Frees every rule; the cache is empty afterwards. */
 void rule_cache_clear(struct rule_cache *cache);

@@ -31,6 +31,15 @@ const struct store_statement store_deliveries_statements[] = {
      "     ELSE 'the person no longer exists' END"
      " WHERE id = $1::bigint"},
     {"device_delete", "DELETE FROM devices WHERE id = $1::bigint"},
+    {"delivery_recheck_facts",
+     "SELECT r.definition::text, coalesce(e.name, ''), coalesce(e.properties, '{}')::text,"
+     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
+     " FROM deliveries d JOIN rules r ON r.id = d.rule_id"
+     " LEFT JOIN events e ON e.id = d.event_id LEFT JOIN people p ON p.id = d.person_id"
+     " WHERE d.id = $1::bigint"},
+    {"delivery_skip",
+     "UPDATE deliveries SET status = 'skipped', last_error = $2, lease_until = NULL"
+     " WHERE id = $1::bigint AND status <> 'cancelled'"},
 };
 const size_t store_deliveries_statement_count =
     sizeof store_deliveries_statements / sizeof store_deliveries_statements[0];
@@ -139,4 +148,43 @@ enum store_status store_delete_device(struct store *store, int64_t device_id)
     snprintf(id_text, sizeof id_text, "%" PRId64, device_id);
     const char *params[1] = {id_text};
     return command(store, "device_delete", 1, params);
+}
+
+enum store_status
+store_delivery_recheck_facts(struct store *store, int64_t id,
+                             void (*each)(void *cls, const struct store_recheck_facts *facts),
+                             void *cls)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    const char *params[1] = {id_text};
+    PGresult *res = PQexecPrepared(store->conn, "delivery_recheck_facts", 1, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        store_set_error(store, "reading a delivery's rule and facts", res);
+        enum store_status status = store_failure_status(res);
+        PQclear(res);
+        return status;
+    }
+    int rows = PQntuples(res);
+    if (rows == 1) {
+        struct store_recheck_facts facts = {
+            .rule_definition = PQgetvalue(res, 0, 0),
+            .event_name = PQgetvalue(res, 0, 1),
+            .event_properties = PQgetvalue(res, 0, 2),
+            .customer_id = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
+            .email = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
+            .person_attributes = PQgetvalue(res, 0, 5),
+        };
+        each(cls, &facts);
+    }
+    PQclear(res);
+    return (enum store_status)rows;
+}
+
+enum store_status store_delivery_skip(struct store *store, int64_t id, const char *reason)
+{
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRId64, id);
+    const char *params[2] = {id_text, reason};
+    return command(store, "delivery_skip", 2, params);
 }

@@ -16,6 +16,7 @@ struct store_rule_input {
     const char *definition; /* JSON text */
     bool enabled;
     const char *trigger_event;
+    const char *watch_events; /* JSON array of the event names its exit_on and goal watch */
     const char *trigger_type; /* event, page, screen */
 };
 
@@ -76,6 +77,16 @@ store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event
                         void (*each)(void *cls, const struct store_pending_event *event),
                         void *cls);
 
+/* Inside the evaluation's transaction, a rule's exit_on event: cancels what `rule_id` has pending
+ * for the person (*count: how many). */
+enum store_status store_exit(struct store *store, int64_t rule_id, int64_t person_id,
+                             const char *event_name, long *count);
+
+/* Inside the evaluation's transaction, a rule's goal event: marks converted the deliveries of
+ * `rule_id` sent to the person within `within_us` before the event (*count: how many). */
+enum store_status store_convert(struct store *store, int64_t rule_id, int64_t person_id,
+                                int64_t event_id, int64_t within_us, long *count);
+
 /* Records a firing and its deliveries inside the evaluation's transaction. `frequency` is
  * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON. *fired is
  * false when the frequency held it back. */
@@ -114,6 +125,26 @@ enum store_status
 store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
                        const char *default_timezone,
                        void (*each)(void *cls, const struct store_delivery *delivery), void *cls);
+
+/* What a rule's recheck reads of one delivery: the rule as stored now, the event that fired it,
+ * the person as they are now. Strings are lent for the call; NULL when absent. */
+struct store_recheck_facts {
+    const char *rule_definition; /* JSON text */
+    const char *event_name;
+    const char *event_properties; /* JSON text, "{}" when the event is gone */
+    const char *customer_id;
+    const char *email;
+    const char *person_attributes; /* JSON text, "{}" when the person is gone */
+};
+
+/* Calls `each` once with the facts of delivery `id` (not at all when its rule is gone). */
+enum store_status
+store_delivery_recheck_facts(struct store *store, int64_t id,
+                             void (*each)(void *cls, const struct store_recheck_facts *facts),
+                             void *cls);
+
+/* Marks a claimed delivery skipped, with `reason` as its last_error. */
+enum store_status store_delivery_skip(struct store *store, int64_t id, const char *reason);
 
 /* Marks `count` deliveries sent, with the HTTP status each got, in one statement (one commit for
  * many sends: the outcome writes must not cost a disk flush each). */

@@ -37,6 +37,9 @@ const struct store_statement store_evaluations_statements[] = {
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
      " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb)"},
+    {"evaluation_exit", "SELECT trackd_exit($1::bigint, $2::bigint, $3)"},
+    {"evaluation_convert", "SELECT trackd_convert($1::bigint, $2::bigint, $3::bigint,"
+                           " $4::bigint * interval '1 microsecond')"},
     {"evaluation_done", "DELETE FROM pending_evaluations WHERE event_id = ANY($1::bigint[])"},
 };
 const size_t store_evaluations_statement_count =
@@ -109,6 +112,44 @@ enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t 
     *fired = strcmp(PQgetvalue(res, 0, 0), "fired") == 0;
     PQclear(res);
     return STORE_ONE_RESULT;
+}
+
+/* Runs one of the counting statements above; *count gets its number. */
+static enum store_status run_count(struct store *store, const char *name, int n,
+                                   const char *const *params, const char *what, long *count)
+{
+    PGresult *res = PQexecPrepared(store->conn, name, n, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        store_set_error(store, what, res);
+        enum store_status status = store_failure_status(res);
+        PQclear(res);
+        return status;
+    }
+    *count = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return STORE_ONE_RESULT;
+}
+
+enum store_status store_exit(struct store *store, int64_t rule_id, int64_t person_id,
+                             const char *event_name, long *count)
+{
+    char rule[24], person[24];
+    snprintf(rule, sizeof rule, "%" PRId64, rule_id);
+    snprintf(person, sizeof person, "%" PRId64, person_id);
+    const char *params[3] = {rule, person, event_name};
+    return run_count(store, "evaluation_exit", 3, params, "recording an exit", count);
+}
+
+enum store_status store_convert(struct store *store, int64_t rule_id, int64_t person_id,
+                                int64_t event_id, int64_t within_us, long *count)
+{
+    char rule[24], person[24], event[24], within[24];
+    snprintf(rule, sizeof rule, "%" PRId64, rule_id);
+    snprintf(person, sizeof person, "%" PRId64, person_id);
+    snprintf(event, sizeof event, "%" PRId64, event_id);
+    snprintf(within, sizeof within, "%" PRId64, within_us);
+    const char *params[4] = {rule, person, event, within};
+    return run_count(store, "evaluation_convert", 4, params, "recording a conversion", count);
 }
 
 enum store_status store_finish_evaluations(struct store *store, const int64_t *event_ids,

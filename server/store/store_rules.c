@@ -9,11 +9,14 @@
 const struct store_statement store_rules_statements[] = {
     {"workspace_by_name", "SELECT id FROM workspaces WHERE name = $1"},
     {"rule_upsert",
-     "INSERT INTO rules (workspace_id, name, definition, enabled, trigger_event, trigger_type)"
-     " VALUES ($1::bigint, $2, $3::jsonb, $4::boolean, $5, $6)"
+     "INSERT INTO rules (workspace_id, name, definition, enabled, trigger_event, trigger_type,"
+     " watch_events)"
+     " VALUES ($1::bigint, $2, $3::jsonb, $4::boolean, $5, $6,"
+     " ARRAY(SELECT jsonb_array_elements_text($7::jsonb)))"
      " ON CONFLICT (workspace_id, name) DO UPDATE SET definition = excluded.definition,"
      " enabled = excluded.enabled, trigger_event = excluded.trigger_event,"
-     " trigger_type = excluded.trigger_type, updated_at = now()"},
+     " trigger_type = excluded.trigger_type, watch_events = excluded.watch_events,"
+     " updated_at = now()"},
     {"rule_list", "SELECT id, workspace_id, name, definition::text, enabled, updated_at FROM rules"
                   " WHERE ($1::bigint = 0 AND enabled) OR workspace_id = $1::bigint"
                   " ORDER BY workspace_id, name"},
@@ -59,13 +62,14 @@ enum store_status store_upsert_rules(struct store *store, int64_t workspace_id,
     char ws[24];
     snprintf(ws, sizeof ws, "%" PRId64, workspace_id);
     for (size_t i = 0; ok && i < count; i++) {
-        const char *params[6] = {ws,
+        const char *params[7] = {ws,
                                  rules[i].name,
                                  rules[i].definition,
                                  rules[i].enabled ? "t" : "f",
                                  rules[i].trigger_event,
-                                 rules[i].trigger_type};
-        PGresult *row = run(store, "rule_upsert", 6, params, PGRES_COMMAND_OK);
+                                 rules[i].trigger_type,
+                                 rules[i].watch_events ? rules[i].watch_events : "[]"};
+        PGresult *row = run(store, "rule_upsert", 7, params, PGRES_COMMAND_OK);
         ok = row != NULL;
         PQclear(row);
     }

@@ -263,3 +263,10 @@ bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_
 {
     return rule != NULL && (rule->conditions == NULL || holds(rule->conditions, facts));
 }
+
+bool trigger_watch_matches(const struct trigger_watch *watch, const struct trigger_facts *facts)
+{
+    return watch != NULL && watch->event != NULL && facts->event_name != NULL &&
+           strcmp(watch->event, facts->event_name) == 0 &&
+           (watch->conditions == NULL || holds(watch->conditions, facts));
+}

@@ -47,4 +47,8 @@ bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_o
  */
 bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_facts *facts);
 
+/* True when `watch` (an exit_on entry or a goal) holds for `facts`: the event's name is the
+ * watched one and its conditions hold, as trigger_rule_matches compares them. */
+bool trigger_watch_matches(const struct trigger_watch *watch, const struct trigger_facts *facts);
+
 #endif

@@ -476,6 +476,80 @@ static bool parse_timing(json_object *definition, struct trigger_rule *rule, str
     return true;
 }
 
+/* An exit_on entry or the goal: {"event": NAME, "conditions": [...]} and, for the goal,
+ * "within". `path` names the object ("exit_on[2]", "goal"). */
+static bool parse_watch(json_object *object, const char *path, bool goal, struct trigger_watch *out,
+                        int64_t *within_us, struct refusal *r)
+{
+    static const char *const exit_keys[] = {"event", "conditions", NULL};
+    static const char *const goal_keys[] = {"event", "within", "conditions", NULL};
+    char field[64];
+    if (object == NULL || !json_object_is_type(object, json_type_object))
+        return refuse(r, path, "%s must be an object with an event%s", path,
+                      goal ? " and a window: {\"event\": NAME, \"within\": \"3d\"}" : "");
+    const char *event;
+    if (!only_known_keys(object, path, goal ? goal_keys : exit_keys, r) ||
+        !string_member(object, path, "event", true, &event, r))
+        return false;
+    join_path(field, sizeof field, path, "event");
+    if (strlen(event) > TRIGGER_EVENT_MAX_BYTES)
+        return refuse(r, field, "%s cannot be longer than %d bytes", field,
+                      TRIGGER_EVENT_MAX_BYTES);
+    if (!copy_string(event, field, &out->event, r))
+        return false;
+    if (goal) {
+        join_path(field, sizeof field, path, "within");
+        json_object *within = member(object, "within");
+        if (within == NULL || !json_object_is_type(within, json_type_string) ||
+            !trigger_parse_duration(json_object_get_string(within), within_us) || *within_us == 0)
+            return refuse(r, field, "%s must be a positive " DURATION_HINT, field);
+    }
+    json_object *conditions = member(object, "conditions");
+    if (conditions == NULL)
+        return true;
+    join_path(field, sizeof field, path, "conditions");
+    if (!json_object_is_type(conditions, json_type_array))
+        return refuse(r, field, "%s must be an array of conditions", field);
+    if (json_object_array_length(conditions) == 0)
+        return true;
+    out->conditions = parse_group(conditions, TRIGGER_CONDITION_ALL, field, 1, r);
+    return out->conditions != NULL;
+}
+
+/* "exit_on", "goal" and "recheck": how a rule's pending deliveries end early or count. */
+static bool parse_outcomes(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    json_object *exits = member(definition, "exit_on");
+    if (exits != NULL) {
+        size_t n =
+            json_object_is_type(exits, json_type_array) ? json_object_array_length(exits) : 0;
+        if (n == 0 || n > TRIGGER_EXITS_MAX)
+            return refuse(r, "exit_on",
+                          "exit_on must be an array of 1 to %d objects: [{\"event\": NAME, "
+                          "\"conditions\": [...]}]",
+                          TRIGGER_EXITS_MAX);
+        rule->exits = calloc(n, sizeof *rule->exits);
+        if (rule->exits == NULL)
+            return refuse(r, "exit_on", "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            char path[32];
+            snprintf(path, sizeof path, "exit_on[%zu]", i);
+            rule->exit_count = i + 1; /* freed with the rule, however far it got */
+            if (!parse_watch(json_object_array_get_idx(exits, i), path, false, &rule->exits[i],
+                             NULL, r))
+                return false;
+        }
+    }
+    json_object *goal = member(definition, "goal");
+    if (goal != NULL && !parse_watch(goal, "goal", true, &rule->goal, &rule->goal_within_us, r))
+        return false;
+    json_object *recheck = member(definition, "recheck");
+    if (recheck != NULL && !json_object_is_type(recheck, json_type_boolean))
+        return refuse(r, "recheck", "recheck must be true or false");
+    rule->recheck = recheck != NULL && json_object_get_boolean(recheck);
+    return true;
+}
+
 /* "transactional" and "send_window": what guards a rule's messages on their way out. */
 static bool parse_guards(json_object *definition, struct trigger_rule *rule, struct refusal *r)
 {
@@ -608,9 +682,9 @@ static bool parse_action(json_object *definition, struct trigger_rule *rule, str
 struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
                                         char *message, size_t message_size)
 {
-    static const char *const keys[] = {"name",        "description", "enabled", "trigger",
-                                       "conditions",  "frequency",   "delay",   "transactional",
-                                       "send_window", "action",      NULL};
+    static const char *const keys[] = {
+        "name",          "description", "enabled", "trigger", "conditions", "frequency", "delay",
+        "transactional", "send_window", "exit_on", "goal",    "recheck",    "action",    NULL};
     struct refusal r = {field, field_size, message, message_size};
     refuse(&r, "", "%s", "");
     if (definition == NULL || !json_object_is_type(definition, json_type_object)) {
@@ -627,7 +701,7 @@ struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, si
         !parse_description_and_enabled(definition, rule, &r) ||
         !parse_trigger(definition, rule, &r) || !parse_conditions(definition, rule, &r) ||
         !parse_timing(definition, rule, &r) || !parse_guards(definition, rule, &r) ||
-        !parse_action(definition, rule, &r)) {
+        !parse_outcomes(definition, rule, &r) || !parse_action(definition, rule, &r)) {
         trigger_rule_free(rule);
         return NULL;
     }
@@ -642,6 +716,13 @@ void trigger_rule_free(struct trigger_rule *rule)
     free(rule->description);
     free(rule->event);
     condition_free(rule->conditions);
+    for (size_t i = 0; i < rule->exit_count; i++) {
+        free(rule->exits[i].event);
+        condition_free(rule->exits[i].conditions);
+    }
+    free(rule->exits);
+    free(rule->goal.event);
+    condition_free(rule->goal.conditions);
     json_object_put(rule->action);
     free(rule);
 }

@@ -90,6 +90,15 @@ struct trigger_condition {
     size_t child_count;
 };
 
+/* An event a rule watches besides its trigger: an exit_on entry, or the goal. */
+struct trigger_watch {
+    char *event;                          /* a custom event's name, <= 100 bytes (owned) */
+    struct trigger_condition *conditions; /* on that event and the person; NULL: none */
+};
+
+/* Most exit_on entries a rule may have. */
+#define TRIGGER_EXITS_MAX 16
+
 /* A parsed rule; every pointer is owned by the rule and freed by trigger_rule_free. */
 struct trigger_rule {
     char *name;                   /* 1..100 chars of [A-Za-z0-9._-] */
@@ -106,6 +115,16 @@ struct trigger_rule {
      * attribute is true; default false */
     bool transactional;
     struct trigger_send_window send_window; /* "send_window"; .set false when absent */
+    /* "exit_on": events that cancel what the rule still has pending for the person */
+    struct trigger_watch *exits;
+    size_t exit_count;
+    /* "goal": {"event", "within", "conditions"}: an event that, within `goal_within_us` after
+     * a delivery was sent, counts it converted; goal.event NULL when the rule has none */
+    struct trigger_watch goal;
+    int64_t goal_within_us;
+    /* "recheck": true checks the conditions again, on the person as they are then, when a
+     * delayed delivery falls due; default false */
+    bool recheck;
     enum trigger_action_type action_type;
     json_object *action; /* the action object as given (a deep copy, owned; templates not
                           * rendered); absent optional keys stay absent (webhook method: POST) */

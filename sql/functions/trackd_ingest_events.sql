@@ -143,7 +143,8 @@ BEGIN
           -- trackd_has_candidate_rules, spelt out: PostgreSQL would call the function per row.
           AND EXISTS (SELECT 1 FROM rules r
                       WHERE r.workspace_id = stored.workspace_id AND r.enabled
-                        AND r.trigger_event = stored.name AND r.trigger_type = stored.type)
+                        AND ((r.trigger_event = stored.name AND r.trigger_type = stored.type)
+                             OR (stored.type = 'event' AND stored.name = ANY (r.watch_events))))
     )
     SELECT coalesce(array_agg(s.ord), '{}'),
            coalesce(array_agg(trackd_outcome(CASE WHEN k.ord IS NULL THEN 'duplicate'

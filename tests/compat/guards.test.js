@@ -59,6 +59,16 @@ describe('campaign guards: unsubscribes and send windows', { timeout: 120_000 },
         hook('promo-hook', 'promo'),
         push('delayed-promo', 'delayed_promo', { delay: '2s' }),
         hook('windowed-hook', 'windowed', { send_window: { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], ...window } }),
+        push('nudge-push', 'cart_abandoned', {
+            delay: '3s',
+            exit_on: [{ event: 'order_completed', conditions: [{ field: 'event.total', op: 'gt', value: 10 }] }],
+        }),
+        push('welcome-push', 'signed_up', { goal: { event: 'purchase', within: '1h' } }),
+        push('upgrade-push', 'trial_ending', {
+            delay: '2s',
+            recheck: true,
+            conditions: [{ field: 'person.plan', op: 'eq', value: 'trial' }],
+        }),
     ];
 
     before(async () => {
@@ -240,6 +250,64 @@ describe('campaign guards: unsubscribes and send windows', { timeout: 120_000 },
         assert.equal(await opening(night, 'UTC', '2026-07-02 07:00Z'), '2026-07-02 22:00');
     });
 
+    it('an exit_on event cancels what is pending; a goal event marks the delivery converted', async () => {
+        await personWithDevice('shopper');
+        await client.track({ userId: 'shopper', event: 'cart_abandoned', properties: {} });
+        await receiver.waitFor(async () => (await deliveriesOf('nudge-push', 'shopper')).length === 1, 10_000, 'the nudge');
+        // The exit's conditions must hold: a small order is not what the nudge was for.
+        await client.track({ userId: 'shopper', event: 'order_completed', properties: { total: 5 } });
+        await client.track({ userId: 'shopper', event: 'order_completed', properties: { total: 50 } });
+        await settled('nudge-push', 'shopper', ['cancelled']);
+        const [nudge] = await trackd.query(
+            `SELECT d.status, d.last_error, d.exited_at IS NOT NULL AS exited
+               FROM deliveries d JOIN rules r ON r.id = d.rule_id WHERE r.name = 'nudge-push'`,
+        );
+        assert.deepEqual(nudge, { status: 'cancelled', last_error: 'exited: the person did order_completed', exited: true });
+        await new Promise((resolve) => setTimeout(resolve, 3_500)); // past the delay: nothing goes out
+        assert.equal(receiver.to('/fcm').filter((r) => r.body.message.token === 'token-shopper').length, 0);
+
+        await personWithDevice('joiner');
+        await client.track({ userId: 'joiner', event: 'signed_up', properties: {} });
+        await settled('welcome-push', 'joiner', ['sent']);
+        await client.track({ userId: 'joiner', event: 'purchase', properties: {} });
+        await receiver.waitFor(
+            async () =>
+                (await trackd.query(
+                    `SELECT 1 FROM deliveries d JOIN rules r ON r.id = d.rule_id
+                      WHERE r.name = 'welcome-push' AND d.converted_at IS NOT NULL`,
+                )).length === 1,
+            10_000,
+            'the conversion',
+        );
+        const outcomes = await trackd.query(
+            `SELECT rule, exited, converted, cancelled FROM admin_rule_outcomes
+              WHERE rule IN ('nudge-push', 'welcome-push') ORDER BY rule`,
+        );
+        assert.deepEqual(outcomes.map((o) => [o.rule, Number(o.exited), Number(o.converted), Number(o.cancelled)]), [
+            ['nudge-push', 1, 0, 1],
+            ['welcome-push', 0, 1, 0],
+        ]);
+    });
+
+    it('recheck: a delayed push whose conditions no longer hold when it falls due is skipped', async () => {
+        await personWithDevice('upgrader', { plan: 'trial' });
+        await personWithDevice('still-trial', { plan: 'trial' });
+        for (const userId of ['upgrader', 'still-trial']) {
+            await client.track({ userId, event: 'trial_ending', properties: {} });
+        }
+        await receiver.waitFor(
+            async () => (await deliveriesOf('upgrade-push', 'upgrader')).length === 1,
+            10_000,
+            'the firing',
+        );
+        await client.identify({ userId: 'upgrader', traits: { plan: 'pro' } }); // before it falls due
+        await settled('upgrade-push', 'upgrader', ['skipped']);
+        await settled('upgrade-push', 'still-trial', ['sent']);
+        const [skipped] = await deliveriesOf('upgrade-push', 'upgrader');
+        assert.equal(skipped.last_error, "its rule's conditions no longer hold");
+        assert.equal(receiver.to('/fcm').filter((r) => r.body.message.token === 'token-upgrader').length, 0);
+    });
+
     it('TRACKD_DEFAULT_TIMEZONE must look like a time zone name', async () => {
         for (const zone of ['../../etc/passwd', '+05:30', '']) {
             const result = await new Promise((resolve) => {
@@ -262,6 +330,13 @@ describe('campaign guards: unsubscribes and send windows', { timeout: 120_000 },
                 [{ send_window: { days: [], from: '09:00', to: '20:00' } }, /send_window\.days/],
                 [{ send_window: { from: '09:00', to: '20:00', zone: 'UTC' } }, /send_window\.zone/],
                 [{ transactional: 'yes' }, /transactional/],
+                [{ exit_on: [] }, /exit_on/],
+                [{ exit_on: [{ conditions: [] }] }, /exit_on\[0\]\.event/],
+                [{ exit_on: [{ event: 'x', when: 1 }] }, /exit_on\[0\]/],
+                [{ exit_on: [{ event: 'x', conditions: [{ field: 'event.a', op: 'bigger', value: 1 }] }] }, /exit_on\[0\]\.conditions\[0\]\.op/],
+                [{ goal: { event: 'purchase' } }, /goal\.within/],
+                [{ goal: { event: 'purchase', within: '0s' } }, /goal\.within/],
+                [{ recheck: 'yes' }, /recheck/],
             ];
             for (const [extra, field] of cases) {
                 const file = path.join(dir, 'bad.json');

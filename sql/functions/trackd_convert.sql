@@ -1,0 +1,19 @@
+-- A rule's goal event happened: the deliveries of that rule sent to the person within p_within
+-- before the event (by the event's timestamp) count as converted by it, unless already
+-- converted. Runs in the evaluation's transaction. Returns how many were marked.
+CREATE OR REPLACE FUNCTION trackd_convert(p_rule bigint, p_person bigint, p_event bigint,
+                                          p_within interval)
+RETURNS integer LANGUAGE sql AS $$
+    WITH goal AS (
+        SELECT coalesce((SELECT "timestamp" FROM events WHERE id = p_event), now()) AS at
+    ), converted AS (
+        UPDATE deliveries d SET converted_at = goal.at
+        FROM goal
+        WHERE d.rule_id = p_rule AND d.person_id = p_person AND d.status = 'sent'
+          AND d.converted_at IS NULL
+          AND d.sent_at <= goal.at AND d.sent_at >= goal.at - p_within
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM converted
+$$;
+COMMENT ON FUNCTION trackd_convert(bigint, bigint, bigint, interval) IS 'Marks converted the deliveries of a rule sent to a person within its goal''s window before the goal event.';
