@@ -234,6 +234,7 @@ void config_free(struct config *cfg)
     free(cfg->apns_topic);
     free(cfg->apns_url);
     free(cfg->ca_file);
+    free(cfg->default_timezone);
     cfg->tls_cert = cfg->tls_key = cfg->ca_file = NULL;
     cfg->apns_key_file = cfg->apns_key_id = cfg->apns_team_id = NULL;
     cfg->apns_topic = cfg->apns_url = NULL;

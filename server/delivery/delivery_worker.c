@@ -269,9 +269,10 @@ static void start_delivery(void *cls, const struct store_delivery *d)
     const char *type = action && json_object_object_get_ex(action, "type", &type_value)
                            ? json_object_get_string(type_value)
                            : "";
-    /* A rule that asked for it is checked again now that the delivery falls due. */
+    /* A rule that asked for it is checked again now that the delivery falls due: on its first
+     * attempt only (a retry goes out as decided, or a webhook half received would be skipped). */
     json_object *recheck = NULL;
-    if (action && json_object_object_get_ex(action, "recheck", &recheck) &&
+    if (d->attempts == 1 && action && json_object_object_get_ex(action, "recheck", &recheck) &&
         json_object_get_boolean(recheck)) {
         char why[512];
         enum recheck_verdict verdict = delivery_recheck(w->store, d->id, why, sizeof why);

@@ -19,9 +19,9 @@ LANGUAGE sql AS $$
         ORDER BY d.next_attempt_at LIMIT p_limit FOR UPDATE SKIP LOCKED
     ), verdict AS (
         SELECT due.id,
-               due.action->>'type' = 'push'
-                   AND NOT coalesce((due.action->>'transactional')::boolean, false)
-                   AND coalesce(trackd_is_unsubscribed(p.attributes), false) AS unsubscribed,
+               coalesce(due.action->>'type' = 'push'
+                        AND due.action->'transactional' IS DISTINCT FROM 'true'::jsonb
+                        AND trackd_is_unsubscribed(p.attributes), false) AS unsubscribed,
                trackd_window_opening(r.definition->'send_window', p.attributes->>'timezone',
                                      p_default_timezone, now()) AS opens_at
         FROM due

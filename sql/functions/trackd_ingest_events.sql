@@ -141,10 +141,14 @@ BEGIN
         SELECT id, workspace_id FROM stored
         WHERE eligible_at IS NOT NULL
           -- trackd_has_candidate_rules, spelt out: PostgreSQL would call the function per row.
-          AND EXISTS (SELECT 1 FROM rules r
-                      WHERE r.workspace_id = stored.workspace_id AND r.enabled
-                        AND ((r.trigger_event = stored.name AND r.trigger_type = stored.type)
-                             OR (stored.type = 'event' AND stored.name = ANY (r.watch_events))))
+          AND (EXISTS (SELECT 1 FROM rules r
+                       WHERE r.workspace_id = stored.workspace_id AND r.enabled
+                         AND r.trigger_event = stored.name AND r.trigger_type = stored.type)
+               OR (stored.type = 'event'
+                   AND EXISTS (SELECT 1 FROM rules r
+                               WHERE r.workspace_id = stored.workspace_id AND r.enabled
+                                 AND r.watch_events <> '{}'
+                                 AND stored.name = ANY (r.watch_events))))
     )
     SELECT coalesce(array_agg(s.ord), '{}'),
            coalesce(array_agg(trackd_outcome(CASE WHEN k.ord IS NULL THEN 'duplicate'
