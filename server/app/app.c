@@ -87,7 +87,7 @@ bool app_check_settings(const struct config *cfg, struct app_parts parts, FILE *
 /* Starts the evaluator and the delivery threads. */
 static bool start_workers(struct app *app, const struct config *cfg, char *error, size_t error_size)
 {
-    app->evaluator = evaluator_start(cfg->database_url);
+    app->evaluator = evaluator_start(cfg->database_url, cfg->default_timezone);
     if (app->evaluator == NULL) {
         snprintf(error, error_size, "cannot start the rule evaluator");
         return false;

@@ -33,6 +33,7 @@
 
 struct evaluator {
     char *database_url;
+    char default_timezone[72]; /* TRACKD_DEFAULT_TIMEZONE, for rules with a send window */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -94,7 +95,9 @@ static void fire(struct batch *b, const struct cached_rule *rule,
     bool fired = false;
     if (store_fire(b->store, event->workspace_id, rule->id, event->person_id, event->event_id,
                    frequency_name(rule->rule->frequency), rule->rule->at_most_every_us,
-                   rule->rule->delay_us, text, &fired) < 0) {
+                   rule->rule->delay_us, text,
+                   rule->rule->send_window.set ? b->evaluator->default_timezone : NULL,
+                   &fired) < 0) {
         LOG_WARN("evaluator", "recording a firing of rule %s failed: %s", rule->rule->name,
                  store_last_error(b->store));
         b->failed = true;
@@ -271,7 +274,7 @@ static void *evaluator_main(void *arg)
     return NULL;
 }
 
-struct evaluator *evaluator_start(const char *database_url)
+struct evaluator *evaluator_start(const char *database_url, const char *default_timezone)
 {
     struct evaluator *e = calloc(1, sizeof *e);
     if (e == NULL || (e->database_url = strdup(database_url)) == NULL) {
@@ -279,6 +282,8 @@ struct evaluator *evaluator_start(const char *database_url)
         LOG_ERROR("evaluator", "out of memory");
         return NULL;
     }
+    snprintf(e->default_timezone, sizeof e->default_timezone, "%s",
+             default_timezone ? default_timezone : "UTC");
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->wake, NULL);
     atomic_init(&e->evaluated, 0);

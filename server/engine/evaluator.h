@@ -18,7 +18,7 @@ struct evaluator_stats {
 struct evaluator;
 
 /* Starts the evaluator on its own connection; NULL (logged) when it cannot start. */
-struct evaluator *evaluator_start(const char *database_url);
+struct evaluator *evaluator_start(const char *database_url, const char *default_timezone);
 
 /* Counts so far. */
 struct evaluator_stats evaluator_stats(struct evaluator *evaluator);

@@ -88,12 +88,14 @@ enum store_status store_convert(struct store *store, int64_t rule_id, int64_t pe
                                 int64_t event_id, int64_t within_us, long *count);
 
 /* Records a firing and its deliveries inside the evaluation's transaction. `frequency` is
- * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON. *fired is
+ * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON. For a rule with
+ * a send window, `window_timezone` is TRACKD_DEFAULT_TIMEZONE and the deliveries are due at the
+ * window's next opening when the delay ends outside it; NULL for a rule without one. *fired is
  * false when the frequency held it back. */
 enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
                              int64_t person_id, int64_t event_id, const char *frequency,
                              int64_t interval_us, int64_t delay_us, const char *action,
-                             bool *fired);
+                             const char *window_timezone, bool *fired);
 
 /* Removes the claimed events from the queue and commits the evaluation. */
 enum store_status store_finish_evaluations(struct store *store, const int64_t *event_ids,

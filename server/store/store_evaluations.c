@@ -36,7 +36,8 @@ const struct store_statement store_evaluations_statements[] = {
      " email, attributes FROM s WHERE running - size < $3::bigint ORDER BY event_id"},
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
-     " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb)"},
+     " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb,"
+     " $9)"},
     {"evaluation_exit", "SELECT trackd_exit($1::bigint, $2::bigint, $3)"},
     {"evaluation_convert", "SELECT trackd_convert($1::bigint, $2::bigint, $3::bigint,"
                            " $4::bigint * interval '1 microsecond')"},
@@ -92,7 +93,8 @@ store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event
 
 enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
                              int64_t person_id, int64_t event_id, const char *frequency,
-                             int64_t interval_us, int64_t delay_us, const char *action, bool *fired)
+                             int64_t interval_us, int64_t delay_us, const char *action,
+                             const char *window_timezone, bool *fired)
 {
     char ws[24], rule[24], person[24], event[24], interval[24], delay[24];
     snprintf(ws, sizeof ws, "%" PRId64, workspace_id);
@@ -101,8 +103,9 @@ enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t 
     snprintf(event, sizeof event, "%" PRId64, event_id);
     snprintf(interval, sizeof interval, "%" PRId64, interval_us);
     snprintf(delay, sizeof delay, "%" PRId64, delay_us);
-    const char *params[8] = {ws, rule, person, event, frequency, interval, delay, action};
-    PGresult *res = PQexecPrepared(store->conn, "evaluation_fire", 8, params, NULL, NULL, 0);
+    const char *params[9] = {ws,       rule,  person, event,          frequency,
+                             interval, delay, action, window_timezone};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_fire", 9, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "recording a firing", res);
         enum store_status status = store_failure_status(res);

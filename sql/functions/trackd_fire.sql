@@ -2,16 +2,27 @@
 -- the caller's transaction (the evaluation's). Frequency: 'every_time' (once per event), 'once'
 -- (once per person, by a unique key), 'at_most_every' (not again within p_interval). Push fans
 -- out to every device of the person; none gives one 'skipped' delivery.
+-- With p_window_timezone (the default time zone; given for a rule with a send window), the
+-- deliveries are due at the window's next opening in the person's time zone if the delay ends
+-- outside it, so that a broadcast outside its window is not claimed only to be put back.
 -- Returns 'fired' or 'frequency' (held back by the frequency).
 CREATE OR REPLACE FUNCTION trackd_fire(p_workspace bigint, p_rule bigint, p_person bigint, p_event bigint,
                             p_frequency text, p_interval interval, p_delay interval,
-                            p_action jsonb)
+                            p_action jsonb, p_window_timezone text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_firing bigint;
     v_due timestamptz := now() + p_delay;
     v_devices integer;
 BEGIN
+    IF p_window_timezone IS NOT NULL THEN
+        SELECT coalesce(trackd_window_opening(r.definition->'send_window',
+                                              p.attributes->>'timezone', p_window_timezone,
+                                              v_due), v_due)
+        INTO v_due
+        FROM rules r, people p WHERE r.id = p_rule AND p.id = p_person;
+        v_due := coalesce(v_due, now() + p_delay);
+    END IF;
     IF p_frequency = 'at_most_every' THEN
         PERFORM pg_advisory_xact_lock(hashtextextended(p_rule::text || ':' || p_person::text, 11));
         IF EXISTS (SELECT 1 FROM firings WHERE rule_id = p_rule AND person_id = p_person
@@ -48,4 +59,4 @@ BEGIN
     RETURN 'fired';
 END
 $$;
-COMMENT ON FUNCTION trackd_fire(bigint, bigint, bigint, bigint, text, interval, interval, jsonb) IS 'Records a firing and its deliveries; see the comment above it.';
+COMMENT ON FUNCTION trackd_fire(bigint, bigint, bigint, bigint, text, interval, interval, jsonb, text) IS 'Records a firing and its deliveries; see the comment above it.';

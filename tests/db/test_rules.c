@@ -217,7 +217,7 @@ Test(rules, a_matching_event_fires_its_webhook_which_is_retried_with_the_same_ke
                         "\"pro\"}}");
     seen.failures_left = 1;
 
-    struct evaluator *evaluator = evaluator_start(t.url);
+    struct evaluator *evaluator = evaluator_start(t.url, "UTC");
     cr_assert_not_null(evaluator);
     struct delivery_options options = {
         .database_url = t.url,
@@ -269,7 +269,7 @@ static void write_rule(const char *fmt, ...)
 /* Runs an evaluator and a delivery worker until `done_sql` counts `want` rows (or 30 s). */
 static long run_until(const char *done_sql, long want)
 {
-    struct evaluator *evaluator = evaluator_start(t.url);
+    struct evaluator *evaluator = evaluator_start(t.url, "UTC");
     cr_assert_not_null(evaluator);
     struct delivery_options options = {
         .database_url = t.url,
