@@ -38,6 +38,9 @@ static void print_usage(FILE *out)
         "                           load rule files or directories of *.json, all or none\n"
         "  rules list --workspace NAME\n"
         "                           list a workspace's rules\n"
+        "  rules test --workspace NAME RULE.json [--since 7d] [--person ID]\n"
+        "                           replay stored events through a rule: whom it would fire\n"
+        "                           for, per day, and what it would send; writes nothing\n"
         "  tail [--workspace NAME] [--person ID] [--event NAME] [--type TYPE] [--rejected]\n"
         "       [--json]            show calls as they are committed, one line each (refused\n"
         "                           ones with their reasons), until SIGINT\n"
@@ -98,6 +101,16 @@ static int cmd_workspace(const char *action, char **args, int count)
     int code = create ? cli_workspace_create(cfg.database_url, args[0])
                : list ? cli_workspace_list(cfg.database_url)
                       : cli_workspace_rotate_keys(cfg.database_url, args, count);
+    config_free(&cfg);
+    return code;
+}
+
+static int cmd_rules_test(char **args, int count)
+{
+    struct config cfg;
+    if (!load_config(&cfg, true))
+        return CLI_EXIT_USAGE;
+    int code = cli_rules_test(cfg.database_url, args, count);
     config_free(&cfg);
     return code;
 }
@@ -195,6 +208,8 @@ int app_main(int argc, char **argv)
         return cmd_serve((struct app_parts){.http = true, .workers = false});
     if (strcmp(command, "worker") == 0 && argc == 2)
         return cmd_serve((struct app_parts){.http = false, .workers = true});
+    if (strcmp(command, "rules") == 0 && argc >= 3 && strcmp(argv[2], "test") == 0)
+        return cmd_rules_test(argv + 3, argc - 3);
     if (strcmp(command, "rules") == 0 && argc >= 5 && strcmp(argv[3], "--workspace") == 0)
         return cmd_rules(argv[2], argv[4], argv + 5, argc - 5);
     if (strcmp(command, "tail") == 0)

@@ -16,6 +16,10 @@ int cli_rules_load(const char *database_url, const char *workspace, char **paths
 /* `trackd rules list --workspace NAME`: one line per rule. */
 int cli_rules_list(const char *database_url, const char *workspace);
 
+/* `trackd rules test --workspace NAME RULE.json [--since 7d] [--person ID]` (args: after
+ * "test"): replays stored events through a rule, writing and sending nothing. */
+int cli_rules_test(const char *database_url, char **args, int count);
+
 /* `trackd workspace create NAME`: prints the new workspace's keys, once, as JSON. */
 int cli_workspace_create(const char *database_url, const char *name);
 

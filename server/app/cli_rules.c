@@ -45,8 +45,6 @@ static void print_warning(void *cls, const char *field, const char *message)
     fprintf(stderr, "%s: warning: %s: %s\n", (const char *)cls, field, message);
 }
 
-/* Reads and validates one file; problems are printed naming the file and the field, and so are
- * warnings, which do not stop the load. */
 /* The events a rule's exit_on and goal name, as a JSON array (new; NULL when out of memory). */
 static char *watched_events(const struct trigger_rule *rule)
 {
@@ -61,6 +59,8 @@ static char *watched_events(const struct trigger_rule *rule)
     return text;
 }
 
+/* Reads and validates one file; problems are printed naming the file and the field, and so are
+ * warnings, which do not stop the load. */
 static void load_file(struct loaded_rules *rules, const char *path)
 {
     json_object *definition = json_object_from_file(path);

@@ -45,6 +45,29 @@ enum store_status store_list_rules(struct store *store, int64_t workspace_id,
 /* A text that changes whenever any rule is loaded or changed (for caches). */
 enum store_status store_rules_version(struct store *store, char *out, size_t out_size);
 
+/* One stored event a rule could have fired on, for `trackd rules test`: with its person as they
+ * are now. Strings are lent for the call. */
+struct store_history_event {
+    int64_t event_id;
+    const char *timestamp; /* ISO 8601, UTC */
+    const char *day;       /* YYYY-MM-DD of the timestamp, UTC */
+    const char *name;
+    const char *properties; /* JSON text */
+    int64_t person_id;
+    const char *customer_id; /* may be NULL */
+    const char *email;       /* may be NULL */
+    const char *attributes;  /* JSON text */
+    int64_t timestamp_us;    /* the timestamp as Unix microseconds */
+};
+
+/* Calls `each` for the events of a workspace's identified people with this name and type whose
+ * timestamp is within `since_us` of now, oldest first, at most `limit`; only those of the person
+ * whose id (customer_id), email or cio_id is `person` when it is not NULL. Returns the count. */
+enum store_status
+store_list_history(struct store *store, int64_t workspace_id, const char *event, const char *type,
+                   int64_t since_us, const char *person, long limit,
+                   void (*each)(void *cls, const struct store_history_event *event), void *cls);
+
 /* ---- evaluation ---- */
 
 /* An event waiting for evaluation, with what rules may read. Strings are lent for the call. */

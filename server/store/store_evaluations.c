@@ -41,6 +41,16 @@ const struct store_statement store_evaluations_statements[] = {
     {"evaluation_exit", "SELECT trackd_exit($1::bigint, $2::bigint, $3)"},
     {"evaluation_convert", "SELECT trackd_convert($1::bigint, $2::bigint, $3::bigint,"
                            " $4::bigint * interval '1 microsecond')"},
+    {"rules_test_history",
+     "SELECT e.id, to_char(e.\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+     " to_char(e.\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD'), e.name,"
+     " coalesce(e.properties, '{}')::text, p.id, p.customer_id, p.email, p.attributes::text,"
+     " (extract(epoch FROM e.\"timestamp\") * 1000000)::bigint"
+     " FROM events e JOIN people p ON p.id = e.person_id"
+     " WHERE e.workspace_id = $1::bigint AND e.name = $2 AND e.type = $3"
+     " AND e.\"timestamp\" >= now() - $4::bigint * interval '1 microsecond'"
+     " AND ($5::text IS NULL OR p.customer_id = $5 OR lower(p.email) = lower($5) OR p.cio_id = $5)"
+     " ORDER BY e.\"timestamp\", e.id LIMIT $6::bigint"},
     {"evaluation_done", "DELETE FROM pending_evaluations WHERE event_id = ANY($1::bigint[])"},
 };
 const size_t store_evaluations_statement_count =
@@ -181,4 +191,41 @@ enum store_status store_finish_evaluations(struct store *store, const int64_t *e
     if (!ok)
         store_abort(store);
     return status;
+}
+
+enum store_status
+store_list_history(struct store *store, int64_t workspace_id, const char *event, const char *type,
+                   int64_t since_us, const char *person, long limit,
+                   void (*each)(void *cls, const struct store_history_event *event), void *cls)
+{
+    char ws[24], since[24], limit_text[24];
+    snprintf(ws, sizeof ws, "%" PRId64, workspace_id);
+    snprintf(since, sizeof since, "%" PRId64, since_us);
+    snprintf(limit_text, sizeof limit_text, "%ld", limit);
+    const char *params[6] = {ws, event, type, since, person, limit_text};
+    PGresult *res = PQexecPrepared(store->conn, "rules_test_history", 6, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        store_set_error(store, "reading stored events", res);
+        enum store_status status = store_failure_status(res);
+        PQclear(res);
+        return status;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        struct store_history_event e = {
+            .event_id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+            .timestamp = PQgetvalue(res, i, 1),
+            .day = PQgetvalue(res, i, 2),
+            .name = PQgetvalue(res, i, 3),
+            .properties = PQgetvalue(res, i, 4),
+            .person_id = strtoll(PQgetvalue(res, i, 5), NULL, 10),
+            .customer_id = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+            .email = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+            .attributes = PQgetvalue(res, i, 8),
+            .timestamp_us = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+        };
+        each(cls, &e);
+    }
+    PQclear(res);
+    return (enum store_status)rows;
 }

@@ -264,6 +264,16 @@ bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_
     return rule != NULL && (rule->conditions == NULL || holds(rule->conditions, facts));
 }
 
+long trigger_rule_first_failure(const struct trigger_rule *rule, const struct trigger_facts *facts)
+{
+    if (rule == NULL || rule->conditions == NULL)
+        return -1;
+    for (size_t i = 0; i < rule->conditions->child_count; i++)
+        if (!holds(rule->conditions->children[i], facts))
+            return (long)i;
+    return -1;
+}
+
 bool trigger_watch_matches(const struct trigger_watch *watch, const struct trigger_facts *facts)
 {
     return watch != NULL && watch->event != NULL && facts->event_name != NULL &&

@@ -47,6 +47,10 @@ bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_o
  */
 bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_facts *facts);
 
+/* The index of the first of the rule's top-level conditions that does not hold for `facts`, or
+ * -1 when all hold (or there are none): what `trackd rules test --person` reports. */
+long trigger_rule_first_failure(const struct trigger_rule *rule, const struct trigger_facts *facts);
+
 /* True when `watch` (an exit_on entry or a goal) holds for `facts`: the event's name is the
  * watched one and its conditions hold, as trigger_rule_matches compares them. */
 bool trigger_watch_matches(const struct trigger_watch *watch, const struct trigger_facts *facts);
