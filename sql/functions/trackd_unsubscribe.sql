@@ -21,6 +21,9 @@ BEGIN
     UPDATE people SET attributes = attributes || jsonb_build_object('unsubscribed', p_unsubscribe),
                       updated_at = now()
     WHERE id = v_person;
+    IF NOT FOUND THEN
+        RETURN 'not_found'; -- deleted since
+    END IF;
     IF p_unsubscribe THEN
         PERFORM trackd_record_metric(p_workspace, p_delivery_id, 'unsubscribed', NULL, NULL, NULL,
                                      NULL, p_received, p_received);
