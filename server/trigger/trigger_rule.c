@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trigger/trigger_liquid.h"
 #include "trigger/trigger_template.h"
 #include "trigger/trigger_url.h"
 
@@ -653,6 +654,36 @@ static bool parse_set_attributes(json_object *action, struct refusal *r)
     return true;
 }
 
+/* Every string of the action is a template (object keys are not): each must parse, so that a
+ * mistake is refused when the rule is loaded, naming the field and the byte position, rather
+ * than sent to people as literal text. */
+static bool check_templates(json_object *value, const char *path, struct refusal *r)
+{
+    if (json_object_is_type(value, json_type_string)) {
+        size_t position = 0;
+        char why[200];
+        if (!trigger_liquid_check(json_object_get_string(value), &position, why, sizeof why))
+            return refuse(r, path, "%s has a template error at byte %zu: %s", path, position, why);
+        return true;
+    }
+    char child[320];
+    if (json_object_is_type(value, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(value); i++) {
+            snprintf(child, sizeof child, "%s[%zu]", path, i);
+            if (!check_templates(json_object_array_get_idx(value, i), child, r))
+                return false;
+        }
+    } else if (json_object_is_type(value, json_type_object)) {
+        json_object_object_foreach(value, key, member_value)
+        {
+            join_path(child, sizeof child, path, key);
+            if (!check_templates(member_value, child, r))
+                return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_action(json_object *definition, struct trigger_rule *rule, struct refusal *r)
 {
     json_object *action = member(definition, "action");
@@ -674,6 +705,8 @@ static bool parse_action(json_object *definition, struct trigger_rule *rule, str
     } else {
         return refuse(r, "action.type", "action.type must be one of push, webhook, set_attributes");
     }
+    if (ok && !check_templates(action, "action", r))
+        return false;
     if (ok && json_object_deep_copy(action, &rule->action, NULL) != 0)
         return refuse(r, "action", "out of memory");
     return ok;

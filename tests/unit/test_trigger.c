@@ -6,6 +6,7 @@
 
 #include "trigger/trigger_eval.h"
 #include "trigger/trigger_rule.h"
+#include "trigger/trigger_liquid.h"
 #include "trigger/trigger_template.h"
 #include "trigger/trigger_url.h"
 
@@ -604,7 +605,7 @@ static struct template_case renders_templates_cases[] = {
     {"[{{ event.nothing }}]", "[]"},
     {"{{ event.qty }} x {{ event.ratio }} x {{ event.cost }}", "3 x 0.5 x 4.99"},
     {"{{ event.price }} usd", "4.99 usd"},
-    {"{{ event.flag }}/{{ event.off | default: 'x' }}", "true/false"},
+    {"{{ event.flag }}/{{ event.off | default: 'x' }}", "true/x"},
     {"{{ event.huge }}", "18446744073709551615"},
     {"{{ event.address }}", "{\"city\":\"Paris\",\"geo\":{\"zip\":\"75001\"}}"},
     {"{{ event.tags }}", "[\"sale\",\"new\",2]"},
@@ -615,12 +616,44 @@ static struct template_case renders_templates_cases[] = {
     {"{{ event.qty }", "{{ event.qty }"},
     {"{{ foo }}", "{{ foo }}"},
     {"{{ }}", "{{ }}"},
-    {"{{ event.product | upcase }}", "{{ event.product | upcase }}"},
+    {"{{ event.product | upcase }}", "SOCKS"},
     {"{{ event.product | default: friend }}", "{{ event.product | default: friend }}"},
     {"{{ event.product | default: 'friend }}", "{{ event.product | default: 'friend }}"},
-    {"}} {{ event.product }} {{", "}} socks {{"},
-    {"{{{ event.product }}}", "{socks}"},
-    {"a {{ b {{ event.qty }}", "a {{ b 3"},
+    /* A template that does not parse (stored before templates were checked) shows as it is. */
+    {"}} {{ event.product }} {{", "}} {{ event.product }} {{"},
+    {"{{{ event.product }}}", "{{{ event.product }}}"},
+    {"a {{ b {{ event.qty }}", "a {{ b {{ event.qty }}"},
+    /* Customer.io's Liquid: customer is person; filters; tags. */
+    {"{{ customer.first_name }} / {{ customer.id }}", "Ada / u1"},
+    {"{{ person.first_name | upcase }} {{ 'MiXed' | downcase }} {{ 'word' | capitalize }}",
+     "ADA mixed Word"},
+    {"[{{ '  pad  ' | strip }}]", "[pad]"},
+    {"{{ '<b>\"Tom\" & Jerry</b>' | escape }}", "&lt;b&gt;&quot;Tom&quot; &amp; Jerry&lt;/b&gt;"},
+    {"{{ 'a b&c/d' | url_encode }}", "a+b%26c%2Fd"},
+    {"{{ event.tags | size }} {{ event.product | size }} {{ event.tags | join: ', ' }}",
+     "3 5 sale, new, 2"},
+    {"{{ event.qty | plus: 2 }} {{ event.cost | minus: 0.99 }} {{ event.price | plus: 1 }}",
+     "5 4 5.99"},
+    {"{{ event.ratio | plus: 1 }} {{ event.qty | minus: 5 }} {{ event.word | plus: 1 }}",
+     "1.5 -2 abc"},
+    {"{{ 1700000000 | date: '%Y-%m-%d %H:%M' }}", "2023-11-14 22:13"},
+    {"{{ '2026-12-06T10:30:00Z' | date: '%d/%m/%Y' }}", "06/12/2026"},
+    {"{{ person.nick | default: 'friend' | upcase }}", "FRIEND"},
+    {"{% if person.plan == 'pro' %}pro{% elsif person.plan == 'free' %}free{% else %}other{% endif "
+     "%}",
+     "pro"},
+    {"{% if event.qty > 5 %}many{% elsif event.qty > 2 %}some{% else %}few{% endif %}", "some"},
+    {"{% if event.tags contains 'sale' and person.vip %}vip sale{% else %}no{% endif %}", "no"},
+    {"{% if person.vip or event.flag %}yes{% endif %}", "yes"},
+    {"{% if event.product contains 'ock' %}has{% endif %}{% if event.nothing %}x{% endif %}",
+     "has"},
+    {"{% if event.qty != 3 %}a{% else %}b{% endif %}", "b"},
+    {"{% for item in event.items %}{{ item.sku }}{% if item.n %}x{{ item.n }}{% endif %};{% endfor "
+     "%}",
+     "S1x2;S2;"},
+    {"{% for t in event.tags %}{% for u in event.tags %}.{% endfor %}|{% endfor %}",
+     "...|...|...|"},
+    {"{% for t in event.nothing %}x{% endfor %}empty", "empty"},
 };
 
 Test(trigger, renders_templates)
@@ -970,11 +1003,11 @@ static void collect_warning(void *cls, const char *field, const char *message)
 Test(trigger, templates_in_header_values_are_warned_about)
 {
     char field[128], message[320], warnings[2048] = "";
-    struct trigger_rule *rule = webhook_rule(
-        "https://x.test/u/{{ person.id }}",
-        ",\"headers\":{\"X-Static\":\"yes\",\"X-User\":\"id {{ person.id }}\","
-        "\"X-Not\":\"{{ nope }}\",\"X-Empty\":\"\"},\"body\":{\"a\":\"{{ event.a }}\"}",
-        field, message);
+    struct trigger_rule *rule =
+        webhook_rule("https://x.test/u/{{ person.id }}",
+                     ",\"headers\":{\"X-Static\":\"yes\",\"X-User\":\"id {{ person.id }}\","
+                     "\"X-Empty\":\"\"},\"body\":{\"a\":\"{{ event.a }}\"}",
+                     field, message);
     cr_assert_not_null(rule, "%s: %s", field, message);
     trigger_rule_warnings(rule, collect_warning, warnings);
     cr_assert_str_eq(warnings, "action.headers.X-User: the value holds a template: event and "
@@ -989,7 +1022,8 @@ Test(trigger, templates_in_header_values_are_warned_about)
     cr_assert_str_empty(warnings, "a push's templates warn of nothing");
     trigger_rule_free(rule);
     cr_assert(trigger_template_has_expression("a {{ event.x | default: 'y' }}"));
-    cr_assert_not(trigger_template_has_expression("a {{ x }} {{ event.x"));
+    cr_assert(trigger_template_has_expression("{% if person.vip %}x{% endif %}"));
+    cr_assert_not(trigger_template_has_expression("a { x } and }} alone"));
 }
 
 /* ---- the SPEC §5 example and the shipped rules ---- */
@@ -1089,4 +1123,53 @@ Test(trigger, every_shipped_rule_parses)
     closedir(dir);
     cr_assert_eq(found, 4, "the four examples of rules/README.md are there");
     cr_assert_geq(files, 4);
+}
+
+/* Templates are checked when a rule is loaded: what is wrong is named, with its byte position. */
+static const struct {
+    const char *text;
+    size_t position;
+    const char *message_part;
+} refused_templates[] = {
+    {"Hi {{ person.first_name | shout }}", 26, "unknown filter 'shout'"},
+    {"Hi {{ foo.bar }}", 6, "'foo.bar' is not a known value"},
+    {"Hi {{ event }}", 6, "'event' is not a known value"},
+    {"{% if person.vip %}yes", 0, "{% if %} is not closed"},
+    {"{% for x in event.items %}{{ x.sku }}", 0, "{% for %} is not closed"},
+    {"{{ person.id", 0, "'{{' is not closed with '}}'"},
+    {"{% unless person.vip %}x{% endunless %}", 3, "unknown or misplaced tag 'unless'"},
+    {"{% else %}", 3, "unknown or misplaced tag 'else'"},
+    {"{{ x.sku }}", 3, "'x.sku' is not a known value"},
+    {"{{ event.a | default }}", 13, "filter 'default' takes one argument"},
+    {"{{ event.a | upcase: 1 }}", 13, "filter 'upcase' takes no argument"},
+    {"{% if event.a === 1 %}{% endif %}", 16, "a value is expected here"},
+    {"{{ 'open }}", 0, "'{{' is not closed"},
+    {"ok {% if event.a %}{% for i in event.b %}x{% endif %}", 45,
+     "unknown or misplaced tag 'endif'"},
+};
+
+Test(trigger, templates_are_checked_naming_the_position)
+{
+    for (size_t i = 0; i < sizeof refused_templates / sizeof refused_templates[0]; i++) {
+        size_t position = 999;
+        char message[200] = "";
+        cr_assert_not(
+            trigger_liquid_check(refused_templates[i].text, &position, message, sizeof message),
+            "accepted: %s", refused_templates[i].text);
+        cr_expect_eq(position, refused_templates[i].position, "%s: position %zu (%s)",
+                     refused_templates[i].text, position, message);
+        cr_expect(strstr(message, refused_templates[i].message_part) != NULL, "%s: %s",
+                  refused_templates[i].text, message);
+    }
+    size_t position;
+    char message[200];
+    cr_assert(trigger_liquid_check("plain text, {single} braces and } alone", &position, message,
+                                   sizeof message));
+    char field[128], rule_message[320];
+    struct trigger_rule *rule = webhook_rule(
+        "https://x.test/u", ",\"body\":{\"list\":[\"ok\",\"{{ person.first_name | shout }}\"]}",
+        field, rule_message);
+    cr_assert_null(rule);
+    cr_assert_str_eq(field, "action.body.list[1]");
+    cr_assert(strstr(rule_message, "unknown filter 'shout'") != NULL, "%s", rule_message);
 }
