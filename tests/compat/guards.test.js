@@ -64,6 +64,21 @@ describe('campaign guards: unsubscribes and send windows', { timeout: 120_000 },
             exit_on: [{ event: 'order_completed', conditions: [{ field: 'event.total', op: 'gt', value: 10 }] }],
         }),
         push('welcome-push', 'signed_up', { goal: { event: 'purchase', within: '1h' } }),
+        {
+            name: 'liquid-hook',
+            trigger: { event: 'liquid' },
+            action: {
+                type: 'webhook',
+                url: 'RECEIVER/hooks/liquid-hook?who={{ customer.first_name | downcase }}',
+                body: {
+                    greeting: '{% if customer.vip %}Dear VIP {% elsif customer.plan == "pro" %}Dear pro {% else %}Hi {% endif %}{{ customer.first_name | upcase }}',
+                    items: '{% for i in event.items %}{{ i.sku }}{% if i.qty > 1 %}x{{ i.qty }}{% endif %};{% endfor %}',
+                    total: '{{ event.total | plus: 5 }} {{ event.tags | join: "/" }} {{ event.tags | size }}',
+                    when: '{{ event.at | date: "%Y-%m-%d" }} {{ event.note | default: "none" | capitalize }}',
+                    safe: '{{ event.html | escape }}',
+                },
+            },
+        },
         push('upgrade-push', 'trial_ending', {
             delay: '2s',
             recheck: true,
@@ -306,6 +321,48 @@ describe('campaign guards: unsubscribes and send windows', { timeout: 120_000 },
         const [skipped] = await deliveriesOf('upgrade-push', 'upgrader');
         assert.equal(skipped.last_error, "its rule's conditions no longer hold");
         assert.equal(receiver.to('/fcm').filter((r) => r.body.message.token === 'token-upgrader').length, 0);
+    });
+
+    it('templates render Customer.io\'s Liquid; a bad one is refused at load, naming the position', async () => {
+        await client.identify({ userId: 'liquid-1', traits: { first_name: 'Ada', plan: 'pro' } });
+        await client.track({
+            userId: 'liquid-1',
+            event: 'liquid',
+            properties: {
+                items: [{ sku: 'S1', qty: 2 }, { sku: 'S2', qty: 1 }],
+                total: 10,
+                tags: ['a', 'b'],
+                at: '2026-03-08T06:00:00Z',
+                html: '<b>"hi"</b>',
+            },
+        });
+        await settled('liquid-hook', 'liquid-1', ['sent']);
+        const hit = receiver.requests.find((r) => r.path.startsWith('/hooks/liquid-hook'));
+        assert.equal(hit.path, '/hooks/liquid-hook?who=ada');
+        assert.deepEqual(hit.body, {
+            greeting: 'Dear pro ADA',
+            items: 'S1x2;S2;',
+            total: '15 a/b 2',
+            when: '2026-03-08 None',
+            safe: '&lt;b&gt;&quot;hi&quot;&lt;/b&gt;',
+        });
+
+        const bad = path.join(rulesDir, 'bad-template.json');
+        fs.writeFileSync(bad, JSON.stringify(push('bad-template', 'x', {
+            action: { type: 'push', title: 'Hi {{ customer.first_name | shout }}', body: 'b' },
+        })));
+        try {
+            await assert.rejects(trackd.cli(['rules', 'load', '--workspace', 'compat', bad]), (error) => {
+                assert.match(String(error.message), /bad-template\.json: action\.title: action\.title has a template error at byte 28: unknown filter 'shout'/);
+                return true;
+            });
+            fs.writeFileSync(bad, JSON.stringify(push('bad-template', 'x', {
+                action: { type: 'push', title: '{% if customer.vip %}VIP', body: 'b' },
+            })));
+            await assert.rejects(trackd.cli(['rules', 'load', '--workspace', 'compat', bad]), /action\.title has a template error at byte 0: \{% if %\} is not closed/);
+        } finally {
+            fs.rmSync(bad, { force: true });
+        }
     });
 
     it('TRACKD_DEFAULT_TIMEZONE must look like a time zone name', async () => {
