@@ -3,6 +3,10 @@
 #ifndef TRACKD_APP_CLI_INTERNAL_H
 #define TRACKD_APP_CLI_INTERNAL_H
 
+#include <stdint.h>
+
+struct store;
+
 enum cli_exit_code {
     CLI_EXIT_OK = 0,      /* success */
     CLI_EXIT_RUNTIME = 1, /* the database or the network failed, or the input was refused */
@@ -15,6 +19,10 @@ int cli_rules_load(const char *database_url, const char *workspace, char **paths
 
 /* `trackd rules list --workspace NAME`: one line per rule. */
 int cli_rules_list(const char *database_url, const char *workspace);
+
+/* Connects and finds workspace `name` (*id); prints why not ("trackd rules: ...") and returns
+ * NULL. */
+struct store *cli_open_workspace(const char *database_url, const char *name, int64_t *id);
 
 /* `trackd rules test --workspace NAME RULE.json [--since 7d] [--person ID]` (args: after
  * "test"): replays stored events through a rule, writing and sending nothing. */

@@ -184,8 +184,7 @@ static void load_path(struct loaded_rules *rules, const char *path)
     free(names);
 }
 
-/* Connects and finds the workspace; prints why not and returns NULL. */
-static struct store *open_workspace(const char *database_url, const char *name, int64_t *id)
+struct store *cli_open_workspace(const char *database_url, const char *name, int64_t *id)
 {
     char error[512];
     struct store *store = store_connect(database_url, error, sizeof error);
@@ -216,7 +215,7 @@ int cli_rules_load(const char *database_url, const char *workspace, char **paths
         return CLI_EXIT_RUNTIME;
     }
     int64_t workspace_id = 0;
-    struct store *store = open_workspace(database_url, workspace, &workspace_id);
+    struct store *store = cli_open_workspace(database_url, workspace, &workspace_id);
     if (store != NULL) {
         struct store_rule_input *inputs = calloc(rules.count, sizeof *inputs);
         for (size_t i = 0; inputs != NULL && i < rules.count; i++)
@@ -257,7 +256,7 @@ static void print_rule(void *cls, const struct store_rule_row *rule)
 int cli_rules_list(const char *database_url, const char *workspace)
 {
     int64_t workspace_id = 0;
-    struct store *store = open_workspace(database_url, workspace, &workspace_id);
+    struct store *store = cli_open_workspace(database_url, workspace, &workspace_id);
     if (store == NULL)
         return CLI_EXIT_RUNTIME;
     int code = CLI_EXIT_OK;

@@ -237,19 +237,11 @@ int cli_rules_test(const char *database_url, char **args, int count)
     struct trigger_rule *rule = read_rule(o.path, &definition);
     if (rule == NULL)
         return CLI_EXIT_RUNTIME;
-    char error[512];
     int code = CLI_EXIT_RUNTIME;
     int64_t workspace_id = 0;
-    struct store *store = store_connect(database_url, error, sizeof error);
-    enum store_status found =
-        store ? store_find_workspace(store, o.workspace, &workspace_id) : STORE_HARD_ERROR;
-    if (store == NULL || found != STORE_ONE_RESULT) {
-        fprintf(stderr, "trackd rules test: %s\n",
-                store == NULL               ? error
-                : found == STORE_NO_RESULTS ? "no workspace of that name"
-                                            : store_last_error(store));
+    struct store *store = cli_open_workspace(database_url, o.workspace, &workspace_id);
+    if (store == NULL)
         goto done;
-    }
     printf("rule %s (trigger: %s %s) on the events of the last %s in workspace %s%s%s\n",
            rule->name, trigger_event_type_name(rule->type), rule->event, o.since, o.workspace,
            o.person ? ", person " : "", o.person ? o.person : "");

@@ -10,10 +10,9 @@
 #include "trigger/trigger_url.h"
 
 bool trigger_template_walk(const char *template_text, const struct trigger_facts *facts,
-                           const struct trigger_template_sink *sink, void *cls)
+                           const struct trigger_liquid_sink *sink, void *cls)
 {
-    const struct trigger_liquid_sink liquid = {sink->literal, sink->value};
-    return trigger_liquid_render(template_text, facts, &liquid, cls);
+    return trigger_liquid_render(template_text, facts, sink, cls);
 }
 
 /* trigger_render's sink: everything goes into the text as it is. */
@@ -26,7 +25,7 @@ char *trigger_render(const char *template_text, const struct trigger_facts *fact
 {
     if (template_text == NULL)
         return NULL;
-    static const struct trigger_template_sink sink = {append_piece, append_piece};
+    static const struct trigger_liquid_sink sink = {append_piece, append_piece};
     struct textbuf b = {0};
     textbuf_append(&b, "", 0); /* an empty template renders as "", not NULL */
     if (!trigger_template_walk(template_text, facts, &sink, &b) || b.failed) {

@@ -1,12 +1,8 @@
 /*
- * Action templates (SPEC §5): "{{ event.x }}" and "{{ person.x }}" in the strings of an action,
- * with an optional default filter. Pure: no I/O, no clock, no globals; the facts are only read.
- *
- * Grammar of one expression: "{{" ws* FIELD ws* ( "|" ws* "default" ws* ":" ws* QUOTED ws* )?
- * "}}", where FIELD is event.<path>, event.name, person.<path>, person.id or person.email (looked
- * up as by trigger_lookup) and QUOTED is text in '...' or "..." (no escapes; the other quote may
- * appear inside). Anything starting with "{{" that is not such an expression, including an
- * unclosed "{{", is copied literally, so a mistake shows in the output instead of vanishing.
+ * Action templates: every string of an action is a template in Customer.io's Liquid subset
+ * (trigger_liquid.h has the language, the check made when a rule is loaded, and the renderer).
+ * This file renders whole actions: JSON values, and a webhook's url through trigger_url.c. Pure:
+ * no I/O, no globals; the facts are only read.
  */
 #ifndef TRACKD_TRIGGER_TEMPLATE_H
 #define TRACKD_TRIGGER_TEMPLATE_H
@@ -16,15 +12,14 @@
 #include <stddef.h>
 
 #include "trigger/trigger_eval.h"
+#include "trigger/trigger_liquid.h"
 #include "trigger/trigger_rule.h"
 
 /*
- * Renders "{{ event.x }}", "{{ person.x }}", with an optional `| default: "text"` filter
- * (single or double quotes), whitespace inside braces optional. A missing value renders empty
- * (or the default; so do JSON null and the empty string); strings render as their text,
- * numbers/booleans as JSON, objects/arrays as compact JSON. Unclosed braces are copied
- * literally. Returns a new string the caller frees; NULL when template_text is NULL or out of
- * memory.
+ * Renders a template (trigger_liquid_render): a missing value renders empty; strings as their
+ * text, numbers and booleans as JSON, objects and arrays as compact JSON. A template that does not
+ * parse (stored before templates were checked) renders as it is written. Returns a new string the
+ * caller frees; NULL when template_text is NULL or out of memory.
  */
 char *trigger_render(const char *template_text, const struct trigger_facts *facts);
 
@@ -47,25 +42,15 @@ json_object *trigger_render_json(json_object *value, const struct trigger_facts 
 json_object *trigger_render_action(const struct trigger_rule *rule,
                                    const struct trigger_facts *facts);
 
-/* What a template is made of, handed out in order by trigger_template_walk. */
-struct trigger_template_sink {
-    /* Text of the template itself: between expressions, and a lone "{" for each "{{" that
-     * starts no expression. Never empty. */
-    void (*literal)(void *cls, const char *text, size_t len);
-    /* The rendered value of one expression, as trigger_render writes it (its default when the
-     * value is missing or empty); may be empty and may hold NUL bytes. */
-    void (*value)(void *cls, const char *text, size_t len);
-};
-
 /*
  * Walks `template_text`, handing its literal text and the rendered value of each expression to
  * `sink`, in order; trigger_render is this walk with both pieces appended as they are. `facts`
  * may be NULL: every field is then missing. False when out of memory (after some pieces).
  */
 bool trigger_template_walk(const char *template_text, const struct trigger_facts *facts,
-                           const struct trigger_template_sink *sink, void *cls);
+                           const struct trigger_liquid_sink *sink, void *cls);
 
-/* True when `template_text` holds at least one expression (as trigger_render reads it). */
+/* True when `template_text` holds {{ }} or {% %} markup. */
 bool trigger_template_has_expression(const char *template_text);
 
 #endif

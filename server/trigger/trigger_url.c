@@ -205,7 +205,7 @@ bool trigger_url_check(const char *url_template, char *message, size_t message_s
     size_t origin = trigger_url_origin_length(url_template);
     if (!check_authority(url_template + scheme, origin - scheme, message, message_size))
         return false;
-    static const struct trigger_template_sink sink = {check_literal, check_value};
+    static const struct trigger_liquid_sink sink = {check_literal, check_value};
     struct check_state state = {message, message_size, false};
     if (!trigger_template_walk(url_template + origin, NULL, &sink, &state)) {
         snprintf(message, message_size, "out of memory");
@@ -290,7 +290,7 @@ char *trigger_render_url(const char *url_template, const struct trigger_facts *f
     struct render_state s = {.part = URL_PATH};
     textbuf_append(&s.out, url_template, origin);
     s.segment_start = s.out.len;
-    static const struct trigger_template_sink sink = {render_literal, render_value};
+    static const struct trigger_liquid_sink sink = {render_literal, render_value};
     bool ok = trigger_template_walk(url_template + origin, facts, &sink, &s);
     if (s.part == URL_PATH)
         end_segment(&s);

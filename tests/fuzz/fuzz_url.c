@@ -113,7 +113,7 @@ static void check_rendered(const char *template_text, const char *url)
     }
 
     struct skeleton s = {0};
-    static const struct trigger_template_sink sink = {skeleton_literal, skeleton_value};
+    static const struct trigger_liquid_sink sink = {skeleton_literal, skeleton_value};
     if (!trigger_template_walk(template_text + origin, NULL, &sink, &s))
         fuzz_fail("out of memory");
     struct textbuf got = {0};
