@@ -5,6 +5,7 @@
 
 #include "delivery/delivery_worker.h"
 #include "engine/evaluator.h"
+#include "engine/journey_runner.h"
 #include "http/http_server.h"
 #include "ingest/ingest_queue.h"
 #include "ingest/rejection_limit.h"
@@ -19,6 +20,7 @@ struct app {
     struct retention *retention;        /* NULL when disabled */
     struct rejection_limit *rejections; /* NULL without HTTP */
     struct evaluator *evaluator;        /* NULL without workers */
+    struct journey_runner *journeys;    /* NULL without workers */
     struct delivery_worker *deliveries[MAX_DELIVERY_WORKERS];
     unsigned delivery_count;
 };
@@ -90,6 +92,11 @@ static bool start_workers(struct app *app, const struct config *cfg, char *error
     app->evaluator = evaluator_start(cfg->database_url, cfg->default_timezone);
     if (app->evaluator == NULL) {
         snprintf(error, error_size, "cannot start the rule evaluator");
+        return false;
+    }
+    app->journeys = journey_runner_start(cfg->database_url, cfg->default_timezone);
+    if (app->journeys == NULL) {
+        snprintf(error, error_size, "cannot start the journey runner");
         return false;
     }
     struct delivery_options options = delivery_options_of(cfg);
@@ -167,6 +174,7 @@ void app_stop(struct app *app)
     retention_stop(app->retention);
     rejection_limit_free(app->rejections);
     evaluator_stop(app->evaluator);
+    journey_runner_stop(app->journeys);
     for (unsigned i = 0; i < app->delivery_count; i++)
         delivery_stop(app->deliveries[i]);
     free(app);

@@ -53,6 +53,8 @@ static char *watched_events(const struct trigger_rule *rule)
         json_object_array_add(events, json_object_new_string(rule->exits[i].event));
     if (events != NULL && rule->goal.event != NULL)
         json_object_array_add(events, json_object_new_string(rule->goal.event));
+    for (size_t i = 0; events != NULL && i < rule->journey_event_count; i++)
+        json_object_array_add(events, json_object_new_string(rule->journey_events[i]));
     char *text =
         events ? strdup(json_object_to_json_string_ext(events, JSON_C_TO_STRING_PLAIN)) : NULL;
     json_object_put(events);

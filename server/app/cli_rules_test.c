@@ -153,7 +153,10 @@ static void replay_event(void *cls, const struct store_history_event *e)
             r->distinct_people++;
         state->last_fired_us = e->timestamp_us;
         if (r->person != NULL || r->fired <= SHOWN_MAX) {
-            json_object *action = trigger_render_action(r->rule, &facts);
+            /* A journey's firing starts it: its steps depend on what happens after. */
+            json_object *action = r->rule->steps != NULL
+                                      ? json_object_new_string("a journey starts (steps)")
+                                      : trigger_render_action(r->rule, &facts);
             if (r->person == NULL)
                 printf("  fires for %s on event %lld at %s: ", who, (long long)e->event_id,
                        e->timestamp);

@@ -74,30 +74,66 @@ static enum trigger_event_type event_type_of(const char *type)
                                          : TRIGGER_TYPE_EVENT;
 }
 
-/* Fires `rule` for `event`: renders its action with the event's facts and records the firing. */
+/* What a journey keeps of the event that started it, for its steps: {"name", "properties"}
+ * as JSON text (new; NULL when out of memory). */
+static char *trigger_of(const struct store_pending_event *event, json_object *properties)
+{
+    json_object *trigger = json_object_new_object();
+    if (trigger == NULL)
+        return NULL;
+    json_object_object_add(trigger, "name", json_object_new_string(event->name));
+    json_object_object_add(trigger, "properties",
+                           properties ? json_object_get(properties) : json_object_new_object());
+    char *text = strdup(json_object_to_json_string_ext(trigger, JSON_C_TO_STRING_PLAIN |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(trigger);
+    return text;
+}
+
+/* Fires `rule` for `event`: renders its action with the event's facts and records the firing;
+ * a journey starts a run instead, which a journey runner moves through the steps. */
 static void fire(struct batch *b, const struct cached_rule *rule,
                  const struct store_pending_event *event, const struct trigger_facts *facts)
 {
-    json_object *action = trigger_render_action(rule->rule, facts);
-    if (action == NULL) {
-        b->failed = true;
-        return;
+    json_object *action = NULL;
+    char *trigger = NULL;
+    const char *text = NULL;
+    if (rule->rule->steps != NULL) {
+        if ((trigger = trigger_of(event, facts->event_properties)) == NULL) {
+            b->failed = true;
+            return;
+        }
+    } else {
+        struct trigger_facts with_link = *facts;
+        with_link.unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER;
+        if ((action = trigger_render_action(rule->rule, &with_link)) == NULL) {
+            b->failed = true;
+            return;
+        }
+        /* The delivery carries it: whether the message goes to people who unsubscribed is
+         * decided when it falls due (trackd_claim_deliveries), by the rule as it fired. */
+        if (rule->rule->transactional)
+            json_object_object_add(action, "transactional", json_object_new_boolean(1));
+        /* So is whether its conditions are checked again then (delivery/recheck.c). */
+        if (rule->rule->recheck)
+            json_object_object_add(action, "recheck", json_object_new_boolean(1));
+        text = json_object_to_json_string_ext(action, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
     }
-    /* The delivery carries it: whether the message goes to people who unsubscribed is decided
-     * when it falls due (trackd_claim_deliveries), by the rule as it fired. */
-    if (rule->rule->transactional)
-        json_object_object_add(action, "transactional", json_object_new_boolean(1));
-    /* So is whether its conditions are checked again then (delivery/recheck.c). */
-    if (rule->rule->recheck)
-        json_object_object_add(action, "recheck", json_object_new_boolean(1));
-    const char *text = json_object_to_json_string_ext(action, JSON_C_TO_STRING_PLAIN |
-                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+    /* A journey whose first step waits is at that step from the start. */
+    int64_t delay_us = rule->rule->delay_us;
+    const char *waiting_for = NULL;
+    if (rule->rule->steps != NULL && rule->rule->steps[0].kind == TRIGGER_STEP_WAIT)
+        delay_us += rule->rule->steps[0].wait_us;
+    if (rule->rule->steps != NULL && rule->rule->steps[0].kind == TRIGGER_STEP_WAIT_UNTIL) {
+        delay_us += rule->rule->steps[0].wait_us;
+        waiting_for = rule->rule->steps[0].event;
+    }
     bool fired = false;
     if (store_fire(b->store, event->workspace_id, rule->id, event->person_id, event->event_id,
-                   frequency_name(rule->rule->frequency), rule->rule->at_most_every_us,
-                   rule->rule->delay_us, text,
-                   rule->rule->send_window.set ? b->evaluator->default_timezone : NULL,
-                   &fired) < 0) {
+                   frequency_name(rule->rule->frequency), rule->rule->at_most_every_us, delay_us,
+                   text, rule->rule->send_window.set ? b->evaluator->default_timezone : NULL,
+                   trigger, waiting_for, &fired) < 0) {
         LOG_WARN("evaluator", "recording a firing of rule %s failed: %s", rule->rule->name,
                  store_last_error(b->store));
         b->failed = true;
@@ -108,10 +144,12 @@ static void fire(struct batch *b, const struct cached_rule *rule,
                   (long long)event->event_id);
     }
     json_object_put(action);
+    free(trigger);
 }
 
-/* The event is one a rule watches (exit_on, goal): an exit cancels what the rule still has
- * pending for the person, a goal marks the deliveries it follows converted. */
+/* The event is one a rule watches (exit_on, goal, its journey's): an exit cancels what the rule
+ * still has pending for the person and ends their journeys through it, a goal marks the
+ * deliveries and journeys it follows converted. */
 static void watch(struct batch *b, const struct cached_watcher *watcher,
                   const struct store_pending_event *event, const struct trigger_facts *facts)
 {
@@ -136,6 +174,19 @@ static void watch(struct batch *b, const struct cached_watcher *watcher,
         LOG_WARN("evaluator", "recording a conversion of rule %s failed: %s", rule->name,
                  store_last_error(b->store));
         b->failed = true;
+    }
+    /* An event the journey waits for or branches on: its runs for the person remember it. */
+    for (size_t i = 0; i < rule->journey_event_count && !b->failed; i++) {
+        if (strcmp(rule->journey_events[i], event->name) != 0)
+            continue;
+        if (store_journey_event(b->store, watcher->rule->id, event->person_id, event->event_id,
+                                event->name,
+                                &count) < 0) {
+            LOG_WARN("evaluator", "recording a journey event of rule %s failed: %s", rule->name,
+                     store_last_error(b->store));
+            b->failed = true;
+        }
+        break;
     }
 }
 

@@ -100,8 +100,10 @@ static void index_watchers(struct rule_cache *cache)
             ok = add_watcher(cache, &capacity, r, r->rule->exits[e].event);
         if (ok && r->rule->goal.event != NULL)
             ok = add_watcher(cache, &capacity, r, r->rule->goal.event);
+        for (size_t e = 0; ok && e < r->rule->journey_event_count; e++)
+            ok = add_watcher(cache, &capacity, r, r->rule->journey_events[e]);
         if (!ok)
-            LOG_WARN("evaluator", "out of memory: exits and goals of rule %s are not watched",
+            LOG_WARN("evaluator", "out of memory: exits, goals and journey events of rule %s are not watched",
                      r->rule->name);
     }
     if (cache->watcher_count > 1)
@@ -190,4 +192,13 @@ void rule_cache_clear(struct rule_cache *cache)
     cache->watchers = NULL;
     cache->watcher_count = 0;
     cache->version[0] = '\0';
+}
+
+const struct cached_rule *rule_cache_find(const struct rule_cache *cache, int64_t rule_id)
+{
+    /* Rules are sorted by trigger, not id; a journey runner looks up a few per batch. */
+    for (size_t i = 0; i < cache->count; i++)
+        if (cache->rules[i].id == rule_id)
+            return &cache->rules[i];
+    return NULL;
 }

@@ -17,7 +17,8 @@ struct cached_rule {
     struct trigger_rule *rule; /* owned by the cache */
 };
 
-/* A custom event a rule watches besides its trigger (exit_on, goal): once per rule and event. */
+/* A custom event a rule watches besides its trigger (exit_on, goal, what its journey asks
+ * about): once per rule and event. */
 struct cached_watcher {
     int64_t workspace_id;
     const char *event;              /* lent by the rule */
@@ -45,6 +46,9 @@ void rule_cache_candidates(const struct rule_cache *cache, int64_t workspace_id,
  * first, *count how many follow it. */
 void rule_cache_watchers(const struct rule_cache *cache, int64_t workspace_id, const char *event,
                          const struct cached_watcher **first, size_t *count);
+
+/* The cached rule with this id, or NULL (disabled, deleted, or no longer parsing). */
+const struct cached_rule *rule_cache_find(const struct rule_cache *cache, int64_t rule_id);
 
 /* Frees every rule; the cache is empty afterwards. */
 void rule_cache_clear(struct rule_cache *cache);

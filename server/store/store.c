@@ -131,6 +131,7 @@ static bool open_statements(struct store *store)
            prepare_list(store, store_rules_statements, store_rules_statement_count) &&
            prepare_list(store, store_evaluations_statements, store_evaluations_statement_count) &&
            prepare_list(store, store_deliveries_statements, store_deliveries_statement_count) &&
+           prepare_list(store, store_journeys_statements, store_journeys_statement_count) &&
            prepare_list(store, store_tail_statements, store_tail_statement_count) &&
            prepare_list(store, store_migrate_statements, store_migrate_statement_count);
 }

@@ -110,15 +110,73 @@ enum store_status store_exit(struct store *store, int64_t rule_id, int64_t perso
 enum store_status store_convert(struct store *store, int64_t rule_id, int64_t person_id,
                                 int64_t event_id, int64_t within_us, long *count);
 
+/* Inside the evaluation's transaction, an event a rule's journey asks about: the person's
+ * active runs of `rule_id` (but one this event started) remember it, and one waiting for it
+ * moves on (*count: runs). */
+enum store_status store_journey_event(struct store *store, int64_t rule_id, int64_t person_id,
+                                      int64_t event_id, const char *event_name, long *count);
+
 /* Records a firing and its deliveries inside the evaluation's transaction. `frequency` is
- * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON. For a rule with
- * a send window, `window_timezone` is TRACKD_DEFAULT_TIMEZONE and the deliveries are due at the
- * window's next opening when the delay ends outside it; NULL for a rule without one. *fired is
- * false when the frequency held it back. */
+ * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON, or NULL for a
+ * journey, which starts a run keeping `trigger` ({"name", "properties"} as JSON) for its steps,
+ * due after `delay_us`, waiting for the event `waiting_for` (NULL: none).
+ * For a rule with a send window, `window_timezone` is TRACKD_DEFAULT_TIMEZONE and the
+ * deliveries are due at the window's next opening when the delay ends outside it; NULL for a
+ * rule without one. *fired is false when the frequency held it back. */
 enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
                              int64_t person_id, int64_t event_id, const char *frequency,
                              int64_t interval_us, int64_t delay_us, const char *action,
-                             const char *window_timezone, bool *fired);
+                             const char *window_timezone, const char *trigger,
+                             const char *waiting_for, bool *fired);
+
+/* ---- journeys ---- */
+
+/* One due journey run as the runner claims it; strings lent for the call only. */
+struct store_journey_run {
+    int64_t id;
+    int64_t workspace_id;
+    int64_t rule_id;
+    int64_t person_id;         /* 0 when gone */
+    long step;                 /* where it is */
+    const char *event_name;    /* the trigger event's */
+    const char *properties;    /* its properties, JSON text */
+    const char *done_events;   /* JSON array of names */
+    const char *customer_id;   /* the person's, now; may be NULL */
+    const char *email;         /* may be NULL */
+    const char *attributes;    /* JSON text */
+};
+
+/* Opens a transaction and claims up to `limit` due runs of enabled rules (FOR UPDATE SKIP
+ * LOCKED: many runners share them), calling `each` for each. The transaction stays open: move
+ * the runs with store_journey_send and store_journey_move, then store_journey_commit (or
+ * store_abort). Returns how many were claimed. */
+enum store_status store_claim_journey_runs(struct store *store, unsigned limit,
+                                           void (*each)(void *cls,
+                                                        const struct store_journey_run *run),
+                                           void *cls);
+
+/* One action step's deliveries, as rendered actions (JSON text), for many runs at once. */
+enum store_status store_journey_send(struct store *store, const int64_t *run_ids,
+                                     const long *steps, const char *const *actions, size_t count,
+                                     const char *window_timezone);
+
+/* Where each run goes: its step and step path, its status ("active", "completed",
+ * "exited"), how long until it moves on (active), the event it waits for (or NULL), why it
+ * ended (or NULL). */
+struct store_journey_move {
+    int64_t run_id;
+    long step;
+    const char *step_path;
+    const char *status;
+    int64_t wait_us;
+    const char *waiting_for;
+    const char *end_reason;
+};
+enum store_status store_journey_move(struct store *store, const struct store_journey_move *moves,
+                                     size_t count);
+
+/* Commits the runner's transaction. */
+enum store_status store_journey_commit(struct store *store);
 
 /* Removes the claimed events from the queue and commits the evaluation. */
 enum store_status store_finish_evaluations(struct store *store, const int64_t *event_ids,

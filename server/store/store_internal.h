@@ -38,6 +38,8 @@ extern const struct store_statement store_deliveries_statements[];
 extern const size_t store_deliveries_statement_count;
 extern const struct store_statement store_retention_statements[];
 extern const size_t store_retention_statement_count;
+extern const struct store_statement store_journeys_statements[];
+extern const size_t store_journeys_statement_count;
 extern const struct store_statement store_tail_statements[];
 extern const size_t store_tail_statement_count;
 extern const struct store_statement store_migrate_statements[];

@@ -66,6 +66,9 @@ bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_o
             named = facts->person_id;
         else if (strcmp(path, "email") == 0)
             named = facts->person_email;
+    } else if (strcmp(field, "journey.done") == 0) {
+        *out = facts->journey_done;
+        return facts->journey_done != NULL;
     } else {
         return false;
     }
@@ -257,6 +260,12 @@ static bool holds(const struct trigger_condition *c, const struct trigger_facts 
         return false;
     }
     return false;
+}
+
+bool trigger_conditions_hold(const struct trigger_condition *conditions,
+                             const struct trigger_facts *facts)
+{
+    return conditions == NULL || holds(conditions, facts);
 }
 
 bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_facts *facts)

@@ -18,12 +18,17 @@ struct trigger_facts {
     json_object *person_attributes; /* lent; may be NULL */
     const char *person_id;          /* people.customer_id; may be NULL */
     const char *person_email;       /* may be NULL */
+    /* A journey's branches: the events the person did since the run started that the rule
+     * asks about, an array of names ("journey.done"); NULL outside journeys. */
+    json_object *journey_done;
+    /* What `{{ unsubscribe_url }}` renders to (an email's placeholder); NULL renders nothing. */
+    const char *unsubscribe_url;
 };
 
 /*
  * Looks up a field: "event.name" (facts->event_name), "event.<dot.path>" (event properties),
  * "person.id" (facts->person_id), "person.email" (facts->person_email), "person.<dot.path>"
- * (person attributes). When event_name, person_id or person_email is NULL, that field is looked
+ * (person attributes), "journey.done" (facts->journey_done). When event_name, person_id or person_email is NULL, that field is looked
  * up as a path like any other. A path walks nested objects by key; a segment of digits indexes an
  * array ("event.items.0.sku"). Keys containing '.' cannot be reached.
  *
@@ -46,6 +51,11 @@ bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_o
  * except neq and not_exists.
  */
 bool trigger_rule_matches(const struct trigger_rule *rule, const struct trigger_facts *facts);
+
+/* True when a condition tree (a journey branch's "if") holds for `facts`, compared as
+ * trigger_rule_matches compares; NULL holds. */
+bool trigger_conditions_hold(const struct trigger_condition *conditions,
+                             const struct trigger_facts *facts);
 
 /* The index of the first of the rule's top-level conditions that does not hold for `facts`, or
  * -1 when all hold (or there are none): what `trackd rules test --person` reports. */

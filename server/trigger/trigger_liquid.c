@@ -200,9 +200,12 @@ static bool is_name_char(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '-';
 }
 
-/* Whether a path's root is known: event, person, customer, or a loop variable in scope. */
+/* Whether a path's root is known: event, person, customer, unsubscribe_url (alone), or a loop
+ * variable in scope. */
 static bool root_known(const struct parser *ps, const char *text, size_t len)
 {
+    if (len == 15 && memcmp(text, "unsubscribe_url", 15) == 0)
+        return true;
     size_t root = 0;
     while (root < len && text[root] != '.')
         root++;
@@ -260,8 +263,8 @@ static bool parse_operand(struct parser *ps, const char **p, const char *end, st
         *out = (struct operand){OPERAND_NIL, s, len};
     else if (!root_known(ps, s, len))
         return fail(ps, s,
-                    "'%.*s' is not a known value (event.x, person.x, customer.x, or a loop "
-                    "variable)",
+                    "'%.*s' is not a known value (event.x, person.x, customer.x, "
+                    "unsubscribe_url, or a loop variable)",
                     (int)(len > 60 ? 60 : len), s);
     else
         *out = (struct operand){OPERAND_PATH, s, len};
@@ -633,6 +636,9 @@ static json_object *resolve(const struct renderer *r, const struct operand *o)
     }
     if (r->facts == NULL || o->len > TRIGGER_FIELD_MAX_BYTES)
         return NULL;
+    if (o->len == 15 && memcmp(o->text, "unsubscribe_url", 15) == 0)
+        return r->facts->unsubscribe_url ? json_object_new_string(r->facts->unsubscribe_url)
+                                         : NULL;
     /* customer.x is person.x, as Customer.io spells it. */
     if (root == 8 && memcmp(o->text, "customer", 8) == 0)
         snprintf(path, sizeof path, "person%.*s", (int)(o->len - 8), o->text + 8);

@@ -12,12 +12,15 @@
 #define US_PER_SEC INT64_C(1000000)
 #define DURATION_HINT "a duration like \"30s\", \"10m\", \"2h\" or \"1d\" (at most 365d)"
 
-/* Where a refusal is written: the caller's buffers, either of which may be NULL with size 0. */
+/* Where a refusal is written: the caller's buffers, either of which may be NULL with size 0;
+ * and what the parse is in the middle of, for the fields only a journey's branch may name. */
 struct refusal {
     char *field;
     size_t field_size;
     char *message;
     size_t message_size;
+    bool in_branch;           /* parsing a branch's "if": journey.done is allowed */
+    struct trigger_rule *rule; /* the rule being built: journey_events are gathered into it */
 };
 
 /* Records why the rule is refused; always returns false, for `return refuse(...)`. */
@@ -199,6 +202,8 @@ static const struct {
 static bool valid_field(const char *text)
 {
     const char *rest;
+    if (strcmp(text, "journey.done") == 0)
+        return true; /* parse_leaf checks where it may stand */
     if (strncmp(text, "event.", 6) == 0)
         rest = text + 6;
     else if (strncmp(text, "person.", 7) == 0)
@@ -288,6 +293,28 @@ static struct trigger_condition *parse_group(json_object *array, enum trigger_co
     return node;
 }
 
+static bool remember_journey_event(const char *event, const char *field, struct refusal *r);
+
+/* {"field": "journey.done", "op": "contains", "value": EVENT}: only in a journey's branch, and
+ * the event becomes one the journey asks about (recorded on its runs when the person does it). */
+static bool journey_done_leaf(const char *path, enum trigger_op op, json_object *value,
+                              struct refusal *r)
+{
+    char field[320];
+    join_path(field, sizeof field, path, "field");
+    if (!r->in_branch)
+        return refuse(r, field, "%s: journey.done can be tested only in a journey's branch", field);
+    join_path(field, sizeof field, path, "value");
+    if (op != TRIGGER_OP_CONTAINS || !json_object_is_type(value, json_type_string) ||
+        is_blank(json_object_get_string(value)) ||
+        strlen(json_object_get_string(value)) > TRIGGER_EVENT_MAX_BYTES)
+        return refuse(r, field,
+                      "%s: journey.done takes op \"contains\" and an event name (at most %d "
+                      "bytes) as value",
+                      field, TRIGGER_EVENT_MAX_BYTES);
+    return remember_journey_event(json_object_get_string(value), field, r);
+}
+
 static struct trigger_condition *parse_leaf(json_object *item, const char *path, struct refusal *r)
 {
     static const char *const keys[] = {"field", "op", "value", NULL};
@@ -299,8 +326,8 @@ static struct trigger_condition *parse_leaf(json_object *item, const char *path,
     if (!valid_field(field_text)) {
         join_path(field, sizeof field, path, "field");
         refuse(r, field,
-               "%s must be event.<path>, event.name, person.<path>, person.id or person.email "
-               "(at most %d bytes, no empty segment)",
+               "%s must be event.<path>, event.name, person.<path>, person.id, person.email "
+               "or, in a journey's branch, journey.done (at most %d bytes, no empty segment)",
                field, TRIGGER_FIELD_MAX_BYTES);
         return NULL;
     }
@@ -319,6 +346,8 @@ static struct trigger_condition *parse_leaf(json_object *item, const char *path,
     }
     json_object *value = NULL;
     if (!check_value(item, path, operators[i].name, operators[i].op, &value, r))
+        return NULL;
+    if (strcmp(field_text, "journey.done") == 0 && !journey_done_leaf(path, operators[i].op, value, r))
         return NULL;
 
     struct trigger_condition *leaf = calloc(1, sizeof *leaf);
@@ -568,12 +597,14 @@ static bool parse_guards(json_object *definition, struct trigger_rule *rule, str
     return true;
 }
 
-/* An optional object at `path` whose values are all strings, e.g. push data. When `header_names`,
- * keys must be HTTP header names and values may not hold CR or LF, each within its limit. */
-static bool string_map(json_object *action, const char *key, bool header_names, struct refusal *r)
+/* An optional object at `path`.`key` whose values are all strings, e.g. push data. When
+ * `header_names`, keys must be HTTP header names and values may not hold CR or LF, each within
+ * its limit. */
+static bool string_map(json_object *action, const char *at, const char *key, bool header_names,
+                       struct refusal *r)
 {
     char path[320], field[320];
-    join_path(path, sizeof path, "action", key);
+    join_path(path, sizeof path, at, key);
     json_object *map = member(action, key);
     if (map == NULL)
         return true;
@@ -602,54 +633,80 @@ static bool string_map(json_object *action, const char *key, bool header_names, 
 }
 
 /* link (a deep link or URL the app opens on a tap) and image (a URL shown in the notification) are
- * optional templates like title and body; the pushes carry them for the mobile SDKs. */
-static bool parse_push(json_object *action, struct refusal *r)
+ * optional templates like title and body; the pushes carry them for the mobile SDKs. `at` names
+ * the action ("action", "steps[1].action"), here and in the parsers below. */
+static bool parse_push(json_object *action, const char *at, struct refusal *r)
 {
     static const char *const keys[] = {"type", "title", "body", "data", "link", "image", NULL};
     const char *title, *body, *link, *image;
-    return only_known_keys(action, "action", keys, r) &&
-           string_member(action, "action", "title", true, &title, r) &&
-           string_member(action, "action", "body", true, &body, r) &&
-           string_member(action, "action", "link", false, &link, r) &&
-           string_member(action, "action", "image", false, &image, r) &&
-           string_map(action, "data", false, r);
+    return only_known_keys(action, at, keys, r) &&
+           string_member(action, at, "title", true, &title, r) &&
+           string_member(action, at, "body", true, &body, r) &&
+           string_member(action, at, "link", false, &link, r) &&
+           string_member(action, at, "image", false, &image, r) &&
+           string_map(action, at, "data", false, r);
 }
 
-static bool parse_webhook(json_object *action, struct refusal *r)
+static bool parse_webhook(json_object *action, const char *at, struct refusal *r)
 {
     static const char *const keys[] = {"type", "url", "method", "headers", "body", NULL};
     const char *url, *method;
-    char why[320];
-    if (!only_known_keys(action, "action", keys, r) ||
-        !string_member(action, "action", "url", true, &url, r))
+    char why[320], field[320];
+    if (!only_known_keys(action, at, keys, r) || !string_member(action, at, "url", true, &url, r))
         return false;
+    join_path(field, sizeof field, at, "url");
     if (!trigger_url_check(url, why, sizeof why))
-        return refuse(r, "action.url", "%s", why);
-    if (!string_member(action, "action", "method", false, &method, r))
+        return refuse(r, field, "%s", why);
+    if (!string_member(action, at, "method", false, &method, r))
         return false;
+    join_path(field, sizeof field, at, "method");
     if (method != NULL && strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
-        return refuse(r, "action.method", "action.method must be POST or PUT");
-    return string_map(action, "headers", true, r);
+        return refuse(r, field, "%s must be POST or PUT", field);
+    return string_map(action, at, "headers", true, r);
 }
 
-static bool parse_set_attributes(json_object *action, struct refusal *r)
+static bool parse_set_attributes(json_object *action, const char *at, struct refusal *r)
 {
     static const char *const keys[] = {"type", "attributes", NULL};
-    if (!only_known_keys(action, "action", keys, r))
+    char path[320];
+    join_path(path, sizeof path, at, "attributes");
+    if (!only_known_keys(action, at, keys, r))
         return false;
     json_object *attributes = member(action, "attributes");
     if (attributes == NULL || !json_object_is_type(attributes, json_type_object) ||
         json_object_object_length(attributes) == 0)
-        return refuse(r, "action.attributes", "action.attributes must be a non-empty object");
+        return refuse(r, path, "%s must be a non-empty object", path);
     json_object_object_foreach(attributes, name, value)
     {
         (void)value;
         if (is_blank(name) || strlen(name) > TRIGGER_ATTRIBUTE_NAME_MAX_BYTES) {
             char field[320];
-            join_path(field, sizeof field, "action.attributes", name);
+            join_path(field, sizeof field, path, name);
             return refuse(r, field, "%s: an attribute name must be 1 to %d bytes, not blank", field,
                           TRIGGER_ATTRIBUTE_NAME_MAX_BYTES);
         }
+    }
+    return true;
+}
+
+/* An email: subject and at least one of html and text; "to" defaults to the person's email
+ * address. Each is a template; what they render to is checked when the email is built. */
+static bool parse_email(json_object *action, const char *at, struct refusal *r)
+{
+    static const char *const keys[] = {"type", "to", "subject", "html", "text", NULL};
+    const char *to, *subject, *html, *text;
+    if (!only_known_keys(action, at, keys, r) || !string_member(action, at, "to", false, &to, r) ||
+        !string_member(action, at, "subject", true, &subject, r) ||
+        !string_member(action, at, "html", false, &html, r) ||
+        !string_member(action, at, "text", false, &text, r))
+        return false;
+    char field[320];
+    join_path(field, sizeof field, at, "to");
+    if (to != NULL && is_blank(to))
+        return refuse(r, field, "%s cannot be blank (leave it out for the person's email)", field);
+    if ((html == NULL || is_blank(html)) && (text == NULL || is_blank(text))) {
+        join_path(field, sizeof field, at, "html");
+        return refuse(r, field, "%s: an email needs an html or a text body, or both", at);
     }
     return true;
 }
@@ -684,32 +741,260 @@ static bool check_templates(json_object *value, const char *path, struct refusal
     return true;
 }
 
-static bool parse_action(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+/* An action object at `at` ("action", "steps[0].action"): its type into *type and a deep copy
+ * into *copy. */
+static bool parse_action_object(json_object *action, const char *at,
+                                enum trigger_action_type *type, json_object **copy,
+                                struct refusal *r)
 {
-    json_object *action = member(definition, "action");
+    char field[320];
     if (action == NULL || !json_object_is_type(action, json_type_object))
-        return refuse(r, "action", "action is required and must be an object with a type");
-    const char *type;
-    if (!string_member(action, "action", "type", false, &type, r))
+        return refuse(r, at, "%s is required and must be an object with a type", at);
+    const char *name;
+    if (!string_member(action, at, "type", false, &name, r))
         return false;
     bool ok;
-    if (type != NULL && strcmp(type, "push") == 0) {
-        rule->action_type = TRIGGER_ACTION_PUSH;
-        ok = parse_push(action, r);
-    } else if (type != NULL && strcmp(type, "webhook") == 0) {
-        rule->action_type = TRIGGER_ACTION_WEBHOOK;
-        ok = parse_webhook(action, r);
-    } else if (type != NULL && strcmp(type, "set_attributes") == 0) {
-        rule->action_type = TRIGGER_ACTION_SET_ATTRIBUTES;
-        ok = parse_set_attributes(action, r);
+    if (name != NULL && strcmp(name, "push") == 0) {
+        *type = TRIGGER_ACTION_PUSH;
+        ok = parse_push(action, at, r);
+    } else if (name != NULL && strcmp(name, "webhook") == 0) {
+        *type = TRIGGER_ACTION_WEBHOOK;
+        ok = parse_webhook(action, at, r);
+    } else if (name != NULL && strcmp(name, "set_attributes") == 0) {
+        *type = TRIGGER_ACTION_SET_ATTRIBUTES;
+        ok = parse_set_attributes(action, at, r);
+    } else if (name != NULL && strcmp(name, "email") == 0) {
+        *type = TRIGGER_ACTION_EMAIL;
+        ok = parse_email(action, at, r);
     } else {
-        return refuse(r, "action.type", "action.type must be one of push, webhook, set_attributes");
+        join_path(field, sizeof field, at, "type");
+        return refuse(r, field, "%s must be one of push, email, webhook, set_attributes", field);
     }
-    if (ok && !check_templates(action, "action", r))
+    if (ok && !check_templates(action, at, r))
         return false;
-    if (ok && json_object_deep_copy(action, &rule->action, NULL) != 0)
-        return refuse(r, "action", "out of memory");
+    if (ok && json_object_deep_copy(action, copy, NULL) != 0)
+        return refuse(r, at, "out of memory");
     return ok;
+}
+
+/* ---- journeys ---- */
+
+/* Adds `event` to the events the rule's journey asks about, once. */
+static bool remember_journey_event(const char *event, const char *field, struct refusal *r)
+{
+    struct trigger_rule *rule = r->rule;
+    for (size_t i = 0; i < rule->journey_event_count; i++)
+        if (strcmp(rule->journey_events[i], event) == 0)
+            return true;
+    char **grown =
+        realloc(rule->journey_events, (rule->journey_event_count + 1) * sizeof *grown);
+    if (grown == NULL)
+        return refuse(r, field, "out of memory");
+    rule->journey_events = grown;
+    if ((grown[rule->journey_event_count] = strdup(event)) == NULL)
+        return refuse(r, field, "out of memory");
+    rule->journey_event_count++;
+    return true;
+}
+
+/* How many steps `list` lays out, with its branches' lists; -1 when it is not a list of
+ * steps (parse_steps says why). Bounded by TRIGGER_STEPS_MAX + 1 so that a huge rule stops
+ * early. */
+static long count_steps(json_object *list, int depth)
+{
+    if (!json_object_is_type(list, json_type_array) || depth > TRIGGER_STEP_DEPTH_MAX)
+        return -1;
+    long total = 0;
+    for (size_t i = 0; i < json_object_array_length(list) && total <= TRIGGER_STEPS_MAX; i++) {
+        total++;
+        json_object *branch = member(json_object_array_get_idx(list, i), "branch");
+        if (branch == NULL || !json_object_is_type(json_object_array_get_idx(list, i),
+                                                    json_type_object))
+            continue;
+        for (int side = 0; side < 2; side++) {
+            json_object *sub = member(branch, side ? "else" : "then");
+            long n = sub ? count_steps(sub, depth + 1) : 0;
+            if (n > 0)
+                total += n;
+        }
+    }
+    return total;
+}
+
+static bool lay_out(json_object *list, const char *path, int depth, size_t first, size_t after,
+                    struct refusal *r);
+
+/* One step at `path`, laid out at rule->steps[at]; `after` is where the run goes past it. */
+static bool parse_step(json_object *item, const char *path, int depth, size_t at, size_t after,
+                       size_t *used, struct refusal *r)
+{
+    static const char *const wait_keys[] = {"wait", NULL};
+    static const char *const until_keys[] = {"wait_until", NULL};
+    static const char *const action_keys[] = {"action", NULL};
+    static const char *const branch_keys[] = {"branch", NULL};
+    static const char *const until_inner[] = {"event", "within", NULL};
+    static const char *const branch_inner[] = {"if", "then", "else", NULL};
+    struct trigger_step *step = &r->rule->steps[at];
+    char field[320];
+    *used = 1;
+    step->next = after;
+    if ((step->path = strdup(path)) == NULL)
+        return refuse(r, path, "out of memory");
+    if (!json_object_is_type(item, json_type_object) || json_object_object_length(item) != 1)
+        return refuse(r, path,
+                      "%s must be an object with one key: wait, wait_until, action or branch",
+                      path);
+    json_object *value;
+    if ((value = member(item, "wait")) != NULL || json_object_object_get_ex(item, "wait", NULL)) {
+        step->kind = TRIGGER_STEP_WAIT;
+        join_path(field, sizeof field, path, "wait");
+        if (!only_known_keys(item, path, wait_keys, r))
+            return false;
+        if (!json_object_is_type(value, json_type_string) ||
+            !trigger_parse_duration(json_object_get_string(value), &step->wait_us))
+            return refuse(r, field, "%s must be " DURATION_HINT, field);
+        return true;
+    }
+    if (json_object_object_get_ex(item, "wait_until", &value)) {
+        step->kind = TRIGGER_STEP_WAIT_UNTIL;
+        join_path(field, sizeof field, path, "wait_until");
+        if (!only_known_keys(item, path, until_keys, r))
+            return false;
+        if (!json_object_is_type(value, json_type_object))
+            return refuse(r, field, "%s must be {\"event\": NAME, \"within\": DURATION}", field);
+        const char *event;
+        if (!only_known_keys(value, field, until_inner, r) ||
+            !string_member(value, field, "event", true, &event, r))
+            return false;
+        char inner[340];
+        join_path(inner, sizeof inner, field, "event");
+        if (strlen(event) > TRIGGER_EVENT_MAX_BYTES)
+            return refuse(r, inner, "%s cannot be longer than %d bytes", inner,
+                          TRIGGER_EVENT_MAX_BYTES);
+        if (!copy_string(event, inner, &step->event, r) ||
+            !remember_journey_event(event, inner, r))
+            return false;
+        join_path(inner, sizeof inner, field, "within");
+        json_object *within = member(value, "within");
+        if (within == NULL || !json_object_is_type(within, json_type_string) ||
+            !trigger_parse_duration(json_object_get_string(within), &step->wait_us) ||
+            step->wait_us == 0)
+            return refuse(r, inner, "%s must be a positive " DURATION_HINT, inner);
+        return true;
+    }
+    if (json_object_object_get_ex(item, "action", &value)) {
+        step->kind = TRIGGER_STEP_ACTION;
+        join_path(field, sizeof field, path, "action");
+        return only_known_keys(item, path, action_keys, r) &&
+               parse_action_object(value, field, &step->action_type, &step->action, r);
+    }
+    if (!json_object_object_get_ex(item, "branch", &value))
+        return only_known_keys(item, path, branch_keys, r) &&
+               refuse(r, path, "%s must be one of wait, wait_until, action, branch", path);
+    step->kind = TRIGGER_STEP_BRANCH;
+    join_path(field, sizeof field, path, "branch");
+    if (!json_object_is_type(value, json_type_object))
+        return refuse(r, field, "%s must be {\"if\": [...], \"then\": [...], \"else\": [...]}",
+                      field);
+    if (!only_known_keys(value, field, branch_inner, r))
+        return false;
+    char sub[340];
+    join_path(sub, sizeof sub, field, "if");
+    json_object *conditions = member(value, "if");
+    if (conditions == NULL || !json_object_is_type(conditions, json_type_array) ||
+        json_object_array_length(conditions) == 0)
+        return refuse(r, sub, "%s must be a non-empty array of conditions", sub);
+    r->in_branch = true;
+    step->conditions = parse_group(conditions, TRIGGER_CONDITION_ALL, sub, 1, r);
+    r->in_branch = false;
+    if (step->conditions == NULL)
+        return false;
+    json_object *then = member(value, "then"), *otherwise = member(value, "else");
+    if (then == NULL && otherwise == NULL)
+        return refuse(r, field, "%s needs a then or an else list of steps", field);
+    long then_count = then ? count_steps(then, depth + 1) : 0;
+    long else_count = otherwise ? count_steps(otherwise, depth + 1) : 0;
+    size_t then_first = at + 1, else_first = at + 1 + (size_t)(then_count > 0 ? then_count : 0);
+    *used = 1 + (size_t)(then_count > 0 ? then_count : 0) + (size_t)(else_count > 0 ? else_count : 0);
+    step->next = then_count > 0 ? then_first : after;
+    step->otherwise = else_count > 0 ? else_first : after;
+    join_path(sub, sizeof sub, field, "then");
+    if (then != NULL && !lay_out(then, sub, depth + 1, then_first, after, r))
+        return false;
+    join_path(sub, sizeof sub, field, "else");
+    return otherwise == NULL || lay_out(otherwise, sub, depth + 1, else_first, after, r);
+}
+
+/* Lays out the steps of `list` (at `path`, `depth` branches deep) from rule->steps[first]; the
+ * last goes on to `after`. */
+static bool lay_out(json_object *list, const char *path, int depth, size_t first, size_t after,
+                    struct refusal *r)
+{
+    if (depth > TRIGGER_STEP_DEPTH_MAX)
+        return refuse(r, path, "%s: branches cannot nest deeper than %d levels", path,
+                      TRIGGER_STEP_DEPTH_MAX);
+    if (!json_object_is_type(list, json_type_array))
+        return refuse(r, path, "%s must be an array of steps", path);
+    size_t n = json_object_array_length(list), at = first;
+    for (size_t i = 0; i < n; i++) {
+        char item[360];
+        snprintf(item, sizeof item, "%s[%zu]", path, i);
+        size_t used = 0;
+        json_object *step = json_object_array_get_idx(list, i);
+        long size = 1;
+        json_object *branch = json_object_is_type(step, json_type_object) ? member(step, "branch")
+                                                                            : NULL;
+        if (branch != NULL) {
+            json_object *then = member(branch, "then"), *otherwise = member(branch, "else");
+            long a = then ? count_steps(then, depth + 1) : 0, b = otherwise ? count_steps(otherwise, depth + 1) : 0;
+            size += (a > 0 ? a : 0) + (b > 0 ? b : 0);
+        }
+        size_t next = i + 1 < n ? at + (size_t)size : after;
+        if (!parse_step(step, item, depth, at, next, &used, r))
+            return false;
+        r->rule->step_count = at + used > r->rule->step_count ? at + used : r->rule->step_count;
+        at += used;
+    }
+    return true;
+}
+
+/* "steps": a journey, instead of "action". */
+static bool parse_steps(json_object *steps, struct trigger_rule *rule, struct refusal *r)
+{
+    long total = count_steps(steps, 1);
+    if (total <= 0 || !json_object_is_type(steps, json_type_array))
+        return refuse(r, "steps", "steps must be a non-empty array of steps");
+    if (total > TRIGGER_STEPS_MAX)
+        return refuse(r, "steps", "a journey can have at most %d steps, counting those in branches",
+                      TRIGGER_STEPS_MAX);
+    rule->steps = calloc((size_t)total, sizeof *rule->steps);
+    if (rule->steps == NULL)
+        return refuse(r, "steps", "out of memory");
+    r->rule = rule;
+    rule->step_count = 0;
+    if (!lay_out(steps, "steps", 1, 0, (size_t)total, r))
+        return false;
+    bool acts = false;
+    for (size_t i = 0; i < rule->step_count; i++)
+        acts = acts || rule->steps[i].kind == TRIGGER_STEP_ACTION;
+    if (!acts)
+        return refuse(r, "steps", "a journey needs at least one action step");
+    return true;
+}
+
+static bool parse_action(json_object *definition, struct trigger_rule *rule, struct refusal *r)
+{
+    json_object *steps = member(definition, "steps");
+    bool has_action = json_object_object_get_ex(definition, "action", NULL);
+    if (steps != NULL && has_action)
+        return refuse(r, "steps", "a rule has either an action or steps, not both");
+    if (steps != NULL && rule->recheck)
+        return refuse(r, "recheck",
+                      "recheck is for a rule with one action: a journey checks with a branch");
+    if (steps != NULL)
+        return parse_steps(steps, rule, r);
+    return parse_action_object(member(definition, "action"), "action", &rule->action_type,
+                               &rule->action, r);
 }
 
 struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
@@ -717,8 +1002,9 @@ struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, si
 {
     static const char *const keys[] = {
         "name",          "description", "enabled", "trigger", "conditions", "frequency", "delay",
-        "transactional", "send_window", "exit_on", "goal",    "recheck",    "action",    NULL};
-    struct refusal r = {field, field_size, message, message_size};
+        "transactional", "send_window", "exit_on", "goal",    "recheck",    "action",    "steps",
+        NULL};
+    struct refusal r = {field, field_size, message, message_size, false, NULL};
     refuse(&r, "", "%s", "");
     if (definition == NULL || !json_object_is_type(definition, json_type_object)) {
         refuse(&r, "rule", "a rule must be a JSON object");
@@ -757,6 +1043,16 @@ void trigger_rule_free(struct trigger_rule *rule)
     free(rule->goal.event);
     condition_free(rule->goal.conditions);
     json_object_put(rule->action);
+    for (size_t i = 0; i < rule->step_count; i++) {
+        free(rule->steps[i].path);
+        free(rule->steps[i].event);
+        condition_free(rule->steps[i].conditions);
+        json_object_put(rule->steps[i].action);
+    }
+    free(rule->steps);
+    for (size_t i = 0; i < rule->journey_event_count; i++)
+        free(rule->journey_events[i]);
+    free(rule->journey_events);
     free(rule);
 }
 

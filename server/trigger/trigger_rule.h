@@ -51,6 +51,36 @@ enum trigger_action_type {
     TRIGGER_ACTION_PUSH,           /* title, body, data, link, image: to each device */
     TRIGGER_ACTION_WEBHOOK,        /* url, method (POST when absent), headers, body */
     TRIGGER_ACTION_SET_ATTRIBUTES, /* attributes: merged into the person's attributes */
+    TRIGGER_ACTION_EMAIL,          /* to (default: the person's email), subject, html, text */
+};
+
+/* Most steps a journey may have, counting those inside branches, and how deep branches nest. */
+#define TRIGGER_STEPS_MAX 100
+#define TRIGGER_STEP_DEPTH_MAX 8
+
+/* What a journey step does. */
+enum trigger_step_kind {
+    TRIGGER_STEP_WAIT,       /* {"wait": DURATION} */
+    TRIGGER_STEP_WAIT_UNTIL, /* {"wait_until": {"event", "within"}}: until the event or the end */
+    TRIGGER_STEP_ACTION,     /* {"action": {...}}: as a rule's action */
+    TRIGGER_STEP_BRANCH,     /* {"branch": {"if": [...], "then": [...], "else": [...]}} */
+};
+
+/*
+ * One step of a journey. A rule's steps, with those of its branches, are laid out depth first
+ * in one array (a branch, its then steps, its else steps, what follows), and each step says
+ * which comes next, so that a run's place is one number and runs only move forward.
+ */
+struct trigger_step {
+    enum trigger_step_kind kind;
+    char *path;      /* as written: "steps[2]", "steps[2].then[0]" (owned) */
+    int64_t wait_us; /* WAIT: how long; WAIT_UNTIL: the longest wait */
+    char *event;     /* WAIT_UNTIL: the event waited for (owned) */
+    struct trigger_condition *conditions; /* BRANCH: "if" (owned; NULL holds) */
+    enum trigger_action_type action_type; /* ACTION */
+    json_object *action;                  /* ACTION: as given, owned (templates not rendered) */
+    size_t next;      /* the step after this one (BRANCH: when "if" holds); step_count: the end */
+    size_t otherwise; /* BRANCH: the step when "if" does not hold */
 };
 
 /* The comparison of a condition leaf ("op"). */
@@ -127,7 +157,14 @@ struct trigger_rule {
     bool recheck;
     enum trigger_action_type action_type;
     json_object *action; /* the action object as given (a deep copy, owned; templates not
-                          * rendered); absent optional keys stay absent (webhook method: POST) */
+                          * rendered); absent optional keys stay absent (webhook method: POST);
+                          * NULL for a journey */
+    /* "steps" instead of "action": a journey (see struct trigger_step); NULL/0 otherwise */
+    struct trigger_step *steps;
+    size_t step_count;
+    /* The events the steps ask about (wait_until, journey.done in a branch), once each */
+    char **journey_events;
+    size_t journey_event_count;
 };
 
 /*

@@ -88,15 +88,38 @@ json_object *trigger_render_json(json_object *value, const struct trigger_facts 
     }
 }
 
-json_object *trigger_render_action(const struct trigger_rule *rule,
-                                   const struct trigger_facts *facts)
+json_object *trigger_render_action_of(enum trigger_action_type type, json_object *action_template,
+                                      const struct trigger_facts *facts)
 {
-    json_object *action = trigger_render_json(rule->action, facts);
-    json_object *url = NULL;
-    if (action == NULL || rule->action_type != TRIGGER_ACTION_WEBHOOK ||
-        !json_object_object_get_ex(rule->action, "url", &url))
+    /* Only an email has a link to unsubscribe with; anywhere else the variable is empty. */
+    struct trigger_facts own = *facts;
+    if (type != TRIGGER_ACTION_EMAIL)
+        own.unsubscribe_url = NULL;
+    json_object *action = trigger_render_json(action_template, &own);
+    if (action == NULL)
+        return NULL;
+    json_object *value = NULL;
+    if (type == TRIGGER_ACTION_EMAIL && !json_object_object_get_ex(action_template, "to", NULL)) {
+        /* No "to": the person's email address, as it is when the action is rendered. */
+        json_object *email = NULL;
+        bool owned = false;
+        const char *address = NULL;
+        if (trigger_lookup(&own, "person.email", &email, &owned) &&
+            json_object_is_type(email, json_type_string))
+            address = json_object_get_string(email);
+        json_object *to = json_object_new_string(address ? address : "");
+        if (owned)
+            json_object_put(email);
+        if (to == NULL || json_object_object_add(action, "to", to) != 0) {
+            json_object_put(to);
+            json_object_put(action);
+            return NULL;
+        }
         return action;
-    char *text = trigger_render_url(json_object_get_string(url), facts);
+    }
+    if (type != TRIGGER_ACTION_WEBHOOK || !json_object_object_get_ex(action_template, "url", &value))
+        return action;
+    char *text = trigger_render_url(json_object_get_string(value), &own);
     json_object *rendered = text ? json_object_new_string(text) : NULL;
     free(text);
     /* Replacing the key puts the plainly rendered url; a failed add leaves `rendered` ours. */
@@ -106,4 +129,10 @@ json_object *trigger_render_action(const struct trigger_rule *rule,
         return NULL;
     }
     return action;
+}
+
+json_object *trigger_render_action(const struct trigger_rule *rule,
+                                   const struct trigger_facts *facts)
+{
+    return trigger_render_action_of(rule->action_type, rule->action, facts);
 }

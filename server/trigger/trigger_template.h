@@ -43,6 +43,14 @@ json_object *trigger_render_action(const struct trigger_rule *rule,
                                    const struct trigger_facts *facts);
 
 /*
+ * trigger_render_action for an action of `type` given as written (a journey step's): an email
+ * without "to" gets the person's email address ("" when they have none), and only an email
+ * renders `{{ unsubscribe_url }}` (to facts->unsubscribe_url).
+ */
+json_object *trigger_render_action_of(enum trigger_action_type type, json_object *action_template,
+                                      const struct trigger_facts *facts);
+
+/*
  * Walks `template_text`, handing its literal text and the rendered value of each expression to
  * `sink`, in order; trigger_render is this walk with both pieces appended as they are. `facts`
  * may be NULL: every field is then missing. False when out of memory (after some pieces).
@@ -52,5 +60,8 @@ bool trigger_template_walk(const char *template_text, const struct trigger_facts
 
 /* True when `template_text` holds {{ }} or {% %} markup. */
 bool trigger_template_has_expression(const char *template_text);
+
+/* What `{{ unsubscribe_url }}` renders to: the email's sender puts the delivery's signed link in its place. */
+#define TRIGGER_UNSUBSCRIBE_PLACEHOLDER "trackd-unsubscribe-url-placeholder"
 
 #endif

@@ -1,5 +1,6 @@
 -- Deletes a person and what belongs to them (events and their queued evaluations, devices,
--- anonymous links, relationships), and cancels the deliveries that were waiting for them.
+-- anonymous links, relationships), and cancels the deliveries that were waiting for them and
+-- the journeys they were on.
 -- Queued evaluations are deleted here: events is partitioned, so they have no foreign key.
 CREATE OR REPLACE FUNCTION trackd_delete_person(p_workspace bigint, p_type text, p_value text)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -11,6 +12,10 @@ BEGIN
     END IF;
     UPDATE deliveries SET status = 'cancelled', last_error = 'the person was deleted'
     WHERE person_id = v_person AND status IN ('scheduled', 'retrying');
+    UPDATE journey_runs SET status = 'cancelled', ended_at = now(), due_at = NULL,
+                            waiting_for = NULL, updated_at = now(),
+                            end_reason = 'the person was deleted'
+    WHERE person_id = v_person AND status = 'active';
     DELETE FROM pending_evaluations q USING events e
     WHERE e.person_id = v_person AND q.event_id = e.id;
     DELETE FROM events WHERE person_id = v_person;
