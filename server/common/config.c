@@ -95,6 +95,19 @@ static const struct setting settings[] = {
      "APNs endpoint; https://api.sandbox.push.apple.com for development builds"},
     {"TRACKD_CA_FILE", SETTING_STRING, NULL, 0, 0, false, AT(ca_file),
      "extra PEM certificates trusted for outgoing HTTPS (FCM, APNs, token endpoints, webhooks)"},
+    {"TRACKD_SMTP_URL", SETTING_STRING, NULL, 0, 0, false, AT(smtp_url),
+     "mail server for email actions: smtp://host:587 (STARTTLS when offered) or smtps://host:465 "
+     "(unset: emails are dead, with the reason)"},
+    {"TRACKD_SMTP_TLS", SETTING_STRING, "opportunistic", 0, 0, false, AT(smtp_tls),
+     "opportunistic (smtp://: STARTTLS whenever the server offers it) or required (refuse a "
+     "server that does not)"},
+    {"TRACKD_SMTP_USER", SETTING_STRING, NULL, 0, 0, false, AT(smtp_user),
+     "user name to log in to the mail server with (unset: no login)"},
+    {"TRACKD_SMTP_PASSWORD", SETTING_STRING, NULL, 0, 0, true, AT(smtp_password),
+     "password for TRACKD_SMTP_USER"},
+    {"TRACKD_EMAIL_FROM", SETTING_STRING, NULL, 0, 0, false, AT(email_from),
+     "sender of emails: news@example.com or \"Example <news@example.com>\"; required with "
+     "TRACKD_SMTP_URL, as is TRACKD_PUBLIC_URL (the unsubscribe links)"},
     {"TRACKD_DELIVERY_WORKERS", SETTING_UNSIGNED, "1", 0, 64, false, AT(delivery_workers),
      "delivery threads, each with its own connection (0: none in this process)"},
     {"TRACKD_DELIVERY_CONCURRENCY", SETTING_UNSIGNED, "64", 1, 1024, false,
@@ -235,6 +248,13 @@ void config_free(struct config *cfg)
     free(cfg->apns_url);
     free(cfg->ca_file);
     free(cfg->default_timezone);
+    free(cfg->smtp_url);
+    free(cfg->smtp_tls);
+    free(cfg->smtp_user);
+    free(cfg->smtp_password);
+    free(cfg->email_from);
+    cfg->smtp_url = cfg->smtp_tls = cfg->smtp_user = cfg->smtp_password = cfg->email_from = NULL;
+    cfg->default_timezone = NULL;
     cfg->tls_cert = cfg->tls_key = cfg->ca_file = NULL;
     cfg->apns_key_file = cfg->apns_key_id = cfg->apns_team_id = NULL;
     cfg->apns_topic = cfg->apns_url = NULL;

@@ -54,6 +54,11 @@ struct config {
     char *apns_topic;                  /* TRACKD_APNS_TOPIC: apns-topic, the app's bundle id */
     char *apns_url;                    /* TRACKD_APNS_URL */
     char *ca_file;                     /* TRACKD_CA_FILE: extra trusted CAs for outgoing HTTPS */
+    char *smtp_url;                    /* TRACKD_SMTP_URL: smtp:// or smtps://; NULL: no email */
+    char *smtp_tls;                    /* TRACKD_SMTP_TLS: "opportunistic" or "required" */
+    char *smtp_user;                   /* TRACKD_SMTP_USER */
+    char *smtp_password;               /* TRACKD_SMTP_PASSWORD (secret) */
+    char *email_from;                  /* TRACKD_EMAIL_FROM: the From of emails */
 };
 
 /*

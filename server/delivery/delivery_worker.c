@@ -19,6 +19,7 @@
 #include "delivery/outbound_tls.h"
 #include "delivery/push_payload.h"
 #include "delivery/recheck.h"
+#include "delivery/smtp.h"
 #include "delivery/webhook.h"
 #include "store/store_engine.h"
 
@@ -37,6 +38,7 @@ struct transfer {
     bool resent;               /* APNs: sent again after ExpiredProviderToken */
     uint64_t token_generation; /* APNs: number of the provider token it carries */
     char device_token[APNS_DEVICE_TOKEN_MAX + 1]; /* APNs: for the resend */
+    struct smtp_upload *email;                    /* an email: the message being uploaded */
     CURL *easy;
     struct curl_slist *headers;
     char *body;
@@ -130,6 +132,7 @@ static void transfer_free(struct transfer *t)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
     free(t->body);
+    smtp_upload_free(t->email);
     free(t);
 }
 
@@ -260,6 +263,38 @@ static bool prepare_apns(struct delivery_worker *w, struct transfer *t, json_obj
     return open_transfer(w, t, url, "POST", error, error_size, retryable);
 }
 
+/* An email through the mail server of TRACKD_SMTP_URL. */
+static bool prepare_email(struct delivery_worker *w, struct transfer *t, json_object *action,
+                          const struct store_delivery *d, char *error, size_t error_size,
+                          bool *retryable)
+{
+    const struct delivery_options *o = &w->options;
+    struct smtp_settings settings = {
+        .url = o->smtp_url,
+        .tls_required = o->smtp_tls != NULL && strcmp(o->smtp_tls, "required") == 0,
+        .user = o->smtp_user,
+        .password = o->smtp_password,
+        .from = o->email_from,
+        .public_url = o->public_url ? o->public_url : "",
+    };
+    t->easy = curl_easy_init();
+    if (t->easy == NULL || !outbound_tls_apply(w->tls, t->easy)) {
+        snprintf(error, error_size, "cannot create an SMTP request");
+        *retryable = true;
+        return false;
+    }
+    t->email = smtp_prepare(t->easy, &settings, action, d->public_id, d->unsubscribe_token,
+                            timeutil_now_us() / TIMEUTIL_US_PER_SEC, error, error_size, retryable);
+    if (t->email == NULL)
+        return false;
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout_s);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT, (long)o->request_timeout_s);
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->curl_error);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    return true;
+}
+
 /* Starts one claimed delivery (called while claiming). */
 static void start_delivery(void *cls, const struct store_delivery *d)
 {
@@ -309,6 +344,8 @@ static void start_delivery(void *cls, const struct store_delivery *d)
         t->push = strcmp(type, "push") == 0;
         if (strcmp(type, "webhook") == 0)
             ok = prepare_webhook(w, t, action, error, sizeof error, &retryable);
+        else if (strcmp(type, "email") == 0)
+            ok = prepare_email(w, t, action, d, error, sizeof error, &retryable);
         else if (t->push && w->apns_wanted && strcmp(d->platform, "ios") == 0 && w->apns == NULL)
             snprintf(error, sizeof error, "APNs is not usable: %s", w->apns_error);
         else if (t->push && w->apns != NULL && strcmp(d->platform, "ios") == 0)
@@ -359,7 +396,8 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
 {
     long status = 0;
     curl_off_t took_us = 0;
-    if (result == CURLE_OK)
+    /* A mail server's reply code is known even when the exchange failed (a refused RCPT). */
+    if (result == CURLE_OK || t->email != NULL)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &took_us);
     char reason[128] = "";
@@ -380,6 +418,8 @@ static void finish_transfer(struct delivery_worker *w, struct transfer *t, CURLc
         snprintf(error, sizeof error, "APNs answered HTTP %ld: %s", status, reason);
     else
         snprintf(error, sizeof error, "HTTP %ld: %s", status, t->response);
+    if (t->email != NULL)
+        verdict = smtp_classify(result, status, t->email, t->curl_error, error, sizeof error);
     switch (verdict) {
     case DELIVERY_SENT:
         metrics_count_delivery(METRICS_DELIVERY_SENT, (int64_t)took_us);
@@ -502,6 +542,12 @@ struct delivery_worker *delivery_start(const struct delivery_options *options)
     w->options.fcm_url = copy(options->fcm_url);
     w->options.fcm_token = copy(options->fcm_token);
     w->options.fcm_credentials = copy(options->fcm_credentials);
+    w->options.smtp_url = copy(options->smtp_url);
+    w->options.smtp_tls = copy(options->smtp_tls);
+    w->options.smtp_user = copy(options->smtp_user);
+    w->options.smtp_password = copy(options->smtp_password);
+    w->options.email_from = copy(options->email_from);
+    w->options.public_url = copy(options->public_url);
     w->seed = (unsigned)timeutil_now_us();
     pthread_mutex_init(&w->lock, NULL);
     atomic_init(&w->sent, 0);
@@ -590,6 +636,12 @@ void delivery_stop(struct delivery_worker *w)
     free((char *)w->options.fcm_url);
     free((char *)w->options.fcm_token);
     free((char *)w->options.fcm_credentials);
+    free((char *)w->options.smtp_url);
+    free((char *)w->options.smtp_tls);
+    free((char *)w->options.smtp_user);
+    free((char *)w->options.smtp_password);
+    free((char *)w->options.email_from);
+    free((char *)w->options.public_url);
     free(w);
 }
 
@@ -652,6 +704,16 @@ bool delivery_check_options(const struct delivery_options *options, FILE *errors
                 "Europe/Paris\n");
         valid = false;
     }
+    if (options->smtp_tls != NULL && strcmp(options->smtp_tls, "opportunistic") != 0 &&
+        strcmp(options->smtp_tls, "required") != 0) {
+        fprintf(errors, "trackd: TRACKD_SMTP_TLS must be opportunistic or required\n");
+        valid = false;
+    }
+    struct smtp_settings email = {.url = options->smtp_url,
+                                  .from = options->email_from,
+                                  .public_url = options->public_url};
+    if (!smtp_check_settings(&email, errors))
+        valid = false;
     struct outbound_tls *tls = NULL;
     if (!outbound_tls_load(options->ca_file, &tls, why, sizeof why)) {
         fprintf(errors, "trackd: TRACKD_CA_FILE=%s: %s\n", options->ca_file, why);

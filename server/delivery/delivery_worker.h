@@ -27,6 +27,12 @@ struct delivery_options {
     const char *ca_file;         /* TRACKD_CA_FILE: extra PEM CAs for all outgoing HTTPS, or NULL */
     const char *default_timezone; /* TRACKD_DEFAULT_TIMEZONE (NULL: UTC): send windows of people
                                    * without one */
+    const char *smtp_url;         /* TRACKD_SMTP_URL, or NULL: emails are dead */
+    const char *smtp_tls;         /* TRACKD_SMTP_TLS: "opportunistic" (default) or "required" */
+    const char *smtp_user;        /* TRACKD_SMTP_USER, or NULL */
+    const char *smtp_password;    /* TRACKD_SMTP_PASSWORD, or NULL */
+    const char *email_from;       /* TRACKD_EMAIL_FROM */
+    const char *public_url;       /* TRACKD_PUBLIC_URL: where unsubscribe links point */
     unsigned concurrency;         /* sends in flight at once */
     unsigned max_attempts;        /* attempts before a delivery is dead */
     unsigned retry_base_s;        /* first retry delay */

@@ -133,7 +133,12 @@ void http_body_begin(struct http_request *request, unsigned long long declared, 
     bool has_body = declared > 0 || chunked;
     if (!has_body)
         return;
-    if (!json_content_type(type)) {
+    /* An email's unsubscribe link is posted by a form or a mail client (form-encoded); its
+     * handler never reads the body. */
+    bool form_allowed = request->route != NULL &&
+                        request->route->handler == http_handle_unsubscribe &&
+                        request->params.count > 0 && strchr(request->params.values[0], '.');
+    if (!json_content_type(type) && !form_allowed) {
         request->early_status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
         snprintf(request->early_message, sizeof request->early_message,
                  "Content-Type must be application/json or text/plain");

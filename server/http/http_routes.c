@@ -59,9 +59,11 @@ static const struct http_route routes[] = {
     /* Customer.io's older mobile SDKs report push metrics at the root of the track host. */
     {"POST", "/push/events", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
      TRACK_V1_PUSH_EVENT},
-    /* Customer.io's unsubscribe link target, at the root of the track host: the delivery id is
-     * the secret (customerio-node sends its credentials anyway). */
-    {"POST", "/unsubscribe/{}", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_track_v1,
+    /* Customer.io's unsubscribe call, at the root of the track host: the delivery id is the
+     * secret (customerio-node sends its credentials anyway). The same path serves the signed
+     * links of trackd's emails: a page to GET, a form or one-click POST. */
+    {"GET", "/unsubscribe/{}", HTTP_AUTH_NONE, http_handle_unsubscribe_page, 0},
+    {"POST", "/unsubscribe/{}", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_unsubscribe,
      TRACK_V1_UNSUBSCRIBE},
     {"GET", "/api/v1/accounts/region", HTTP_AUTH_SITE_KEY, http_handle_region, 0},
     /* Track API v2 */

@@ -86,6 +86,7 @@ store_claim_deliveries(struct store *store, unsigned limit, unsigned lease_s,
             .action = PQgetvalue(res, i, 5),
             .public_id = PQgetvalue(res, i, 6),
             .platform = PQgetvalue(res, i, 7),
+            .unsubscribe_token = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
         };
         each(cls, &d);
     }

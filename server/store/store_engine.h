@@ -196,6 +196,7 @@ struct store_delivery {
     const char *action;    /* JSON text */
     const char *public_id; /* the unguessable id pushes carry (CIO-Delivery-ID) */
     const char *platform;  /* the device's: "ios", "android"; "" when there is none (any more) */
+    const char *unsubscribe_token; /* an email's signed unsubscribe token; NULL otherwise */
 };
 
 /* Claims up to `limit` due deliveries for `lease_s` seconds (committed at once, so that the
