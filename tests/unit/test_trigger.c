@@ -311,6 +311,10 @@ Test(trigger, lookup_lends_values_and_tells_null_from_missing)
 #define PUSH_WITH(EXTRA) RULE_ACTION("{\"type\":\"push\",\"title\":\"t\",\"body\":\"b\"" EXTRA "}")
 #define SET(EXTRA) RULE_ACTION("{\"type\":\"set_attributes\"" EXTRA "}")
 #define ONE(CONDITION) RULE_CONDITIONS("[" CONDITION "]")
+#define EMAIL(EXTRA) RULE_ACTION("{\"type\":\"email\",\"subject\":\"s\"" EXTRA "}")
+#define JOURNEY(STEPS) "{" NAME "," TRIGGER ",\"steps\":" STEPS "}"
+#define STEP_PUSH "{\"action\":{\"type\":\"push\",\"title\":\"t\",\"body\":\"b\"}}"
+#define DONE(EVENT) "{\"field\":\"journey.done\",\"op\":\"contains\",\"value\":\"" EVENT "\"}"
 
 struct validation_case {
     const char *rule;
@@ -395,8 +399,46 @@ static struct validation_case validates_each_field_cases[] = {
     /* action */
     {"{" NAME "," TRIGGER "}", "action", "action is required"},
     {RULE_ACTION("\"push\""), "action", "must be an object"},
-    {RULE_ACTION("{\"title\":\"t\"}"), "action.type", "push, webhook, set_attributes"},
-    {RULE_ACTION("{\"type\":\"email\"}"), "action.type", "push, webhook, set_attributes"},
+    {RULE_ACTION("{\"title\":\"t\"}"), "action.type", "push, email, webhook, set_attributes"},
+    {RULE_ACTION("{\"type\":\"mail\"}"), "action.type", "push, email, webhook, set_attributes"},
+    /* email */
+    {RULE_ACTION("{\"type\":\"email\"}"), "action.subject", "action.subject is required"},
+    {EMAIL(""), "action.html", "an html or a text body"},
+    {EMAIL(",\"text\":\" \",\"html\":\"\""), "action.html", "an html or a text body"},
+    {EMAIL(",\"text\":\"t\",\"to\":\" \""), "action.to", "cannot be blank"},
+    {EMAIL(",\"text\":\"t\",\"to\":5"), "action.to", "must be a string"},
+    {EMAIL(",\"text\":\"t\",\"cc\":\"x\""), "action.cc", "unknown key"},
+    {EMAIL(",\"html\":\"{{ event.x | nope }}\""), "action.html", "template error"},
+    {EMAIL(",\"html\":\"<a href='{{ unsubscribe_url }}'>u</a>\",\"to\":\"{{ event.to }}\""), NULL,
+     NULL},
+    /* steps */
+    {JOURNEY("[]"), "steps", "non-empty array of steps"},
+    {JOURNEY("{}"), "steps", "non-empty array of steps"},
+    {"{" NAME "," TRIGGER "," PUSH ",\"steps\":[" STEP_PUSH "]}", "steps", "either an action or steps"},
+    {JOURNEY("[{\"wait\":\"1d\"}]"), "steps", "at least one action step"},
+    {JOURNEY("[" STEP_PUSH ",5]"), "steps[1]", "one key: wait, wait_until, action or branch"},
+    {JOURNEY("[" STEP_PUSH ",{\"wait\":\"1d\",\"x\":1}]"), "steps[1]", "one key"},
+    {JOURNEY("[" STEP_PUSH ",{\"sleep\":\"1d\"}]"), "steps[1].sleep", "unknown key"},
+    {JOURNEY("[" STEP_PUSH ",{\"wait\":\"soon\"}]"), "steps[1].wait", "duration"},
+    {JOURNEY("[" STEP_PUSH ",{\"wait_until\":{\"event\":\"p\"}}]"), "steps[1].wait_until.within",
+     "positive"},
+    {JOURNEY("[" STEP_PUSH ",{\"wait_until\":{\"event\":\"p\",\"within\":\"0s\"}}]"),
+     "steps[1].wait_until.within", "positive"},
+    {JOURNEY("[" STEP_PUSH ",{\"wait_until\":{\"within\":\"1d\"}}]"), "steps[1].wait_until.event",
+     "required"},
+    {JOURNEY("[{\"action\":{\"type\":\"push\",\"title\":\"t\"}}]"), "steps[0].action.body",
+     "required"},
+    {JOURNEY("[" STEP_PUSH ",{\"branch\":{\"if\":[],\"then\":[" STEP_PUSH "]}}]"),
+     "steps[1].branch.if", "non-empty array of conditions"},
+    {JOURNEY("[" STEP_PUSH ",{\"branch\":{\"if\":[" DONE("p") "]}}]"), "steps[1].branch",
+     "then or an else"},
+    {JOURNEY("[" STEP_PUSH ",{\"branch\":{\"if\":[" DONE("p") "],\"then\":[{\"wait\":1}]}}]"),
+     "steps[1].branch.then[0].wait", "duration"},
+    {JOURNEY("[" STEP_PUSH ",{\"branch\":{\"if\":[{\"field\":\"journey.done\",\"op\":\"eq\","
+             "\"value\":\"p\"}],\"then\":[" STEP_PUSH "]}}]"),
+     "steps[1].branch.if[0].value", "contains"},
+    {RULE_CONDITIONS("[" DONE("p") "]"), "conditions[0].field", "only in a journey's branch"},
+    {"{" NAME "," TRIGGER ",\"recheck\":true,\"steps\":[" STEP_PUSH "]}", "recheck", "branch"},
     {RULE_ACTION("{\"type\":\"push\",\"body\":\"b\"}"), "action.title", "action.title is required"},
     {RULE_ACTION("{\"type\":\"push\",\"title\":5}"), "action.title", "title must be a string"},
     {RULE_ACTION("{\"type\":\"push\",\"title\":\"t\",\"body\":\"\"}"), "action.body", "required"},
@@ -1098,7 +1140,8 @@ Test(trigger, every_shipped_rule_parses)
 {
     DIR *dir = opendir(RULES_DIR);
     cr_assert_not_null(dir, "cannot open %s", RULES_DIR);
-    const char *expected[] = {"thank-sock-buyers", "welcome-push", "signup-webhook", "churn-risk"};
+    const char *expected[] = {"thank-sock-buyers", "welcome-push", "signup-webhook", "churn-risk",
+                              "onboarding-journey"};
     int found = 0, files = 0;
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL) {
@@ -1121,8 +1164,8 @@ Test(trigger, every_shipped_rule_parses)
         json_object_put(definition);
     }
     closedir(dir);
-    cr_assert_eq(found, 4, "the four examples of rules/README.md are there");
-    cr_assert_geq(files, 4);
+    cr_assert_eq(found, 5, "the five examples of rules/README.md are there");
+    cr_assert_geq(files, 5);
 }
 
 /* Templates are checked when a rule is loaded: what is wrong is named, with its byte position. */
@@ -1172,4 +1215,117 @@ Test(trigger, templates_are_checked_naming_the_position)
     cr_assert_null(rule);
     cr_assert_str_eq(field, "action.body.list[1]");
     cr_assert(strstr(rule_message, "unknown filter 'shout'") != NULL, "%s", rule_message);
+}
+
+/* A journey's steps are laid out depth first, each saying where the run goes next. */
+Test(trigger, lays_out_journey_steps)
+{
+    char field[128], message[320];
+    struct trigger_rule *rule = parse_text(
+        JOURNEY("[" STEP_PUSH ",{\"wait\":\"2d\"},"
+                "{\"branch\":{\"if\":[" DONE("opened") "],"
+                "  \"then\":[" STEP_PUSH ",{\"branch\":{\"if\":[{\"field\":\"person.plan\",\"op\":\"eq\","
+                "\"value\":\"pro\"}],\"else\":[" STEP_PUSH "]}}],"
+                "  \"else\":[{\"wait_until\":{\"event\":\"bought\",\"within\":\"3d\"}}]}},"
+                STEP_PUSH "]"),
+        field, message);
+    cr_assert_not_null(rule, "%s: %s", field, message);
+    cr_assert_null(rule->action);
+    /* 0 push, 1 wait, 2 branch, 3 then push, 4 inner branch, 5 its else push, 6 else wait_until,
+     * 7 push; 8 is the end */
+    cr_assert_eq(rule->step_count, 8);
+    const struct {
+        enum trigger_step_kind kind;
+        const char *path;
+        size_t next, otherwise;
+    } expected[] = {
+        {TRIGGER_STEP_ACTION, "steps[0]", 1, 0},
+        {TRIGGER_STEP_WAIT, "steps[1]", 2, 0},
+        {TRIGGER_STEP_BRANCH, "steps[2]", 3, 6},
+        {TRIGGER_STEP_ACTION, "steps[2].branch.then[0]", 4, 0},
+        {TRIGGER_STEP_BRANCH, "steps[2].branch.then[1]", 7, 5},
+        {TRIGGER_STEP_ACTION, "steps[2].branch.then[1].branch.else[0]", 7, 0},
+        {TRIGGER_STEP_WAIT_UNTIL, "steps[2].branch.else[0]", 7, 0},
+        {TRIGGER_STEP_ACTION, "steps[3]", 8, 0},
+    };
+    for (size_t i = 0; i < 8; i++) {
+        const struct trigger_step *step = &rule->steps[i];
+        cr_assert_eq(step->kind, expected[i].kind, "step %zu", i);
+        cr_assert_str_eq(step->path, expected[i].path);
+        cr_assert_eq(step->next, expected[i].next, "next of %s", step->path);
+        if (step->kind == TRIGGER_STEP_BRANCH)
+            cr_assert_eq(step->otherwise, expected[i].otherwise, "otherwise of %s", step->path);
+    }
+    cr_assert_eq(rule->steps[1].wait_us, INT64_C(2) * 86400 * US_PER_SEC);
+    cr_assert_str_eq(rule->steps[6].event, "bought");
+    cr_assert_eq(rule->journey_event_count, 2);
+    cr_assert_str_eq(rule->journey_events[0], "opened");
+    cr_assert_str_eq(rule->journey_events[1], "bought");
+
+    /* journey.done in a branch reads the events done since the start. */
+    struct trigger_facts facts = facts_new();
+    facts.journey_done = json_tokener_parse("[\"opened\"]");
+    cr_assert(trigger_conditions_hold(rule->steps[2].conditions, &facts));
+    json_object_put(facts.journey_done);
+    facts.journey_done = json_tokener_parse("[\"bought\"]");
+    cr_assert_not(trigger_conditions_hold(rule->steps[2].conditions, &facts));
+    json_object_put(facts.journey_done);
+    facts.journey_done = NULL;
+    cr_assert_not(trigger_conditions_hold(rule->steps[2].conditions, &facts));
+    cr_assert(trigger_conditions_hold(rule->steps[4].conditions, &facts), "person.plan is pro");
+    facts_free(&facts);
+    trigger_rule_free(rule);
+}
+
+Test(trigger, limits_journeys)
+{
+    char field[128], message[320];
+    /* 101 steps */
+    char text[16384] = "{" NAME "," TRIGGER ",\"steps\":[";
+    for (int i = 0; i < 101; i++)
+        strcat(text, i ? "," STEP_PUSH : STEP_PUSH);
+    strcat(text, "]}");
+    cr_assert_null(parse_text(text, field, message));
+    cr_assert_str_eq(field, "steps");
+    cr_assert(strstr(message, "at most 100 steps") != NULL, "%s", message);
+    /* branches 9 deep */
+    char deep[8192] = "";
+    for (int i = 0; i < 9; i++)
+        strcat(deep, "{\"branch\":{\"if\":[" DONE("x") "],\"then\":[");
+    strcat(deep, STEP_PUSH);
+    for (int i = 0; i < 9; i++)
+        strcat(deep, "]}}");
+    snprintf(text, sizeof text, "{" NAME "," TRIGGER ",\"steps\":[%s]}", deep);
+    cr_assert_null(parse_text(text, field, message));
+    cr_assert(strstr(message, "nest deeper than 8") != NULL, "%s: %s", field, message);
+}
+
+/* An email's "to" defaults to the person's address; unsubscribe_url renders in emails only. */
+Test(trigger, renders_email_actions)
+{
+    char field[128], message[320];
+    struct trigger_rule *rule = parse_text(
+        EMAIL(",\"html\":\"<a href='{{ unsubscribe_url }}'>x</a>\""), field, message);
+    cr_assert_not_null(rule, "%s: %s", field, message);
+    struct trigger_facts facts = facts_new();
+    facts.unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER;
+    json_object *action = trigger_render_action(rule, &facts);
+    cr_assert_not_null(action);
+    json_object *value = NULL;
+    cr_assert(json_object_object_get_ex(action, "to", &value));
+    cr_assert_str_eq(json_object_get_string(value), "ada@example.com");
+    cr_assert(json_object_object_get_ex(action, "html", &value));
+    cr_assert_str_eq(json_object_get_string(value),
+                     "<a href='" TRIGGER_UNSUBSCRIBE_PLACEHOLDER "'>x</a>");
+    json_object_put(action);
+    trigger_rule_free(rule);
+
+    rule = parse_text(WEBHOOK(",\"body\":{\"u\":\"{{ unsubscribe_url }}\"}"), field, message);
+    cr_assert_not_null(rule, "%s: %s", field, message);
+    action = trigger_render_action(rule, &facts);
+    cr_assert(json_object_object_get_ex(action, "body", &value));
+    cr_assert_str_eq(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN), "{\"u\":\"\"}");
+    json_object_put(action);
+    trigger_rule_free(rule);
+    facts_free(&facts);
 }
