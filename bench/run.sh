@@ -15,6 +15,7 @@
 #                                                                             event run's rate
 #   BENCH_LARGE_ROWS    events stored before the "as data grows" run; 0 skips 10000000
 #   BENCH_DELIVERIES    webhook deliveries of the delivery scenario           20000
+#   BENCH_JOURNEY_PEOPLE  people in the three-step journey scenario          100000
 #   BENCH_ONLY          comma-separated scenario ids to run (the others are   all
 #                       skipped); e.g. healthz,track,fixed
 #   BENCH_PORT          trackd's port (the receiver takes the next one)       the first free
@@ -35,6 +36,7 @@ copy_rows=${BENCH_COPY_ROWS:-500000}
 fixed_rate=${BENCH_FIXED_RATE:-} # empty: half of what the single-event scenario reached
 large_rows=${BENCH_LARGE_ROWS:-10000000}
 deliveries=${BENCH_DELIVERIES:-20000}
+journey_people=${BENCH_JOURNEY_PEOPLE:-100000}
 port=${BENCH_PORT:-}
 # How long the evaluation backlog and the delivery outbox may take to drain.
 drain_timeout=120
@@ -54,6 +56,7 @@ report_rows=(
     "fixed|/v1/track, fixed rate|offered|offered|p99<=20"
     "large|/v1/track, events stored|track|empty|ratio>=0.80"
     "deliveries|webhook deliveries|-|-|rate>=5000"
+    "journeys|journey steps, 3-step journey|-|-|rate>=5000"
     "batch_pool|/v1/batch, 100 events, pre-written|batch|rendered|-"
     "batch_gzip|/v1/batch, 100 events, gzip|batch_pool|plain|-"
     "track_tail|/v1/track, 1 event, a tail attached|track|no tail|-"
@@ -91,7 +94,7 @@ check_settings() {
     fi
     receiver_port=$((port + 1))
     ((connections > 0 && batch_connections > 0 && copy_rows > 0 && ${fixed_rate:-1} > 0 &&
-        deliveries > 0)) || fail "BENCH_* counts must be positive (only BENCH_LARGE_ROWS may be 0)"
+        deliveries > 0 && journey_people > 0)) || fail "BENCH_* counts must be positive (only BENCH_LARGE_ROWS may be 0)"
 }
 
 build() {
@@ -512,6 +515,72 @@ SQL
         "flight) in $(calc 'sprintf("%.1f", s)' s="$span") s"
 }
 
+# Journey steps per second: $journey_people people each at the start of a three-step journey
+# (a webhook; a branch on the trigger event, each side a webhook; a webhook: four steps passed
+# per person, three deliveries written), moved to the end by the journey runner of one
+# `trackd worker` process that sends nothing (TRACKD_DELIVERY_WORKERS=0), so that the figure is
+# the runner's: claiming runs, deciding branches, rendering and writing deliveries, moving the
+# runs, in one transaction per batch. Runs with trackd serve stopped.
+scenario_journeys() {
+    local worker started span done_runs
+    mkdir -p "$work/journey"
+    cat >"$work/journey/bench-journey.json" <<'RULE'
+{"name": "bench-journey", "trigger": {"event": "bench_journey_start"},
+ "steps": [
+   {"action": {"type": "webhook", "url": "http://127.0.0.1:9/welcome", "body": {"who": "{{ person.id }}"}}},
+   {"branch": {"if": [{"field": "event.tier", "op": "eq", "value": "gold"}],
+               "then": [{"action": {"type": "webhook", "url": "http://127.0.0.1:9/gold", "body": {"who": "{{ person.id }}"}}}],
+               "else": [{"action": {"type": "webhook", "url": "http://127.0.0.1:9/plain", "body": {"who": "{{ person.id }}"}}}]}},
+   {"action": {"type": "webhook", "url": "http://127.0.0.1:9/last", "body": {"n": "{{ event.n }}"}}}
+ ]}
+RULE
+    build-bench/trackd rules load --workspace bench "$work/journey" >/dev/null
+    sql <<SQL
+WITH rule AS (SELECT id, workspace_id FROM rules WHERE name = 'bench-journey'),
+people_made AS (
+    INSERT INTO people (workspace_id, customer_id, attributes)
+    SELECT rule.workspace_id, 'journey-' || g, '{}' FROM rule, generate_series(1, $journey_people) g
+    RETURNING id, workspace_id),
+fired AS (
+    INSERT INTO firings (workspace_id, rule_id, person_id, event_id)
+    SELECT p.workspace_id, rule.id, p.id, -p.id FROM people_made p, rule
+    RETURNING id, workspace_id, rule_id, person_id, event_id)
+INSERT INTO journey_runs (workspace_id, rule_id, firing_id, person_id, event_id, trigger_event,
+                          due_at)
+SELECT workspace_id, rule_id, id, person_id, event_id,
+       jsonb_build_object('name', 'bench_journey_start', 'properties',
+                          jsonb_build_object('n', person_id,
+                                             'tier', CASE WHEN person_id % 2 = 0 THEN 'gold' END)),
+       now()
+FROM fired;
+ANALYZE people; ANALYZE journey_runs; ANALYZE deliveries;
+CHECKPOINT;
+SQL
+    started=$(sql -c "SELECT extract(epoch FROM clock_timestamp())")
+    TRACKD_LOG_LEVEL=warn TRACKD_DELIVERY_WORKERS=0 build-bench/trackd worker \
+        2>"$work/journey-worker.log" &
+    worker=$!
+    track_pid "$worker"
+    for _ in $(seq $((drain_timeout * 10))); do
+        [[ $(sql -c "SELECT count(*) FROM journey_runs WHERE status = 'active'") == 0 ]] && break
+        sleep 0.1
+    done
+    result_set journeys rss_mb "$(rss_peak_mb "$worker")"
+    stop_pid "$worker"
+    done_runs=$(sql -c "SELECT count(*) FROM journey_runs WHERE status = 'completed'")
+    ((done_runs == journey_people)) ||
+        fail "$done_runs of $journey_people journeys completed; the worker's log: $(tail -n 3 "$work/journey-worker.log")"
+    [[ $(sql -c "SELECT count(*) FROM deliveries WHERE journey_run_id IS NOT NULL") == $((journey_people * 3)) ]] ||
+        fail "the journeys did not write three deliveries each"
+    # From the worker's start to the last run's end: start-up included.
+    span=$(sql -c "SELECT extract(epoch FROM max(ended_at)) - $started FROM journey_runs")
+    result_set journeys rate "$(calc_int 'n * 4 / s' n="$done_runs" s="$span")"
+    note "journeys: $done_runs people through a three-step journey (4 steps passed, 3 deliveries" \
+        "written each) by one worker process in $(calc 'sprintf("%.1f", s)' s="$span") s:" \
+        "$(calc_int 'n / s' n="$done_runs" s="$span") people/s"
+    sql -c "DELETE FROM rules WHERE name = 'bench-journey'" >/dev/null
+}
+
 # --- what gzip and TLS cost: the same calls compressed, or over HTTPS ------------------------
 
 # cost_us SCENARIO REFERENCE: how much longer each event (or call) of SCENARIO took than one of
@@ -749,6 +818,7 @@ main() {
     run_scenario large scenario_large
     stop_trackd
     run_scenario deliveries scenario_deliveries
+    run_scenario journeys scenario_journeys
     print_report
 }
 

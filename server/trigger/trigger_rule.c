@@ -952,7 +952,6 @@ static bool lay_out(json_object *list, const char *path, int depth, size_t first
         size_t next = i + 1 < n ? at + (size_t)size : after;
         if (!parse_step(step, item, depth, at, next, &used, r))
             return false;
-        r->rule->step_count = at + used > r->rule->step_count ? at + used : r->rule->step_count;
         at += used;
     }
     return true;
@@ -971,7 +970,9 @@ static bool parse_steps(json_object *steps, struct trigger_rule *rule, struct re
     if (rule->steps == NULL)
         return refuse(r, "steps", "out of memory");
     r->rule = rule;
-    rule->step_count = 0;
+    /* Every slot is filled by a successful lay-out; after a refusal, the free of the rule
+     * visits them all (untouched ones are zero). */
+    rule->step_count = (size_t)total;
     if (!lay_out(steps, "steps", 1, 0, (size_t)total, r))
         return false;
     bool acts = false;

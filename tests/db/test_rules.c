@@ -189,7 +189,7 @@ Test(rules, the_shipped_rules_load_and_are_found_by_their_trigger)
     struct rule_cache cache = {0};
     cr_assert(rule_cache_refresh(&cache, t.store), "%s", store_last_error(t.store));
     cr_assert_eq((long)cache.count, teststore_count(&t, "SELECT count(*) FROM rules"));
-    cr_assert_eq(candidates(&cache, t.workspace_id, TRIGGER_TYPE_EVENT, "signed_up"), 2);
+    cr_assert_eq(candidates(&cache, t.workspace_id, TRIGGER_TYPE_EVENT, "signed_up"), 3);
     cr_assert_eq(candidates(&cache, t.workspace_id, TRIGGER_TYPE_EVENT, "purchase"), 1);
     cr_assert_eq(candidates(&cache, t.workspace_id, TRIGGER_TYPE_PAGE, "signed_up"), 0);
     cr_assert_eq(candidates(&cache, t.workspace_id + 1, TRIGGER_TYPE_EVENT, "signed_up"), 0);
