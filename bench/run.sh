@@ -159,6 +159,7 @@ create_people() {
 run_scenario() {
     local id=$1 function=$2 status
     if [[ -n ${BENCH_ONLY:-} && ",$BENCH_ONLY," != *",$id,"* ]]; then
+        mkdir -p "$work/results"
         echo "not in BENCH_ONLY" >"$work/results/$id.skipped"
         # The evaluation row is measured by the rules scenario.
         [[ $id != rules ]] || echo "not in BENCH_ONLY" >"$work/results/evaluation.skipped"
@@ -538,8 +539,9 @@ RULE
     sql <<SQL
 WITH rule AS (SELECT id, workspace_id FROM rules WHERE name = 'bench-journey'),
 people_made AS (
-    INSERT INTO people (workspace_id, customer_id, attributes)
-    SELECT rule.workspace_id, 'journey-' || g, '{}' FROM rule, generate_series(1, $journey_people) g
+    INSERT INTO people (workspace_id, customer_id, cio_id, attributes)
+    SELECT rule.workspace_id, 'journey-' || g, trackd_cio_id(0), '{}'
+    FROM rule, generate_series(1, $journey_people) g
     RETURNING id, workspace_id),
 fired AS (
     INSERT INTO firings (workspace_id, rule_id, person_id, event_id)

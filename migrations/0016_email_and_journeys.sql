@@ -62,7 +62,9 @@ COMMENT ON COLUMN journey_runs.ended_at IS 'When it ended (completed, exited or 
 COMMENT ON COLUMN journey_runs.converted_at IS 'When the rule''s goal event happened within its window after the start.';
 COMMENT ON COLUMN journey_runs.end_reason IS 'Why it ended early: the exit event, a deleted person, a changed rule.';
 
-ALTER TABLE deliveries ADD COLUMN journey_run_id bigint REFERENCES journey_runs (id) ON DELETE SET NULL;
+-- No foreign key: a run and its deliveries go together (both with their firing), and a key
+-- checked on every delete of a run would want an index on every delivery.
+ALTER TABLE deliveries ADD COLUMN journey_run_id bigint;
 ALTER TABLE deliveries ADD COLUMN step integer;
 COMMENT ON COLUMN deliveries.journey_run_id IS 'The journey run whose step wrote it; NULL for a rule with a single action.';
 COMMENT ON COLUMN deliveries.step IS 'The journey step (journey_runs.step) that wrote it; NULL for a rule with a single action.';

@@ -20,8 +20,8 @@ const struct store_statement store_journeys_statements[] = {
      " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
      " FROM c JOIN journey_runs j ON j.id = c.id LEFT JOIN people p ON p.id = j.person_id"},
     {"journey_send",
-     "SELECT trackd_journey_send(x.run, x.step::integer, x.action, ($4::text[])[1])"
-     " FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) AS x (run, step, action)"},
+     "SELECT trackd_journey_send($1::bigint[], $2::bigint[]::integer[], $3::jsonb[],"
+     " ($4::text[])[1])"},
     {"journey_move",
      "UPDATE journey_runs j SET step = x.step::integer, step_path = x.path, status = x.status,"
      " due_at = CASE WHEN x.status = 'active' THEN now() + x.wait_us * interval '1 microsecond'"

@@ -42,8 +42,8 @@ BEGIN
         VALUES (p_workspace, p_rule, v_firing, p_person, p_event,
                 coalesce(p_trigger, '{}'::jsonb), now() + p_delay, p_waiting_for);
     ELSE
-        PERFORM trackd_write_deliveries(p_workspace, p_rule, v_firing, p_person, p_event, NULL,
-                                        NULL, p_action, v_due);
+        PERFORM trackd_write_deliveries(p_workspace, p_rule, v_firing, p_person, p_event,
+                                        p_action, v_due);
     END IF;
     RETURN 'fired';
 END
