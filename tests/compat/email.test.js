@@ -247,3 +247,98 @@ describe('email over SMTP', { timeout: 180_000 }, () => {
         assert.equal(messagesTo('fay@example.org').length, 1);
     });
 });
+
+// The two other ways to reach a mail server: smtps:// (TLS from the first byte), and smtp://
+// to a server that offers no STARTTLS, refused when TRACKD_SMTP_TLS=required and used plain
+// when opportunistic.
+describe('email: smtps://, and a server without STARTTLS', { timeout: 120_000 }, () => {
+    let trackd;
+    let tlsDir;
+    let rulesDir;
+    let client;
+    let implicit;
+    let plain;
+
+    before(async () => {
+        tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackd-email-tls2-'));
+        const tls = makeTlsMaterial(tlsDir);
+        const material = { certPem: fs.readFileSync(tls.server.cert), keyPem: fs.readFileSync(tls.server.key) };
+        implicit = new SmtpStandin({ tls: material, implicitTls: true });
+        plain = new SmtpStandin({});
+        await implicit.start();
+        await plain.start();
+        rulesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trackd-email-rules2-'));
+        fs.writeFileSync(path.join(rulesDir, 'hello.json'), JSON.stringify({
+            name: 'hello', trigger: { event: 'hello' }, action: { type: 'email', subject: 'Hello', text: 'hi' },
+        }));
+        trackd = await startTrackd({
+            rules: [rulesDir],
+            env: {
+                TRACKD_SMTP_URL: `smtps://localhost:${implicit.port}`,
+                TRACKD_EMAIL_FROM: 'news@example.com',
+                TRACKD_PUBLIC_URL: PUBLIC_URL,
+                TRACKD_CA_FILE: tls.caFile,
+                TRACKD_RETRY_BASE: '1',
+            },
+        });
+        client = new PipelinesClient(trackd.workspace.write_key, { url: `${trackd.baseUrl}/v1`, strictMode: true });
+    });
+
+    after(async () => {
+        await trackd?.stop();
+        await implicit?.stop();
+        await plain?.stop();
+        if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
+        if (rulesDir) fs.rmSync(rulesDir, { recursive: true, force: true });
+    });
+
+    const statusOf = async (user) =>
+        (await trackd.query(
+            `SELECT d.status, d.last_error, d.attempts FROM deliveries d JOIN people p ON p.id = d.person_id WHERE p.customer_id = '${user}'`,
+        ))[0];
+    const hello = async (user) => {
+        await client.identify({ userId: user, traits: { email: `${user}@example.org` } });
+        await client.track({ userId: user, event: 'hello', properties: {} });
+    };
+
+    it('smtps:// speaks TLS from the first byte', async () => {
+        await hello('tls-user');
+        await implicit.waitFor(1, 15_000).catch(async (error) => {
+            throw new Error(`${error.message}: ${JSON.stringify(await statusOf('tls-user'))}`);
+        });
+        assert.equal(implicit.messages[0].tls, true);
+        assert.deepEqual(implicit.messages[0].rcpt, ['tls-user@example.org']);
+    });
+
+    it('TRACKD_SMTP_TLS=required refuses a server without STARTTLS; opportunistic sends plain', async () => {
+        const common = {
+            TRACKD_SMTP_URL: `smtp://127.0.0.1:${plain.port}`,
+            TRACKD_EMAIL_FROM: 'news@example.com',
+            TRACKD_PUBLIC_URL: PUBLIC_URL,
+            TRACKD_RETRY_BASE: '1',
+            TRACKD_DELIVERY_ATTEMPTS: '2',
+        };
+        await trackd.signal('SIGTERM');
+        await trackd.serve({ env: { ...common, TRACKD_SMTP_TLS: 'required' } });
+        client = new PipelinesClient(trackd.workspace.write_key, { url: `${trackd.baseUrl}/v1`, strictMode: true });
+        await hello('needs-tls');
+        const deadline = Date.now() + 20_000;
+        let row;
+        while (Date.now() < deadline) {
+            row = await statusOf('needs-tls');
+            if (row && row.status === 'dead') break;
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.equal(row.status, 'dead');
+        assert.match(row.last_error, /does not offer STARTTLS/);
+        assert.equal(plain.messages.length, 0, 'nothing was sent in the clear');
+
+        await trackd.signal('SIGTERM');
+        await trackd.serve({ env: { ...common, TRACKD_SMTP_TLS: 'opportunistic' } });
+        client = new PipelinesClient(trackd.workspace.write_key, { url: `${trackd.baseUrl}/v1`, strictMode: true });
+        await hello('plain-ok');
+        await plain.waitFor(1, 15_000);
+        assert.equal(plain.messages[0].tls, false);
+        assert.deepEqual(plain.messages[0].rcpt, ['plain-ok@example.org']);
+    });
+});

@@ -4,7 +4,8 @@
 // 127.0.0.1, plain TCP with optional STARTTLS (RFC 3207) and AUTH PLAIN / LOGIN (RFC 4954).
 //
 //   const s = new SmtpStandin({ tls: {certPem, keyPem} | null, requireAuth: {user, pass} | null,
-//                               offerStartTls: true | false })
+//                               offerStartTls: true | false, implicitTls: true | false })
+//                                implicitTls: TLS from the first byte (smtps://), with `tls`
 //   await s.start()              listens on a free port; s.port
 //   s.messages                   each accepted message: {id, from, rcpt: [...], data, tls, auth,
 //                                parsed, at}. data is the raw message as a string (UTF-8), dot-
@@ -305,7 +306,7 @@ function decodeWords(value) {
 // The server
 
 class SmtpStandin {
-    constructor({ tls: tlsMaterial = null, requireAuth = null, offerStartTls = Boolean(tlsMaterial) } = {}) {
+    constructor({ tls: tlsMaterial = null, requireAuth = null, offerStartTls = Boolean(tlsMaterial), implicitTls = false } = {}) {
         this.tlsMaterial = tlsMaterial;
         this.requireAuth = requireAuth;
         this.offerStartTls = Boolean(offerStartTls && tlsMaterial);
@@ -319,7 +320,11 @@ class SmtpStandin {
         this.failures = []; // one {at, code, text} per transaction still to fail
         this.waiters = [];
         this.open = new Set(); // current socket of each live session
-        this.server = net.createServer((socket) => this.session(socket));
+        this.implicitTls = Boolean(implicitTls && tlsMaterial);
+        if (this.implicitTls) this.offerStartTls = false;
+        this.server = this.implicitTls
+            ? tls.createServer({ cert: tlsMaterial.certPem, key: tlsMaterial.keyPem }, (socket) => this.session(socket))
+            : net.createServer((socket) => this.session(socket));
         this.port = undefined;
     }
 
@@ -383,7 +388,7 @@ class SmtpStandin {
             socket: rawSocket,
             buffer: Buffer.alloc(0),
             mode: 'command', // command | data | auth-plain | auth-login-user | auth-login-pass
-            tls: false,
+            tls: standin.implicitTls,
             auth: null,
             loginUser: null,
             tx: null, // {from, rcpt, failure}
