@@ -4,13 +4,15 @@
 //   - an onboarding series takes every branch: the person who opened the app and bought, the
 //     one who did neither, one who left (exit_on), one whose trigger event says "pro";
 //   - admin_journey_steps counts people at each step, exits and conversions;
-//   - kill -9 of the server while runs move: every step done once, none skipped.
+//   - kill -9 of the server while runs move, two `trackd worker` processes sharing the runs
+//     with it (one of them killed too): every step done once, none skipped.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { PipelinesClient } = require('customerio-node');
 const { startTrackd, sleep } = require('./harness');
 const { Receiver } = require('./receiver');
@@ -156,17 +158,32 @@ describe('journeys', { timeout: 180_000 }, () => {
         await ended('eve');
     });
 
-    it('kill -9 while runs move: every step is done once, none is skipped', async () => {
+    it('kill -9 while runs move, with two more workers sharing them: every step once, none skipped', async () => {
+        const worker = () => spawn(process.env.TRACKD_BIN, ['worker'], { env: trackd.env({ TRACKD_LOG_LEVEL: 'warn' }), stdio: 'ignore' });
+        const workers = [worker(), worker()];
         const people = Array.from({ length: 120 }, (_, i) => `k${i}`);
-        await client.batch(people.flatMap((userId) => [
-            { type: 'identify', userId, traits: {} },
-            { type: 'track', userId, event: 'relay_start', properties: {} },
-        ]));
-        for (let round = 0; round < 4; round++) {
-            await sleep(700);
-            await trackd.signal('SIGKILL');
-            await trackd.serve();
+        try {
+            await client.batch(people.flatMap((userId) => [
+                { type: 'identify', userId, traits: {} },
+                { type: 'track', userId, event: 'relay_start', properties: {} },
+            ]));
+            for (let round = 0; round < 4; round++) {
+                await sleep(700);
+                await trackd.signal('SIGKILL');
+                if (round === 1) {
+                    workers[0].kill('SIGKILL');
+                    workers[0] = worker();
+                }
+                await trackd.serve();
+            }
+            client = new PipelinesClient(trackd.workspace.write_key, { url: `${trackd.baseUrl}/v1`, strictMode: true });
+            await waitForRelays(people);
+        } finally {
+            for (const w of workers) w.kill('SIGTERM');
         }
+    });
+
+    async function waitForRelays(people) {
         await receiver.waitFor(async () => {
             const [row] = await trackd.query(
                 `SELECT count(*) FILTER (WHERE status = 'completed') AS done, count(*) AS runs FROM journey_runs j JOIN rules r ON r.id = j.rule_id WHERE r.name = 'relay'`,
@@ -195,5 +212,5 @@ describe('journeys', { timeout: 180_000 }, () => {
         for (const user of people.slice(0, 20)) {
             assert.ok(first(1, user) <= first(2, user) && first(2, user) <= first(3, user), `order for ${user}`);
         }
-    });
+    }
 });
