@@ -26,8 +26,8 @@ CREATE TABLE journey_runs (
     trigger_event jsonb NOT NULL,
     status        text NOT NULL DEFAULT 'active'
                   CHECK (status IN ('active', 'completed', 'exited', 'cancelled')),
-    step          integer NOT NULL DEFAULT 0,
-    step_path     text NOT NULL DEFAULT 'steps[0]',
+    step          integer NOT NULL DEFAULT -1,
+    step_path     text NOT NULL DEFAULT 'start',
     due_at        timestamptz,
     waiting_for   text,
     done_events   text[] NOT NULL DEFAULT '{}',
@@ -39,8 +39,9 @@ CREATE TABLE journey_runs (
 );
 -- The runners' queue: active runs by when they move on.
 CREATE INDEX journey_runs_due_idx ON journey_runs (due_at) WHERE status = 'active';
--- An event a journey waits for or branches on finds the person's active runs.
-CREATE INDEX journey_runs_person_idx ON journey_runs (person_id, rule_id) WHERE status = 'active';
+-- An event a journey waits for or branches on finds the person's runs; deleting a person
+-- finds theirs (ON DELETE SET NULL), whatever their status.
+CREATE INDEX journey_runs_person_idx ON journey_runs (person_id, rule_id);
 CREATE INDEX journey_runs_rule_idx ON journey_runs (rule_id, status);
 COMMENT ON TABLE journey_runs IS 'One row per person going through a journey (a rule with steps): where they are and when they move on. Runners claim due rows with FOR UPDATE SKIP LOCKED and move each on in one transaction with the deliveries its steps write.';
 COMMENT ON COLUMN journey_runs.id IS 'Internal id.';
@@ -55,7 +56,7 @@ COMMENT ON COLUMN journey_runs.step IS 'The number of the step it is at, countin
 COMMENT ON COLUMN journey_runs.step_path IS 'That step as written in the rule: steps[1], steps[2].then[0].';
 COMMENT ON COLUMN journey_runs.due_at IS 'When it moves on (the end of a wait); NULL once it has ended.';
 COMMENT ON COLUMN journey_runs.waiting_for IS 'The event a wait_until step waits for: doing it moves the run on at once.';
-COMMENT ON COLUMN journey_runs.done_events IS 'The events the rule''s steps ask about that the person did since the run started.';
+COMMENT ON COLUMN journey_runs.done_events IS 'The events the rule''s steps ask about that the person did after the event that started the run.';
 COMMENT ON COLUMN journey_runs.started_at IS 'When the rule fired.';
 COMMENT ON COLUMN journey_runs.updated_at IS 'When it last moved.';
 COMMENT ON COLUMN journey_runs.ended_at IS 'When it ended (completed, exited or cancelled).';

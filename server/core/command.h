@@ -77,7 +77,8 @@ struct command {
     char *recipient;             /* metric, optional */
     char *metric_reason;         /* metric, optional */
     char *href;                  /* metric, optional */
-    int unsubscribe;             /* unsubscribe: 1 unsubscribes, 0 resubscribes */
+    int unsubscribe;             /* unsubscribe: 1 unsubscribes, 0 resubscribes, -1 only asks
+                                  * whether the delivery is found (an email link's page) */
     int64_t timestamp_us;        /* when it happened (client clock, skew-corrected); add_device: the
                                   * device's last use */
     int64_t received_us;         /* when trackd received it */

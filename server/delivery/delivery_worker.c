@@ -283,7 +283,7 @@ static bool prepare_email(struct delivery_worker *w, struct transfer *t, json_ob
         *retryable = true;
         return false;
     }
-    t->email = smtp_prepare(t->easy, &settings, action, d->public_id, d->unsubscribe_token,
+    t->email = smtp_prepare(t->easy, &settings, action, d->id, d->public_id, d->unsubscribe_token,
                             timeutil_now_us() / TIMEUTIL_US_PER_SEC, error, error_size, retryable);
     if (t->email == NULL)
         return false;

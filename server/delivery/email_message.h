@@ -31,7 +31,7 @@ struct email_message_input {
                                     "abc123@example.com" */
     const char *unsubscribe_url; /* absolute https?:// URL of the person's unsubscribe page, at
                                     most 900 bytes */
-    const char *delivery_id;     /* public delivery id, sent as X-Trackd-Delivery */
+    const char *delivery_id;     /* the delivery's number, sent as X-Trackd-Delivery */
     int64_t date_unix;           /* seconds since the epoch, for the Date header (UTC, "+0000") */
 };
 

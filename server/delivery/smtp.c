@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/sha256.h"
 #include "delivery/email_message.h"
 
 /* Longest address kept (RFC 5321's path limit is 256 with the brackets). */
@@ -59,8 +60,8 @@ static const char *string_of(json_object *action, const char *key)
 }
 
 struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *s, json_object *action,
-                                 const char *public_id, const char *token, int64_t now_unix,
-                                 char *error, size_t error_size, bool *retryable)
+                                 int64_t delivery_id, const char *public_id, const char *token,
+                                 int64_t now_unix, char *error, size_t error_size, bool *retryable)
 {
     char from[ADDRESS_MAX], to[ADDRESS_MAX], path[ADDRESS_MAX + 2];
     if (s->url == NULL || *s->url == '\0') {
@@ -85,9 +86,20 @@ struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *s, json
     size_t base = strlen(s->public_url);
     while (base > 0 && s->public_url[base - 1] == '/')
         base--;
-    char link[1024], message_id[300];
+    char link[1024], message_id[300], delivery[24];
     snprintf(link, sizeof link, "%.*s/unsubscribe/%s", (int)base, s->public_url, token);
-    snprintf(message_id, sizeof message_id, "%s@%s", public_id, strchr(from, '@') + 1);
+    /* The public id never appears in the headers: replies and forwards copy Message-ID to
+     * others, and the public id names the delivery to the endpoints that take metrics without
+     * credentials. The Message-ID is the delivery's number and 64 bits of a hash of the public
+     * id (unique across installations, the same for every attempt), the delivery header its
+     * number, as webhooks carry it. */
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256(public_id, strlen(public_id), digest);
+    snprintf(message_id, sizeof message_id,
+             "%lld.%02x%02x%02x%02x%02x%02x%02x%02x.trackd@%s", (long long)delivery_id, digest[0],
+             digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+             strchr(from, '@') + 1);
+    snprintf(delivery, sizeof delivery, "%lld", (long long)delivery_id);
     struct email_message_input input = {
         .from = s->from,
         .to = recipient,
@@ -96,7 +108,7 @@ struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *s, json
         .html = string_of(action, "html"),
         .message_id = message_id,
         .unsubscribe_url = link,
-        .delivery_id = public_id,
+        .delivery_id = delivery,
         .date_unix = now_unix,
     };
     struct smtp_upload *u = calloc(1, sizeof *u);
@@ -132,7 +144,11 @@ struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *s, json
     /* smtp://: STARTTLS whenever the server offers it, or not at all unless required;
      * smtps:// is TLS from the first byte either way. */
     curl_easy_setopt(easy, CURLOPT_USE_SSL, (long)(s->tls_required ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+    /* smtp:// with a login: TLS is required whatever TRACKD_SMTP_TLS says, so that the password
+     * never crosses the network in the clear (a server, or someone between, that offers no
+     * STARTTLS would otherwise get it). */
     if (s->user != NULL && *s->user != '\0') {
+        curl_easy_setopt(easy, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
         curl_easy_setopt(easy, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(easy, CURLOPT_PASSWORD, s->password ? s->password : "");
     }

@@ -37,16 +37,17 @@ struct smtp_upload {
 };
 
 /*
- * Sets up `easy` to send the email of `action` (a delivery's rendered action), whose public id
- * is `public_id` and whose unsubscribe link carries `token` (trackd_claim_deliveries'), dated
+ * Sets up `easy` to send the email of `action` (a delivery's rendered action), delivery
+ * `delivery_id` whose public id is `public_id` (never written into the message) and whose
+ * unsubscribe link carries `token` (trackd_claim_deliveries'), dated
  * `now_unix`. Returns a new upload the transfer keeps until it ends; NULL with a sentence in
  * `error` when it cannot be sent as it is (no settings, a bad address: dead), or *retryable
  * when out of memory.
  */
 struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *settings,
-                                 json_object *action, const char *public_id, const char *token,
-                                 int64_t now_unix, char *error, size_t error_size,
-                                 bool *retryable);
+                                 json_object *action, int64_t delivery_id,
+                                 const char *public_id, const char *token, int64_t now_unix,
+                                 char *error, size_t error_size, bool *retryable);
 
 /* Judges a finished upload: `result` libcurl's, `code` the server's last reply code. Writes
  * last_error's sentence (the server's reply) to `error` unless sent. */

@@ -120,20 +120,12 @@ static void fire(struct batch *b, const struct cached_rule *rule,
         text = json_object_to_json_string_ext(action, JSON_C_TO_STRING_PLAIN |
                                                           JSON_C_TO_STRING_NOSLASHESCAPE);
     }
-    /* A journey whose first step waits is at that step from the start. */
-    int64_t delay_us = rule->rule->delay_us;
-    const char *waiting_for = NULL;
-    if (rule->rule->steps != NULL && rule->rule->steps[0].kind == TRIGGER_STEP_WAIT)
-        delay_us += rule->rule->steps[0].wait_us;
-    if (rule->rule->steps != NULL && rule->rule->steps[0].kind == TRIGGER_STEP_WAIT_UNTIL) {
-        delay_us += rule->rule->steps[0].wait_us;
-        waiting_for = rule->rule->steps[0].event;
-    }
     bool fired = false;
     if (store_fire(b->store, event->workspace_id, rule->id, event->person_id, event->event_id,
-                   frequency_name(rule->rule->frequency), rule->rule->at_most_every_us, delay_us,
-                   text, rule->rule->send_window.set ? b->evaluator->default_timezone : NULL,
-                   trigger, waiting_for, &fired) < 0) {
+                   frequency_name(rule->rule->frequency), rule->rule->at_most_every_us,
+                   rule->rule->delay_us, text,
+                   rule->rule->send_window.set ? b->evaluator->default_timezone : NULL, trigger,
+                   &fired) < 0) {
         LOG_WARN("evaluator", "recording a firing of rule %s failed: %s", rule->rule->name,
                  store_last_error(b->store));
         b->failed = true;

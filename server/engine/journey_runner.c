@@ -36,6 +36,8 @@ struct journey_runner {
 /* One claimed batch: where each run goes, and the deliveries its steps write. */
 struct batch {
     const struct rule_cache *rules;
+    int64_t *rule_ids; /* of the cached rules: the runs claimed are theirs */
+    size_t rule_count;
     struct store_journey_move moves[BATCH_RUNS];
     size_t move_count;
     /* action steps: parallel arrays, `actions` owned */
@@ -87,9 +89,10 @@ static bool queue_action(struct batch *b, const struct store_journey_run *run,
 }
 
 /*
- * Moves one run on from where it is: a run parked at a wait has waited (the claim says it is
- * due, or its event came), any other step is yet to be done. Steps follow until a wait that
- * has not ended, or the end. Steps only lead forward, so this ends within step_count steps.
+ * Moves one run on from where it is: a new run (step -1, its rule's delay over) begins at the
+ * first step, a run parked at a wait has waited (the claim says it is due, or its event
+ * came), and any other step is yet to be done. Steps follow until a wait that has not ended,
+ * or the end. Steps only lead forward, so this ends within step_count steps.
  */
 static void advance(void *cls, const struct store_journey_run *run)
 {
@@ -102,13 +105,13 @@ static void advance(void *cls, const struct store_journey_run *run)
         end_run(b, run, run->step, "end", "exited", "its rule no longer has steps");
         return;
     }
-    if (run->step < 0 || (size_t)run->step >= rule->step_count) {
+    if (run->step < -1 || (run->step >= 0 && (size_t)run->step >= rule->step_count)) {
         end_run(b, run, run->step, "end", "exited", "its rule changed: the step is gone");
         return;
     }
     if (run->person_id == 0) {
-        end_run(b, run, run->step, path_of(rule, (size_t)run->step), "cancelled",
-                "the person no longer exists");
+        end_run(b, run, run->step, run->step < 0 ? "start" : path_of(rule, (size_t)run->step),
+                "cancelled", "the person no longer exists");
         return;
     }
     json_object *properties = json_tokener_parse(run->properties);
@@ -123,11 +126,12 @@ static void advance(void *cls, const struct store_journey_run *run)
         .journey_done = done,
         .unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER,
     };
-    size_t at = (size_t)run->step;
+    size_t at = run->step < 0 ? 0 : (size_t)run->step;
     size_t sends_before = b->send_count;
     uint64_t steps_before = b->steps;
     const struct trigger_step *here = &rule->steps[at];
-    if (here->kind == TRIGGER_STEP_WAIT || here->kind == TRIGGER_STEP_WAIT_UNTIL) {
+    if (run->step >= 0 &&
+        (here->kind == TRIGGER_STEP_WAIT || here->kind == TRIGGER_STEP_WAIT_UNTIL)) {
         at = here->next; /* the wait is over */
         b->steps++;
     }
@@ -198,8 +202,11 @@ static void clear_sends(struct batch *b)
 static long run_batch(struct journey_runner *j, struct store *store,
                       const struct rule_cache *rules, struct batch *b)
 {
-    *b = (struct batch){.rules = rules};
-    enum store_status claimed = store_claim_journey_runs(store, BATCH_RUNS, advance, b);
+    int64_t *rule_ids = b->rule_ids;
+    size_t rule_count = b->rule_count;
+    *b = (struct batch){.rules = rules, .rule_ids = rule_ids, .rule_count = rule_count};
+    enum store_status claimed =
+        store_claim_journey_runs(store, BATCH_RUNS, rule_ids, rule_count, advance, b);
     if (claimed < 0) {
         LOG_WARN("journeys", "%s", store_last_error(store));
         clear_sends(b);
@@ -218,6 +225,20 @@ static long run_batch(struct journey_runner *j, struct store *store,
     }
     atomic_fetch_add(&j->steps, b->steps);
     return (long)claimed;
+}
+
+/* The ids of the cached rules, into b->rule_ids (kept across batches); false when out of
+ * memory. */
+static bool list_rule_ids(const struct rule_cache *rules, struct batch *b)
+{
+    int64_t *ids = realloc(b->rule_ids, (rules->count ? rules->count : 1) * sizeof *ids);
+    if (ids == NULL)
+        return false;
+    for (size_t i = 0; i < rules->count; i++)
+        ids[i] = rules->rules[i].id;
+    b->rule_ids = ids;
+    b->rule_count = rules->count;
+    return true;
 }
 
 static bool wait_ms(struct journey_runner *j, unsigned ms)
@@ -251,7 +272,7 @@ static void *runner_main(void *arg)
     struct journey_runner *j = arg;
     struct store *store = NULL;
     struct rule_cache rules = {0};
-    struct batch *b = malloc(sizeof *b);
+    struct batch *b = calloc(1, sizeof *b);
     if (b == NULL) {
         LOG_ERROR("journeys", "out of memory: journeys do not move");
         return NULL;
@@ -269,7 +290,7 @@ static void *runner_main(void *arg)
                 continue;
             }
         }
-        if (!rule_cache_refresh(&rules, store)) {
+        if (!rule_cache_refresh(&rules, store) || !list_rule_ids(&rules, b)) {
             LOG_WARN("journeys", "cannot load rules: %s", store_last_error(store));
             wait_ms(j, RETRY_WAIT_MS);
             continue;
@@ -280,6 +301,7 @@ static void *runner_main(void *arg)
         else if (taken < BATCH_RUNS)
             wait_ms(j, IDLE_WAIT_MS);
     }
+    free(b->rule_ids);
     free(b);
     rule_cache_clear(&rules);
     store_close(store);

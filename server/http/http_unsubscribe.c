@@ -1,8 +1,8 @@
 /*
  * The unsubscribe link of emails: /unsubscribe/{token}, where the token is a delivery's public
  * id and its signature (trackd_unsubscribe_token; only the database can make or check one).
- *   GET shows a small page with a button; it changes nothing, because mail scanners and link
- *       previews follow links on their own.
+ *   GET shows a small page with a button once the database has checked the token; it changes
+ *       nothing, because mail scanners and link previews follow links on their own.
  *   POST unsubscribes: the page's button (a form), or a mail client's one-click request
  *       (RFC 8058: List-Unsubscribe=One-Click, form-encoded). Either way the body is not read.
  * A POST whose segment is not a signed token is Customer.io's API call with a delivery id and a
@@ -60,11 +60,47 @@ static enum MHD_Result reply_invalid(struct http_request *request)
                       "email you received.</p>");
 }
 
+/* Asks the database about the token (the writers' queue: the only way to it from here):
+ * `unsubscribe` 1 unsubscribes, -1 only checks. */
+static enum MHD_Result submit_token(struct http_request *request, const char *token,
+                                    int unsubscribe)
+{
+    struct command *cmd = api_result_add_command(&request->parsed);
+    if (cmd == NULL || (cmd->delivery_id = strdup(token)) == NULL)
+        return http_reply_unavailable(request, "out of memory");
+    cmd->kind = COMMAND_UNSUBSCRIBE;
+    cmd->unsubscribe = unsubscribe;
+    cmd->received_us = request->received_us;
+    cmd->timestamp_us = request->received_us;
+    cmd->batch_index = -1;
+    return http_submit_parsed(request);
+}
+
+/* Whether the token's delivery was found, once its command is written; false with the page
+ * answered (*ret) when the database could not be asked. */
+static bool token_found(struct http_request *request, enum MHD_Result *ret)
+{
+    if (request->counted_suspended) {
+        request->counted_suspended = false;
+        atomic_fetch_sub(&request->server->suspended, 1);
+    }
+    if (request->ingest.result != TRACKD_ERR_OK) {
+        *ret = reply_page(request, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
+                          "<p>We could not look at your request just now. Please try again in "
+                          "a minute.</p>");
+        return false;
+    }
+    return request->parsed.command_count == 1 && request->ingest.outcomes[0] == OUTCOME_STORED;
+}
+
 enum MHD_Result http_handle_unsubscribe_page(struct http_request *request)
 {
     const char *token = request->params.count > 0 ? request->params.values[0] : "";
-    if (!token_shaped(token))
-        return reply_invalid(request);
+    if (!request->submitted)
+        return token_shaped(token) ? submit_token(request, token, -1) : reply_invalid(request);
+    enum MHD_Result ret;
+    if (!token_found(request, &ret))
+        return request->ingest.result != TRACKD_ERR_OK ? ret : reply_invalid(request);
     /* The form posts to this same address: the token is text of the alphabet above only. */
     char form[TOKEN_MAX + 512];
     snprintf(form, sizeof form,
@@ -80,29 +116,11 @@ enum MHD_Result http_handle_unsubscribe(struct http_request *request)
     const char *token = request->params.count > 0 ? request->params.values[0] : "";
     if (strchr(token, '.') == NULL)
         return http_handle_track_v1(request); /* POST /unsubscribe/{delivery_id}, JSON */
-    if (request->submitted) {
-        if (request->counted_suspended) {
-            request->counted_suspended = false;
-            atomic_fetch_sub(&request->server->suspended, 1);
-        }
-        if (request->ingest.result != TRACKD_ERR_OK)
-            return reply_page(request, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
-                              "<p>We could not record your choice just now. Please try again in "
-                              "a minute.</p>");
-        if (request->parsed.command_count != 1 || request->ingest.outcomes[0] != OUTCOME_STORED)
-            return reply_invalid(request);
-        return reply_page(request, MHD_HTTP_OK, "You are unsubscribed",
-                          "<p>You will not receive these emails any more.</p>");
-    }
-    if (!token_shaped(token))
-        return reply_invalid(request);
-    struct command *cmd = api_result_add_command(&request->parsed);
-    if (cmd == NULL || (cmd->delivery_id = strdup(token)) == NULL)
-        return http_reply_unavailable(request, "out of memory");
-    cmd->kind = COMMAND_UNSUBSCRIBE;
-    cmd->unsubscribe = 1;
-    cmd->received_us = request->received_us;
-    cmd->timestamp_us = request->received_us;
-    cmd->batch_index = -1;
-    return http_submit_parsed(request);
+    if (!request->submitted)
+        return token_shaped(token) ? submit_token(request, token, 1) : reply_invalid(request);
+    enum MHD_Result ret;
+    if (!token_found(request, &ret))
+        return request->ingest.result != TRACKD_ERR_OK ? ret : reply_invalid(request);
+    return reply_page(request, MHD_HTTP_OK, "You are unsubscribed",
+                      "<p>You will not receive these emails any more.</p>");
 }

@@ -119,15 +119,14 @@ enum store_status store_journey_event(struct store *store, int64_t rule_id, int6
 /* Records a firing and its deliveries inside the evaluation's transaction. `frequency` is
  * "every_time", "once" or "at_most_every"; `action` the rendered action as JSON, or NULL for a
  * journey, which starts a run keeping `trigger` ({"name", "properties"} as JSON) for its steps,
- * due after `delay_us`, waiting for the event `waiting_for` (NULL: none).
+ * due after `delay_us`.
  * For a rule with a send window, `window_timezone` is TRACKD_DEFAULT_TIMEZONE and the
  * deliveries are due at the window's next opening when the delay ends outside it; NULL for a
  * rule without one. *fired is false when the frequency held it back. */
 enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
                              int64_t person_id, int64_t event_id, const char *frequency,
                              int64_t interval_us, int64_t delay_us, const char *action,
-                             const char *window_timezone, const char *trigger,
-                             const char *waiting_for, bool *fired);
+                             const char *window_timezone, const char *trigger, bool *fired);
 
 /* ---- journeys ---- */
 
@@ -137,7 +136,7 @@ struct store_journey_run {
     int64_t workspace_id;
     int64_t rule_id;
     int64_t person_id;         /* 0 when gone */
-    long step;                 /* where it is */
+    long step;                 /* where it is; -1 before the first step */
     const char *event_name;    /* the trigger event's */
     const char *properties;    /* its properties, JSON text */
     const char *done_events;   /* JSON array of names */
@@ -146,11 +145,12 @@ struct store_journey_run {
     const char *attributes;    /* JSON text */
 };
 
-/* Opens a transaction and claims up to `limit` due runs of enabled rules (FOR UPDATE SKIP
- * LOCKED: many runners share them), calling `each` for each. The transaction stays open: move
- * the runs with store_journey_send and store_journey_move, then store_journey_commit (or
+/* Opens a transaction and claims up to `limit` due runs of the rules `rule_ids` (FOR UPDATE
+ * SKIP LOCKED: many runners share them), calling `each` for each. The transaction stays open:
+ * move the runs with store_journey_send and store_journey_move, then store_journey_commit (or
  * store_abort). Returns how many were claimed. */
 enum store_status store_claim_journey_runs(struct store *store, unsigned limit,
+                                           const int64_t *rule_ids, size_t rule_count,
                                            void (*each)(void *cls,
                                                         const struct store_journey_run *run),
                                            void *cls);

@@ -37,7 +37,7 @@ const struct store_statement store_evaluations_statements[] = {
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
      " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb,"
-     " $9, $10::jsonb, $11)"},
+     " $9, $10::jsonb)"},
     {"evaluation_journey_event", "SELECT trackd_journey_event($1::bigint, $2::bigint, $3::bigint, $4)"},
     {"evaluation_exit", "SELECT trackd_exit($1::bigint, $2::bigint, $3)"},
     {"evaluation_convert", "SELECT trackd_convert($1::bigint, $2::bigint, $3::bigint,"
@@ -105,8 +105,7 @@ store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event
 enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t rule_id,
                              int64_t person_id, int64_t event_id, const char *frequency,
                              int64_t interval_us, int64_t delay_us, const char *action,
-                             const char *window_timezone, const char *trigger,
-                             const char *waiting_for, bool *fired)
+                             const char *window_timezone, const char *trigger, bool *fired)
 {
     char ws[24], rule[24], person[24], event[24], interval[24], delay[24];
     snprintf(ws, sizeof ws, "%" PRId64, workspace_id);
@@ -115,9 +114,9 @@ enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t 
     snprintf(event, sizeof event, "%" PRId64, event_id);
     snprintf(interval, sizeof interval, "%" PRId64, interval_us);
     snprintf(delay, sizeof delay, "%" PRId64, delay_us);
-    const char *params[11] = {ws,    rule,   person,          event,   frequency,  interval,
-                              delay, action, window_timezone, trigger, waiting_for};
-    PGresult *res = PQexecPrepared(store->conn, "evaluation_fire", 11, params, NULL, NULL, 0);
+    const char *params[10] = {ws,    rule,   person,          event,  frequency, interval,
+                              delay, action, window_timezone, trigger};
+    PGresult *res = PQexecPrepared(store->conn, "evaluation_fire", 10, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "recording a firing", res);
         enum store_status status = store_failure_status(res);

@@ -9,16 +9,22 @@
 #include "store/store_internal.h"
 
 const struct store_statement store_journeys_statements[] = {
-    /* Runs of a disabled rule wait where they are until it is enabled again. */
+    /* Only runs of the rules the runner has ($2, its cache: the enabled ones that parse), so
+     * that a rule disabled, or loaded since the cache was, waits where it is. The run's
+     * columns are read by the locking statement itself: a row updated since the statement's
+     * snapshot (an event recorded on it) is locked and returned as it is now, where a second
+     * read of the table would see it as it was. */
     {"journey_claim",
-     "WITH c AS (SELECT j.id FROM journey_runs j JOIN rules r ON r.id = j.rule_id"
-     "           WHERE j.status = 'active' AND j.due_at <= now() AND r.enabled"
-     "           ORDER BY j.due_at LIMIT $1::integer FOR UPDATE OF j SKIP LOCKED)"
-     " SELECT j.id, j.workspace_id, j.rule_id, coalesce(j.person_id, 0), j.step,"
-     " coalesce(j.trigger_event->>'name', ''),"
-     " coalesce(j.trigger_event->'properties', '{}')::text, to_json(j.done_events)::text,"
+     "WITH c AS (SELECT j.id, j.workspace_id, j.rule_id, j.person_id, j.step,"
+     "           j.trigger_event, j.done_events FROM journey_runs j"
+     "           WHERE j.status = 'active' AND j.due_at <= now()"
+     "             AND j.rule_id = ANY ($2::bigint[])"
+     "           ORDER BY j.due_at LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+     " SELECT c.id, c.workspace_id, c.rule_id, coalesce(c.person_id, 0), c.step,"
+     " coalesce(c.trigger_event->>'name', ''),"
+     " coalesce(c.trigger_event->'properties', '{}')::text, to_json(c.done_events)::text,"
      " p.customer_id, p.email, coalesce(p.attributes, '{}')::text"
-     " FROM c JOIN journey_runs j ON j.id = c.id LEFT JOIN people p ON p.id = j.person_id"},
+     " FROM c LEFT JOIN people p ON p.id = c.person_id"},
     {"journey_send",
      "SELECT trackd_journey_send($1::bigint[], $2::bigint[]::integer[], $3::jsonb[],"
      " ($4::text[])[1])"},
@@ -36,16 +42,30 @@ const size_t store_journeys_statement_count =
     sizeof store_journeys_statements / sizeof store_journeys_statements[0];
 
 enum store_status store_claim_journey_runs(struct store *store, unsigned limit,
+                                           const int64_t *rule_ids, size_t rule_count,
                                            void (*each)(void *cls,
                                                         const struct store_journey_run *run),
                                            void *cls)
 {
-    if (!store_exec_command(store, "BEGIN"))
+    /* An array literal of integers: built from numbers only, never from input text. */
+    size_t size = rule_count * 21 + 3;
+    char *rules = malloc(size);
+    if (rules == NULL)
         return STORE_HARD_ERROR;
+    size_t used = (size_t)snprintf(rules, size, "{");
+    for (size_t i = 0; i < rule_count; i++)
+        used += (size_t)snprintf(rules + used, size - used, "%s%" PRId64, i ? "," : "",
+                                 rule_ids[i]);
+    snprintf(rules + used, size - used, "}");
+    if (!store_exec_command(store, "BEGIN")) {
+        free(rules);
+        return STORE_HARD_ERROR;
+    }
     char text[16];
     snprintf(text, sizeof text, "%u", limit);
-    const char *params[1] = {text};
-    PGresult *res = PQexecPrepared(store->conn, "journey_claim", 1, params, NULL, NULL, 0);
+    const char *params[2] = {text, rules};
+    PGresult *res = PQexecPrepared(store->conn, "journey_claim", 2, params, NULL, NULL, 0);
+    free(rules);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "claiming journey runs", res);
         enum store_status status = store_failure_status(res);

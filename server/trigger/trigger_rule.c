@@ -1057,21 +1057,38 @@ void trigger_rule_free(struct trigger_rule *rule)
     free(rule);
 }
 
-void trigger_rule_warnings(const struct trigger_rule *rule, trigger_warning_fn *warn, void *cls)
+/* Warns about each header of a webhook action (at `at`) whose value holds a template. */
+static void warn_headers(json_object *action, const char *at, trigger_warning_fn *warn, void *cls)
 {
     json_object *headers = NULL;
-    if (rule == NULL || rule->action_type != TRIGGER_ACTION_WEBHOOK ||
-        !json_object_object_get_ex(rule->action, "headers", &headers) ||
+    if (!json_object_object_get_ex(action, "headers", &headers) ||
         !json_object_is_type(headers, json_type_object))
         return;
     json_object_object_foreach(headers, name, value)
     {
         if (!trigger_template_has_expression(json_object_get_string(value)))
             continue;
-        char field[320];
-        join_path(field, sizeof field, "action.headers", name);
+        char path[360], field[400];
+        join_path(path, sizeof path, at, "headers");
+        join_path(field, sizeof field, path, name);
         warn(cls, field,
              "the value holds a template: event and person values, which clients send, go "
              "into this header as they are (a value with a line break makes the delivery dead)");
+    }
+}
+
+void trigger_rule_warnings(const struct trigger_rule *rule, trigger_warning_fn *warn, void *cls)
+{
+    if (rule == NULL)
+        return;
+    if (rule->action_type == TRIGGER_ACTION_WEBHOOK && rule->action != NULL)
+        warn_headers(rule->action, "action", warn, cls);
+    for (size_t i = 0; i < rule->step_count; i++) {
+        const struct trigger_step *step = &rule->steps[i];
+        if (step->kind != TRIGGER_STEP_ACTION || step->action_type != TRIGGER_ACTION_WEBHOOK)
+            continue;
+        char at[360];
+        join_path(at, sizeof at, step->path, "action");
+        warn_headers(step->action, at, warn, cls);
     }
 }

@@ -3,7 +3,8 @@
 --  * a message (push, email) to a person whose `unsubscribed` attribute is true is skipped,
 --    the reason in last_error, unless its rule is transactional (the action says so);
 --    webhooks and attribute updates are not messages and go out regardless;
---  * an email to a suppressed address is skipped;
+--  * an email to a suppressed address is skipped (the address of "Name <address>" or of the
+--    plain text, without its blanks: the two shapes an action's `to` may render to);
 --  * a delivery of a rule with a send window that falls due outside it waits, as scheduled,
 --    for the next opening in the person's time zone (p_default_timezone when they have none).
 -- Returns the claimed deliveries; an email comes with the signed token of its unsubscribe link.
@@ -27,8 +28,11 @@ LANGUAGE sql AS $$
                         AND coalesce(trackd_is_unsubscribed(p.attributes), false)
                        THEN 'the person is unsubscribed'
                    WHEN due.action->>'type' = 'email'
-                        AND EXISTS (SELECT 1 FROM trackd_suppression(due.workspace_id, 'email',
-                                                                     due.action->>'to'))
+                        AND EXISTS (SELECT 1 FROM trackd_suppression(
+                                        due.workspace_id, 'email',
+                                        btrim(coalesce(substring(due.action->>'to'
+                                                                 FROM '<([^<>]*)>\s*$'),
+                                                       due.action->>'to'))))
                        THEN 'the address is suppressed'
                END AS skip_reason,
                trackd_window_opening(r.definition->'send_window', p.attributes->>'timezone',

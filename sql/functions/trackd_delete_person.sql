@@ -10,12 +10,14 @@ BEGIN
     IF v_person IS NULL THEN
         RETURN 'not_found';
     END IF;
-    UPDATE deliveries SET status = 'cancelled', last_error = 'the person was deleted'
-    WHERE person_id = v_person AND status IN ('scheduled', 'retrying');
+    -- Runs first: the update waits for a journey runner moving one, and the deliveries'
+    -- statement that follows then sees what the runner wrote.
     UPDATE journey_runs SET status = 'cancelled', ended_at = now(), due_at = NULL,
                             waiting_for = NULL, updated_at = now(),
                             end_reason = 'the person was deleted'
     WHERE person_id = v_person AND status = 'active';
+    UPDATE deliveries SET status = 'cancelled', last_error = 'the person was deleted'
+    WHERE person_id = v_person AND status IN ('scheduled', 'retrying');
     DELETE FROM pending_evaluations q USING events e
     WHERE e.person_id = v_person AND q.event_id = e.id;
     DELETE FROM events WHERE person_id = v_person;

@@ -14,7 +14,7 @@ COMMENT ON VIEW admin_journey_steps IS 'Per journey and step: how many people ar
 COMMENT ON COLUMN admin_journey_steps.workspace_id IS 'The workspace.';
 COMMENT ON COLUMN admin_journey_steps.rule IS 'The rule''s name.';
 COMMENT ON COLUMN admin_journey_steps.step IS 'The step''s number (depth first through the steps and their branches).';
-COMMENT ON COLUMN admin_journey_steps.step_path IS 'The step as written: steps[1], steps[2].then[0]; "end" past the last step.';
+COMMENT ON COLUMN admin_journey_steps.step_path IS 'The step as written: steps[1], steps[2].then[0]; "start" before the first (the rule''s delay), "end" past the last.';
 COMMENT ON COLUMN admin_journey_steps.active IS 'People at this step now (waiting, or about to move on).';
 COMMENT ON COLUMN admin_journey_steps.waiting_for_event IS 'Of those, people at a wait_until step waiting for its event.';
 COMMENT ON COLUMN admin_journey_steps.completed IS 'Runs that went past the last step (counted under step "end").';

@@ -132,8 +132,10 @@ describe('email over SMTP', { timeout: 180_000 }, () => {
         assert.match(m.header('Subject'), /^=\?UTF-8\?[BQ]\?/i, 'the subject is RFC 2047 encoded');
         assert.ok(!Number.isNaN(Date.parse(m.header('Date'))));
         const [delivery] = await deliveries('welcome-email');
-        assert.equal(m.header('Message-ID'), `<${delivery.public_id}@example.com>`);
-        assert.equal(m.header('X-Trackd-Delivery'), delivery.public_id);
+        assert.match(m.header('Message-ID'), new RegExp(`^<${delivery.id}\\.[0-9a-f]{16}\\.trackd@example\\.com>$`));
+        assert.equal(m.header('X-Trackd-Delivery'), String(delivery.id));
+        assert.ok(!message.data.split('\r\n\r\n')[0].replace(/List-Unsubscribe: [^\r]*/, '').includes(delivery.public_id),
+            'the public id appears only in the signed link');
         assert.equal(m.header('List-Unsubscribe-Post'), 'List-Unsubscribe=One-Click');
         const link = m.header('List-Unsubscribe').replace(/^<|>$/g, '');
         assert.ok(link.startsWith(`${PUBLIC_URL}unsubscribe/${delivery.public_id}.`), link);
@@ -172,6 +174,14 @@ describe('email over SMTP', { timeout: 180_000 }, () => {
             assert.equal(refused.status, 404, bad);
         }
         assert.equal((await attrs()).unsubscribed, undefined, 'a forged token changes nothing');
+        const forgedPage = await fetch(`${trackd.baseUrl}/unsubscribe/${id}.${flipped}`);
+        assert.equal(forgedPage.status, 404, 'a forged token gets no page');
+        // Customer.io's unsigned call with the email's public id alone: refused for emails.
+        const unsigned = await fetch(`${trackd.baseUrl}/unsubscribe/${id}`, {
+            method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"unsubscribe":true}',
+        });
+        assert.equal(unsigned.status, 200);
+        assert.equal((await attrs()).unsubscribed, undefined, 'the public id alone changes nothing');
 
         const oneClick = await fetch(link, {
             method: 'POST',
@@ -223,10 +233,12 @@ describe('email over SMTP', { timeout: 180_000 }, () => {
         await track.suppress('gone');
         await client.identify({ userId: 'eve', traits: { email: 'eve@example.org' } });
         await client.track({ userId: 'eve', event: 'refer', properties: { friend: 'gone@example.org' } });
+        await client.track({ userId: 'eve', event: 'refer', properties: { friend: 'Gone Friend <GONE@example.org>' } });
         await client.track({ userId: 'eve', event: 'refer', properties: { friend: 'not an address' } });
-        await settled('refer-email', 2, ['skipped', 'dead']);
-        const [suppressed, invalid] = await deliveries('refer-email');
+        await settled('refer-email', 3, ['skipped', 'dead']);
+        const [suppressed, named, invalid] = await deliveries('refer-email');
         assert.equal(suppressed.last_error, 'the address is suppressed');
+        assert.equal(named.last_error, 'the address is suppressed', 'with a display name too');
         assert.match(invalid.last_error, /action\.to is not one email address/);
         assert.equal(messagesTo('gone@example.org').length, 0);
     });

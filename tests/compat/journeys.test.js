@@ -148,6 +148,15 @@ describe('journeys', { timeout: 180_000 }, () => {
         assert.equal(Number(at['steps[1]'].exited), 1, 'dee left during the first wait');
     });
 
+    it('an event done before the journey began does not count as done since', async () => {
+        await client.identify({ userId: 'gus', traits: {} });
+        await client.track({ userId: 'gus', event: 'app_opened', properties: {} });
+        await client.track({ userId: 'gus', event: 'signed_up', properties: { plan: 'free' } });
+        await receiver.waitFor(async () => hooksFor('nudge', 'gus').length === 1, 15_000, 'gus on the nudge branch');
+        assert.equal(hooksFor('opened', 'gus').length, 0);
+        await ended('gus');
+    });
+
     it('a journey in progress: admin_journey_steps shows where people are', async () => {
         await client.identify({ userId: 'eve', traits: {} });
         await client.track({ userId: 'eve', event: 'signed_up', properties: { plan: 'free' } });
