@@ -709,9 +709,8 @@ bool delivery_check_options(const struct delivery_options *options, FILE *errors
         fprintf(errors, "trackd: TRACKD_SMTP_TLS must be opportunistic or required\n");
         valid = false;
     }
-    struct smtp_settings email = {.url = options->smtp_url,
-                                  .from = options->email_from,
-                                  .public_url = options->public_url};
+    struct smtp_settings email = {
+        .url = options->smtp_url, .from = options->email_from, .public_url = options->public_url};
     if (!smtp_check_settings(&email, errors))
         valid = false;
     struct outbound_tls *tls = NULL;

@@ -95,10 +95,9 @@ struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *s, json
      * number, as webhooks carry it. */
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256(public_id, strlen(public_id), digest);
-    snprintf(message_id, sizeof message_id,
-             "%lld.%02x%02x%02x%02x%02x%02x%02x%02x.trackd@%s", (long long)delivery_id, digest[0],
-             digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-             strchr(from, '@') + 1);
+    snprintf(message_id, sizeof message_id, "%lld.%02x%02x%02x%02x%02x%02x%02x%02x.trackd@%s",
+             (long long)delivery_id, digest[0], digest[1], digest[2], digest[3], digest[4],
+             digest[5], digest[6], digest[7], strchr(from, '@') + 1);
     snprintf(delivery, sizeof delivery, "%lld", (long long)delivery_id);
     struct email_message_input input = {
         .from = s->from,
@@ -143,7 +142,8 @@ struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *s, json
     curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u->length);
     /* smtp://: STARTTLS whenever the server offers it, or not at all unless required;
      * smtps:// is TLS from the first byte either way. */
-    curl_easy_setopt(easy, CURLOPT_USE_SSL, (long)(s->tls_required ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+    curl_easy_setopt(easy, CURLOPT_USE_SSL,
+                     (long)(s->tls_required ? CURLUSESSL_ALL : CURLUSESSL_TRY));
     /* smtp:// with a login: TLS is required whatever TRACKD_SMTP_TLS says, so that the password
      * never crosses the network in the clear (a server, or someone between, that offers no
      * STARTTLS would otherwise get it). */
@@ -174,10 +174,10 @@ enum delivery_verdict smtp_classify(CURLcode result, long code, const struct smt
                  : "network error",
              result == CURLE_USE_SSL_FAILED ? "" : ": ",
              result == CURLE_USE_SSL_FAILED ? ""
-             : curl_error && *curl_error   ? curl_error
-                                           : curl_easy_strerror(result));
+             : curl_error && *curl_error    ? curl_error
+                                            : curl_easy_strerror(result));
     return result == CURLE_UNSUPPORTED_PROTOCOL || result == CURLE_URL_MALFORMAT ? DELIVERY_DEAD
-                                                                                  : DELIVERY_RETRY;
+                                                                                 : DELIVERY_RETRY;
 }
 
 bool smtp_check_settings(const struct smtp_settings *s, FILE *errors)
@@ -195,8 +195,8 @@ bool smtp_check_settings(const struct smtp_settings *s, FILE *errors)
                         "an address such as news@example.com or \"Example <news@example.com>\"\n");
         valid = false;
     }
-    if (s->public_url == NULL || (strncmp(s->public_url, "https://", 8) != 0 &&
-                                  strncmp(s->public_url, "http://", 7) != 0)) {
+    if (s->public_url == NULL ||
+        (strncmp(s->public_url, "https://", 8) != 0 && strncmp(s->public_url, "http://", 7) != 0)) {
         fprintf(errors, "trackd: TRACKD_PUBLIC_URL (http:// or https://) is required with "
                         "TRACKD_SMTP_URL: emails link to its /unsubscribe page\n");
         valid = false;

@@ -45,9 +45,9 @@ struct smtp_upload {
  * when out of memory.
  */
 struct smtp_upload *smtp_prepare(CURL *easy, const struct smtp_settings *settings,
-                                 json_object *action, int64_t delivery_id,
-                                 const char *public_id, const char *token, int64_t now_unix,
-                                 char *error, size_t error_size, bool *retryable);
+                                 json_object *action, int64_t delivery_id, const char *public_id,
+                                 const char *token, int64_t now_unix, char *error,
+                                 size_t error_size, bool *retryable);
 
 /* Judges a finished upload: `result` libcurl's, `code` the server's last reply code. Writes
  * last_error's sentence (the server's reply) to `error` unless sent. */

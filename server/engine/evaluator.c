@@ -1,6 +1,5 @@
 #include "engine/evaluator.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <json-c/json.h>
 #include <pthread.h>
@@ -8,11 +7,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
+#include "engine/engine_loop.h"
 #include "engine/rule_cache.h"
 #include "store/store_engine.h"
 #include "trigger/trigger_eval.h"
@@ -35,9 +34,7 @@ struct evaluator {
     char *database_url;
     char default_timezone[72]; /* TRACKD_DEFAULT_TIMEZONE, for rules with a send window */
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping; /* guarded by lock */
+    struct engine_loop loop;
     atomic_uint_fast64_t evaluated;
     atomic_uint_fast64_t fired;
 };
@@ -84,8 +81,8 @@ static char *trigger_of(const struct store_pending_event *event, json_object *pr
     json_object_object_add(trigger, "name", json_object_new_string(event->name));
     json_object_object_add(trigger, "properties",
                            properties ? json_object_get(properties) : json_object_new_object());
-    char *text = strdup(json_object_to_json_string_ext(trigger, JSON_C_TO_STRING_PLAIN |
-                                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
+    char *text = strdup(json_object_to_json_string_ext(
+        trigger, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(trigger);
     return text;
 }
@@ -172,8 +169,7 @@ static void watch(struct batch *b, const struct cached_watcher *watcher,
         if (strcmp(rule->journey_events[i], event->name) != 0)
             continue;
         if (store_journey_event(b->store, watcher->rule->id, event->person_id, event->event_id,
-                                event->name,
-                                &count) < 0) {
+                                event->name, &count) < 0) {
             LOG_WARN("evaluator", "recording a journey event of rule %s failed: %s", rule->name,
                      store_last_error(b->store));
             b->failed = true;
@@ -245,55 +241,20 @@ static long run_batch(struct evaluator *e, struct store *store, const struct rul
     return (long)b.count;
 }
 
-/* Waits `ms` or until stopped; returns false when stopping. */
-static bool wait_ms(struct evaluator *e, unsigned ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&e->lock);
-    while (!e->stopping && pthread_cond_timedwait(&e->wake, &e->lock, &until) != ETIMEDOUT) {
-    }
-    bool running = !e->stopping;
-    pthread_mutex_unlock(&e->lock);
-    return running;
-}
-
-static bool running(struct evaluator *e)
-{
-    pthread_mutex_lock(&e->lock);
-    bool r = !e->stopping;
-    pthread_mutex_unlock(&e->lock);
-    return r;
-}
-
 static void *evaluator_main(void *arg)
 {
     struct evaluator *e = arg;
     struct store *store = NULL;
     struct rule_cache rules = {0};
     int64_t cursor = 0, cursor_reset_at = 0;
-    while (running(e)) {
-        if (store == NULL || !store_is_connected(store)) {
-            char error[256];
-            if (store == NULL)
-                store = store_connect(e->database_url, error, sizeof error);
-            else if (!store_reconnect(store))
-                snprintf(error, sizeof error, "%s", store_last_error(store));
-            if (store == NULL || !store_is_connected(store)) {
-                LOG_WARN("evaluator", "cannot reach the database: %s", error);
-                wait_ms(e, RETRY_WAIT_MS);
-                continue;
-            }
+    while (engine_loop_running(&e->loop)) {
+        if (!engine_loop_connect(&store, e->database_url, "evaluator")) {
+            engine_loop_wait(&e->loop, RETRY_WAIT_MS);
+            continue;
         }
         if (!rule_cache_refresh(&rules, store)) {
             LOG_WARN("evaluator", "cannot load rules: %s", store_last_error(store));
-            wait_ms(e, RETRY_WAIT_MS);
+            engine_loop_wait(&e->loop, RETRY_WAIT_MS);
             continue;
         }
         int64_t now = timeutil_monotonic_us();
@@ -303,13 +264,13 @@ static void *evaluator_main(void *arg)
         }
         long taken = run_batch(e, store, &rules, &cursor);
         if (taken < 0) {
-            wait_ms(e, RETRY_WAIT_MS);
+            engine_loop_wait(&e->loop, RETRY_WAIT_MS);
         } else if (taken == 0 && cursor > 0) {
             cursor = 0; /* nothing further on: look again from the start right away */
         } else if (taken == 0) {
-            wait_ms(e, IDLE_WAIT_MS);
+            engine_loop_wait(&e->loop, IDLE_WAIT_MS);
         } else if (taken < BATCH_EVENTS / 2) {
-            wait_ms(e, GATHER_WAIT_MS);
+            engine_loop_wait(&e->loop, GATHER_WAIT_MS);
         }
     }
     rule_cache_clear(&rules);
@@ -327,14 +288,12 @@ struct evaluator *evaluator_start(const char *database_url, const char *default_
     }
     snprintf(e->default_timezone, sizeof e->default_timezone, "%s",
              default_timezone ? default_timezone : "UTC");
-    pthread_mutex_init(&e->lock, NULL);
-    pthread_cond_init(&e->wake, NULL);
+    engine_loop_init(&e->loop);
     atomic_init(&e->evaluated, 0);
     atomic_init(&e->fired, 0);
     if (pthread_create(&e->thread, NULL, evaluator_main, e) != 0) {
         LOG_ERROR("evaluator", "cannot start the evaluator thread");
-        pthread_mutex_destroy(&e->lock);
-        pthread_cond_destroy(&e->wake);
+        engine_loop_destroy(&e->loop);
         free(e->database_url);
         free(e);
         return NULL;
@@ -351,13 +310,9 @@ void evaluator_stop(struct evaluator *e)
 {
     if (e == NULL)
         return;
-    pthread_mutex_lock(&e->lock);
-    e->stopping = true;
-    pthread_cond_broadcast(&e->wake);
-    pthread_mutex_unlock(&e->lock);
+    engine_loop_stop(&e->loop);
     pthread_join(e->thread, NULL);
-    pthread_mutex_destroy(&e->lock);
-    pthread_cond_destroy(&e->wake);
+    engine_loop_destroy(&e->loop);
     free(e->database_url);
     free(e);
 }

@@ -1,6 +1,5 @@
 #include "engine/journey_runner.h"
 
-#include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
+#include "engine/engine_loop.h"
 #include "engine/rule_cache.h"
 #include "store/store_engine.h"
 #include "trigger/trigger_eval.h"
@@ -27,9 +26,7 @@ struct journey_runner {
     char *database_url;
     char default_timezone[72];
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping; /* guarded by lock */
+    struct engine_loop loop;
     atomic_uint_fast64_t steps;
 };
 
@@ -59,8 +56,7 @@ static void end_run(struct batch *b, const struct store_journey_run *run, long s
                     const char *path, const char *status, const char *reason)
 {
     b->moves[b->move_count++] = (struct store_journey_move){
-        .run_id = run->id, .step = step, .step_path = path, .status = status,
-        .end_reason = reason};
+        .run_id = run->id, .step = step, .step_path = path, .status = status, .end_reason = reason};
 }
 
 /* Renders an action step for the run and queues its deliveries; false when out of memory or
@@ -165,10 +161,10 @@ static void advance(void *cls, const struct store_journey_run *run)
         if (parked || !ok)
             break;
         b->steps++;
-        at = step->kind == TRIGGER_STEP_BRANCH
-                 ? (trigger_conditions_hold(step->conditions, &facts) ? step->next
-                                                                      : step->otherwise)
-                 : step->next;
+        at =
+            step->kind == TRIGGER_STEP_BRANCH
+                ? (trigger_conditions_hold(step->conditions, &facts) ? step->next : step->otherwise)
+                : step->next;
     }
     if (!ok) {
         /* Out of room or memory: this run's sends are dropped and it stays where it was, to be
@@ -199,8 +195,8 @@ static void clear_sends(struct batch *b)
 }
 
 /* One batch; returns how many runs it claimed, or -1. */
-static long run_batch(struct journey_runner *j, struct store *store,
-                      const struct rule_cache *rules, struct batch *b)
+static long run_batch(struct journey_runner *j, struct store *store, const struct rule_cache *rules,
+                      struct batch *b)
 {
     int64_t *rule_ids = b->rule_ids;
     size_t rule_count = b->rule_count;
@@ -212,11 +208,10 @@ static long run_batch(struct journey_runner *j, struct store *store,
         clear_sends(b);
         return -1;
     }
-    bool ok = store_journey_send(store, b->send_runs, b->send_steps,
-                                 (const char *const *)b->actions, b->send_count,
-                                 j->default_timezone) >= 0 &&
-              store_journey_move(store, b->moves, b->move_count) >= 0 &&
-              store_journey_commit(store) >= 0;
+    bool ok =
+        store_journey_send(store, b->send_runs, b->send_steps, (const char *const *)b->actions,
+                           b->send_count, j->default_timezone) >= 0 &&
+        store_journey_move(store, b->moves, b->move_count) >= 0 && store_journey_commit(store) >= 0;
     clear_sends(b);
     if (!ok) {
         LOG_WARN("journeys", "%s", store_last_error(store));
@@ -241,32 +236,6 @@ static bool list_rule_ids(const struct rule_cache *rules, struct batch *b)
     return true;
 }
 
-static bool wait_ms(struct journey_runner *j, unsigned ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&j->lock);
-    while (!j->stopping && pthread_cond_timedwait(&j->wake, &j->lock, &until) != ETIMEDOUT) {
-    }
-    bool running = !j->stopping;
-    pthread_mutex_unlock(&j->lock);
-    return running;
-}
-
-static bool running(struct journey_runner *j)
-{
-    pthread_mutex_lock(&j->lock);
-    bool r = !j->stopping;
-    pthread_mutex_unlock(&j->lock);
-    return r;
-}
-
 static void *runner_main(void *arg)
 {
     struct journey_runner *j = arg;
@@ -277,29 +246,21 @@ static void *runner_main(void *arg)
         LOG_ERROR("journeys", "out of memory: journeys do not move");
         return NULL;
     }
-    while (running(j)) {
-        if (store == NULL || !store_is_connected(store)) {
-            char error[256];
-            if (store == NULL)
-                store = store_connect(j->database_url, error, sizeof error);
-            else if (!store_reconnect(store))
-                snprintf(error, sizeof error, "%s", store_last_error(store));
-            if (store == NULL || !store_is_connected(store)) {
-                LOG_WARN("journeys", "cannot reach the database: %s", error);
-                wait_ms(j, RETRY_WAIT_MS);
-                continue;
-            }
+    while (engine_loop_running(&j->loop)) {
+        if (!engine_loop_connect(&store, j->database_url, "journeys")) {
+            engine_loop_wait(&j->loop, RETRY_WAIT_MS);
+            continue;
         }
         if (!rule_cache_refresh(&rules, store) || !list_rule_ids(&rules, b)) {
             LOG_WARN("journeys", "cannot load rules: %s", store_last_error(store));
-            wait_ms(j, RETRY_WAIT_MS);
+            engine_loop_wait(&j->loop, RETRY_WAIT_MS);
             continue;
         }
         long taken = run_batch(j, store, &rules, b);
         if (taken < 0)
-            wait_ms(j, RETRY_WAIT_MS);
+            engine_loop_wait(&j->loop, RETRY_WAIT_MS);
         else if (taken < BATCH_RUNS)
-            wait_ms(j, IDLE_WAIT_MS);
+            engine_loop_wait(&j->loop, IDLE_WAIT_MS);
     }
     free(b->rule_ids);
     free(b);
@@ -318,13 +279,11 @@ struct journey_runner *journey_runner_start(const char *database_url, const char
     }
     snprintf(j->default_timezone, sizeof j->default_timezone, "%s",
              default_timezone ? default_timezone : "UTC");
-    pthread_mutex_init(&j->lock, NULL);
-    pthread_cond_init(&j->wake, NULL);
+    engine_loop_init(&j->loop);
     atomic_init(&j->steps, 0);
     if (pthread_create(&j->thread, NULL, runner_main, j) != 0) {
         LOG_ERROR("journeys", "cannot start the journey runner thread");
-        pthread_mutex_destroy(&j->lock);
-        pthread_cond_destroy(&j->wake);
+        engine_loop_destroy(&j->loop);
         free(j->database_url);
         free(j);
         return NULL;
@@ -341,13 +300,9 @@ void journey_runner_stop(struct journey_runner *j)
 {
     if (j == NULL)
         return;
-    pthread_mutex_lock(&j->lock);
-    j->stopping = true;
-    pthread_cond_broadcast(&j->wake);
-    pthread_mutex_unlock(&j->lock);
+    engine_loop_stop(&j->loop);
     pthread_join(j->thread, NULL);
-    pthread_mutex_destroy(&j->lock);
-    pthread_cond_destroy(&j->wake);
+    engine_loop_destroy(&j->loop);
     free(j->database_url);
     free(j);
 }

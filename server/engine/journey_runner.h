@@ -14,8 +14,7 @@
 struct journey_runner;
 
 /* Starts a runner on its own connection; NULL (logged) when it cannot start. */
-struct journey_runner *journey_runner_start(const char *database_url,
-                                            const char *default_timezone);
+struct journey_runner *journey_runner_start(const char *database_url, const char *default_timezone);
 
 /* Steps taken so far (waits ended, actions written, branches decided). */
 uint64_t journey_runner_steps(struct journey_runner *runner);

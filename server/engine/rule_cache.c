@@ -103,7 +103,8 @@ static void index_watchers(struct rule_cache *cache)
         for (size_t e = 0; ok && e < r->rule->journey_event_count; e++)
             ok = add_watcher(cache, &capacity, r, r->rule->journey_events[e]);
         if (!ok)
-            LOG_WARN("evaluator", "out of memory: exits, goals and journey events of rule %s are not watched",
+            LOG_WARN("evaluator",
+                     "out of memory: exits, goals and journey events of rule %s are not watched",
                      r->rule->name);
     }
     if (cache->watcher_count > 1)

@@ -378,7 +378,8 @@ enum MHD_Result http_submit_parsed(struct http_request *request);
 
 enum MHD_Result http_handle_pipelines(struct http_request *request);
 enum MHD_Result http_handle_track_v1(struct http_request *request);
-/* GET /unsubscribe/{token}: an email's unsubscribe page; POST: unsubscribes (http_unsubscribe.c). */
+/* GET /unsubscribe/{token}: an email's unsubscribe page; POST: unsubscribes (http_unsubscribe.c).
+ */
 enum MHD_Result http_handle_unsubscribe_page(struct http_request *request);
 enum MHD_Result http_handle_unsubscribe(struct http_request *request);
 enum MHD_Result http_handle_track_v2(struct http_request *request);

@@ -20,7 +20,8 @@
 /* Whether `token` has the shape of a signed token: base64url text, one dot, base64url text. */
 static bool token_shaped(const char *token)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t id = strspn(token, alphabet);
     if (id == 0 || token[id] != '.' || strlen(token) > TOKEN_MAX)
         return false;

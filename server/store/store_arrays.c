@@ -1,4 +1,6 @@
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +139,17 @@ bool store_arrays_send(PGconn *conn, const char *name, struct store_array *array
         formats[i] = 1;
     }
     return PQsendQueryPrepared(conn, name, (int)n, values, lengths, formats, 0);
+}
+
+char *store_int8_array_literal(const int64_t *values, size_t count)
+{
+    size_t size = count * 21 + 3;
+    char *text = malloc(size);
+    if (text == NULL)
+        return NULL;
+    size_t used = (size_t)snprintf(text, size, "{");
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)snprintf(text + used, size - used, "%s%" PRId64, i ? "," : "", values[i]);
+    snprintf(text + used, size - used, "}");
+    return text;
 }

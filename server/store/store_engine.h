@@ -135,29 +135,28 @@ struct store_journey_run {
     int64_t id;
     int64_t workspace_id;
     int64_t rule_id;
-    int64_t person_id;         /* 0 when gone */
-    long step;                 /* where it is; -1 before the first step */
-    const char *event_name;    /* the trigger event's */
-    const char *properties;    /* its properties, JSON text */
-    const char *done_events;   /* JSON array of names */
-    const char *customer_id;   /* the person's, now; may be NULL */
-    const char *email;         /* may be NULL */
-    const char *attributes;    /* JSON text */
+    int64_t person_id;       /* 0 when gone */
+    long step;               /* where it is; -1 before the first step */
+    const char *event_name;  /* the trigger event's */
+    const char *properties;  /* its properties, JSON text */
+    const char *done_events; /* JSON array of names */
+    const char *customer_id; /* the person's, now; may be NULL */
+    const char *email;       /* may be NULL */
+    const char *attributes;  /* JSON text */
 };
 
 /* Opens a transaction and claims up to `limit` due runs of the rules `rule_ids` (FOR UPDATE
  * SKIP LOCKED: many runners share them), calling `each` for each. The transaction stays open:
  * move the runs with store_journey_send and store_journey_move, then store_journey_commit (or
  * store_abort). Returns how many were claimed. */
-enum store_status store_claim_journey_runs(struct store *store, unsigned limit,
-                                           const int64_t *rule_ids, size_t rule_count,
-                                           void (*each)(void *cls,
-                                                        const struct store_journey_run *run),
-                                           void *cls);
+enum store_status
+store_claim_journey_runs(struct store *store, unsigned limit, const int64_t *rule_ids,
+                         size_t rule_count,
+                         void (*each)(void *cls, const struct store_journey_run *run), void *cls);
 
 /* One action step's deliveries, as rendered actions (JSON text), for many runs at once. */
-enum store_status store_journey_send(struct store *store, const int64_t *run_ids,
-                                     const long *steps, const char *const *actions, size_t count,
+enum store_status store_journey_send(struct store *store, const int64_t *run_ids, const long *steps,
+                                     const char *const *actions, size_t count,
                                      const char *window_timezone);
 
 /* Where each run goes: its step and step path, its status ("active", "completed",

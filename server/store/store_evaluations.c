@@ -38,7 +38,8 @@ const struct store_statement store_evaluations_statements[] = {
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
      " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb,"
      " $9, $10::jsonb)"},
-    {"evaluation_journey_event", "SELECT trackd_journey_event($1::bigint, $2::bigint, $3::bigint, $4)"},
+    {"evaluation_journey_event",
+     "SELECT trackd_journey_event($1::bigint, $2::bigint, $3::bigint, $4)"},
     {"evaluation_exit", "SELECT trackd_exit($1::bigint, $2::bigint, $3)"},
     {"evaluation_convert", "SELECT trackd_convert($1::bigint, $2::bigint, $3::bigint,"
                            " $4::bigint * interval '1 microsecond')"},
@@ -114,8 +115,8 @@ enum store_status store_fire(struct store *store, int64_t workspace_id, int64_t 
     snprintf(event, sizeof event, "%" PRId64, event_id);
     snprintf(interval, sizeof interval, "%" PRId64, interval_us);
     snprintf(delay, sizeof delay, "%" PRId64, delay_us);
-    const char *params[10] = {ws,    rule,   person,          event,  frequency, interval,
-                              delay, action, window_timezone, trigger};
+    const char *params[10] = {ws,       rule,  person, event,           frequency,
+                              interval, delay, action, window_timezone, trigger};
     PGresult *res = PQexecPrepared(store->conn, "evaluation_fire", 10, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         store_set_error(store, "recording a firing", res);
@@ -181,16 +182,9 @@ enum store_status store_convert(struct store *store, int64_t rule_id, int64_t pe
 enum store_status store_finish_evaluations(struct store *store, const int64_t *event_ids,
                                            size_t count)
 {
-    /* An array literal of integers: built from numbers only, never from input text. */
-    size_t size = count * 21 + 3;
-    char *array = malloc(size);
+    char *array = store_int8_array_literal(event_ids, count);
     if (array == NULL)
         return STORE_HARD_ERROR;
-    size_t used = (size_t)snprintf(array, size, "{");
-    for (size_t i = 0; i < count; i++)
-        used +=
-            (size_t)snprintf(array + used, size - used, "%s%" PRId64, i ? "," : "", event_ids[i]);
-    snprintf(array + used, size - used, "}");
     const char *params[1] = {array};
     PGresult *res = PQexecPrepared(store->conn, "evaluation_done", 1, params, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;

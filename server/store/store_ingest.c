@@ -121,7 +121,10 @@ static bool send_command(PGconn *conn, struct command *cmd)
              cmd->recipient, cmd->metric_reason, cmd->href, t.timestamp, t.received);
     case COMMAND_UNSUBSCRIBE:
         SEND(conn, "ingest_unsubscribe", t.workspace, cmd->delivery_id,
-             cmd->unsubscribe < 0 ? NULL : cmd->unsubscribe ? "true" : "false", t.received);
+             cmd->unsubscribe < 0 ? NULL
+             : cmd->unsubscribe   ? "true"
+                                  : "false",
+             t.received);
     case COMMAND_REJECT:
         SEND(conn, "ingest_reject", t.workspace, cmd->endpoint, cmd->reason, cmd->message,
              cmd->payload, t.received);

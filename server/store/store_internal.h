@@ -90,6 +90,10 @@ bool store_tail_wants(struct command *const *commands, size_t count);
  * notifying them on commit): one result to read. */
 bool store_tail_send_record(PGconn *conn, struct command *const *commands, size_t count);
 
+/* A PostgreSQL array literal of integers ("{1,2,3}"), built from numbers only, never from input
+ * text; the caller frees it. NULL when out of memory. */
+char *store_int8_array_literal(const int64_t *values, size_t count);
+
 /* Records `what` plus libpq's message as the store's last error. */
 void store_set_error(struct store *store, const char *what, const PGresult *result);
 

@@ -41,22 +41,14 @@ const struct store_statement store_journeys_statements[] = {
 const size_t store_journeys_statement_count =
     sizeof store_journeys_statements / sizeof store_journeys_statements[0];
 
-enum store_status store_claim_journey_runs(struct store *store, unsigned limit,
-                                           const int64_t *rule_ids, size_t rule_count,
-                                           void (*each)(void *cls,
-                                                        const struct store_journey_run *run),
-                                           void *cls)
+enum store_status
+store_claim_journey_runs(struct store *store, unsigned limit, const int64_t *rule_ids,
+                         size_t rule_count,
+                         void (*each)(void *cls, const struct store_journey_run *run), void *cls)
 {
-    /* An array literal of integers: built from numbers only, never from input text. */
-    size_t size = rule_count * 21 + 3;
-    char *rules = malloc(size);
+    char *rules = store_int8_array_literal(rule_ids, rule_count);
     if (rules == NULL)
         return STORE_HARD_ERROR;
-    size_t used = (size_t)snprintf(rules, size, "{");
-    for (size_t i = 0; i < rule_count; i++)
-        used += (size_t)snprintf(rules + used, size - used, "%s%" PRId64, i ? "," : "",
-                                 rule_ids[i]);
-    snprintf(rules + used, size - used, "}");
     if (!store_exec_command(store, "BEGIN")) {
         free(rules);
         return STORE_HARD_ERROR;
@@ -115,8 +107,8 @@ static enum store_status run_arrays(struct store *store, const char *name,
     return status;
 }
 
-enum store_status store_journey_send(struct store *store, const int64_t *run_ids,
-                                     const long *steps, const char *const *actions, size_t count,
+enum store_status store_journey_send(struct store *store, const int64_t *run_ids, const long *steps,
+                                     const char *const *actions, size_t count,
                                      const char *window_timezone)
 {
     if (count == 0)

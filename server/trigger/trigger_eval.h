@@ -28,9 +28,10 @@ struct trigger_facts {
 /*
  * Looks up a field: "event.name" (facts->event_name), "event.<dot.path>" (event properties),
  * "person.id" (facts->person_id), "person.email" (facts->person_email), "person.<dot.path>"
- * (person attributes), "journey.done" (facts->journey_done). When event_name, person_id or person_email is NULL, that field is looked
- * up as a path like any other. A path walks nested objects by key; a segment of digits indexes an
- * array ("event.items.0.sku"). Keys containing '.' cannot be reached.
+ * (person attributes), "journey.done" (facts->journey_done). When event_name, person_id or
+ * person_email is NULL, that field is looked up as a path like any other. A path walks nested
+ * objects by key; a segment of digits indexes an array ("event.items.0.sku"). Keys containing '.'
+ * cannot be reached.
  *
  * Returns true when the field is present: *out is then the value, or NULL for JSON null. Returns
  * false, with *out NULL, when it is missing (or on an unknown root, or out of memory). *owned

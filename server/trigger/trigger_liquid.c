@@ -637,8 +637,7 @@ static json_object *resolve(const struct renderer *r, const struct operand *o)
     if (r->facts == NULL || o->len > TRIGGER_FIELD_MAX_BYTES)
         return NULL;
     if (o->len == 15 && memcmp(o->text, "unsubscribe_url", 15) == 0)
-        return r->facts->unsubscribe_url ? json_object_new_string(r->facts->unsubscribe_url)
-                                         : NULL;
+        return r->facts->unsubscribe_url ? json_object_new_string(r->facts->unsubscribe_url) : NULL;
     /* customer.x is person.x, as Customer.io spells it. */
     if (root == 8 && memcmp(o->text, "customer", 8) == 0)
         snprintf(path, sizeof path, "person%.*s", (int)(o->len - 8), o->text + 8);

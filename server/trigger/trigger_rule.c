@@ -19,7 +19,7 @@ struct refusal {
     size_t field_size;
     char *message;
     size_t message_size;
-    bool in_branch;           /* parsing a branch's "if": journey.done is allowed */
+    bool in_branch;            /* parsing a branch's "if": journey.done is allowed */
     struct trigger_rule *rule; /* the rule being built: journey_events are gathered into it */
 };
 
@@ -347,7 +347,8 @@ static struct trigger_condition *parse_leaf(json_object *item, const char *path,
     json_object *value = NULL;
     if (!check_value(item, path, operators[i].name, operators[i].op, &value, r))
         return NULL;
-    if (strcmp(field_text, "journey.done") == 0 && !journey_done_leaf(path, operators[i].op, value, r))
+    if (strcmp(field_text, "journey.done") == 0 &&
+        !journey_done_leaf(path, operators[i].op, value, r))
         return NULL;
 
     struct trigger_condition *leaf = calloc(1, sizeof *leaf);
@@ -743,9 +744,8 @@ static bool check_templates(json_object *value, const char *path, struct refusal
 
 /* An action object at `at` ("action", "steps[0].action"): its type into *type and a deep copy
  * into *copy. */
-static bool parse_action_object(json_object *action, const char *at,
-                                enum trigger_action_type *type, json_object **copy,
-                                struct refusal *r)
+static bool parse_action_object(json_object *action, const char *at, enum trigger_action_type *type,
+                                json_object **copy, struct refusal *r)
 {
     char field[320];
     if (action == NULL || !json_object_is_type(action, json_type_object))
@@ -786,8 +786,7 @@ static bool remember_journey_event(const char *event, const char *field, struct 
     for (size_t i = 0; i < rule->journey_event_count; i++)
         if (strcmp(rule->journey_events[i], event) == 0)
             return true;
-    char **grown =
-        realloc(rule->journey_events, (rule->journey_event_count + 1) * sizeof *grown);
+    char **grown = realloc(rule->journey_events, (rule->journey_event_count + 1) * sizeof *grown);
     if (grown == NULL)
         return refuse(r, field, "out of memory");
     rule->journey_events = grown;
@@ -808,8 +807,8 @@ static long count_steps(json_object *list, int depth)
     for (size_t i = 0; i < json_object_array_length(list) && total <= TRIGGER_STEPS_MAX; i++) {
         total++;
         json_object *branch = member(json_object_array_get_idx(list, i), "branch");
-        if (branch == NULL || !json_object_is_type(json_object_array_get_idx(list, i),
-                                                    json_type_object))
+        if (branch == NULL ||
+            !json_object_is_type(json_object_array_get_idx(list, i), json_type_object))
             continue;
         for (int side = 0; side < 2; side++) {
             json_object *sub = member(branch, side ? "else" : "then");
@@ -841,9 +840,8 @@ static bool parse_step(json_object *item, const char *path, int depth, size_t at
     if ((step->path = strdup(path)) == NULL)
         return refuse(r, path, "out of memory");
     if (!json_object_is_type(item, json_type_object) || json_object_object_length(item) != 1)
-        return refuse(r, path,
-                      "%s must be an object with one key: wait, wait_until, action or branch",
-                      path);
+        return refuse(
+            r, path, "%s must be an object with one key: wait, wait_until, action or branch", path);
     json_object *value;
     if ((value = member(item, "wait")) != NULL || json_object_object_get_ex(item, "wait", NULL)) {
         step->kind = TRIGGER_STEP_WAIT;
@@ -871,8 +869,7 @@ static bool parse_step(json_object *item, const char *path, int depth, size_t at
         if (strlen(event) > TRIGGER_EVENT_MAX_BYTES)
             return refuse(r, inner, "%s cannot be longer than %d bytes", inner,
                           TRIGGER_EVENT_MAX_BYTES);
-        if (!copy_string(event, inner, &step->event, r) ||
-            !remember_journey_event(event, inner, r))
+        if (!copy_string(event, inner, &step->event, r) || !remember_journey_event(event, inner, r))
             return false;
         join_path(inner, sizeof inner, field, "within");
         json_object *within = member(value, "within");
@@ -915,7 +912,8 @@ static bool parse_step(json_object *item, const char *path, int depth, size_t at
     long then_count = then ? count_steps(then, depth + 1) : 0;
     long else_count = otherwise ? count_steps(otherwise, depth + 1) : 0;
     size_t then_first = at + 1, else_first = at + 1 + (size_t)(then_count > 0 ? then_count : 0);
-    *used = 1 + (size_t)(then_count > 0 ? then_count : 0) + (size_t)(else_count > 0 ? else_count : 0);
+    *used =
+        1 + (size_t)(then_count > 0 ? then_count : 0) + (size_t)(else_count > 0 ? else_count : 0);
     step->next = then_count > 0 ? then_first : after;
     step->otherwise = else_count > 0 ? else_first : after;
     join_path(sub, sizeof sub, field, "then");
@@ -942,11 +940,12 @@ static bool lay_out(json_object *list, const char *path, int depth, size_t first
         size_t used = 0;
         json_object *step = json_object_array_get_idx(list, i);
         long size = 1;
-        json_object *branch = json_object_is_type(step, json_type_object) ? member(step, "branch")
-                                                                            : NULL;
+        json_object *branch =
+            json_object_is_type(step, json_type_object) ? member(step, "branch") : NULL;
         if (branch != NULL) {
             json_object *then = member(branch, "then"), *otherwise = member(branch, "else");
-            long a = then ? count_steps(then, depth + 1) : 0, b = otherwise ? count_steps(otherwise, depth + 1) : 0;
+            long a = then ? count_steps(then, depth + 1) : 0,
+                 b = otherwise ? count_steps(otherwise, depth + 1) : 0;
             size += (a > 0 ? a : 0) + (b > 0 ? b : 0);
         }
         size_t next = i + 1 < n ? at + (size_t)size : after;
@@ -1001,10 +1000,10 @@ static bool parse_action(json_object *definition, struct trigger_rule *rule, str
 struct trigger_rule *trigger_rule_parse(json_object *definition, char *field, size_t field_size,
                                         char *message, size_t message_size)
 {
-    static const char *const keys[] = {
-        "name",          "description", "enabled", "trigger", "conditions", "frequency", "delay",
-        "transactional", "send_window", "exit_on", "goal",    "recheck",    "action",    "steps",
-        NULL};
+    static const char *const keys[] = {"name",        "description", "enabled", "trigger",
+                                       "conditions",  "frequency",   "delay",   "transactional",
+                                       "send_window", "exit_on",     "goal",    "recheck",
+                                       "action",      "steps",       NULL};
     struct refusal r = {field, field_size, message, message_size, false, NULL};
     refuse(&r, "", "%s", "");
     if (definition == NULL || !json_object_is_type(definition, json_type_object)) {

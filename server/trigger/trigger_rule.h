@@ -73,9 +73,9 @@ enum trigger_step_kind {
  */
 struct trigger_step {
     enum trigger_step_kind kind;
-    char *path;      /* as written: "steps[2]", "steps[2].then[0]" (owned) */
-    int64_t wait_us; /* WAIT: how long; WAIT_UNTIL: the longest wait */
-    char *event;     /* WAIT_UNTIL: the event waited for (owned) */
+    char *path;                           /* as written: "steps[2]", "steps[2].then[0]" (owned) */
+    int64_t wait_us;                      /* WAIT: how long; WAIT_UNTIL: the longest wait */
+    char *event;                          /* WAIT_UNTIL: the event waited for (owned) */
     struct trigger_condition *conditions; /* BRANCH: "if" (owned; NULL holds) */
     enum trigger_action_type action_type; /* ACTION */
     json_object *action;                  /* ACTION: as given, owned (templates not rendered) */

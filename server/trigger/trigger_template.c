@@ -117,7 +117,8 @@ json_object *trigger_render_action_of(enum trigger_action_type type, json_object
         }
         return action;
     }
-    if (type != TRIGGER_ACTION_WEBHOOK || !json_object_object_get_ex(action_template, "url", &value))
+    if (type != TRIGGER_ACTION_WEBHOOK ||
+        !json_object_object_get_ex(action_template, "url", &value))
         return action;
     char *text = trigger_render_url(json_object_get_string(value), &own);
     json_object *rendered = text ? json_object_new_string(text) : NULL;

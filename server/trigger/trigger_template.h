@@ -61,7 +61,8 @@ bool trigger_template_walk(const char *template_text, const struct trigger_facts
 /* True when `template_text` holds {{ }} or {% %} markup. */
 bool trigger_template_has_expression(const char *template_text);
 
-/* What `{{ unsubscribe_url }}` renders to: the email's sender puts the delivery's signed link in its place. */
+/* What `{{ unsubscribe_url }}` renders to: the email's sender puts the delivery's signed link in
+ * its place. */
 #define TRIGGER_UNSUBSCRIBE_PLACEHOLDER "trackd-unsubscribe-url-placeholder"
 
 #endif

@@ -13,10 +13,18 @@
 #include "fuzz_check.h"
 
 /* The headers trackd writes, before the body; anything else there is an injection. */
-static const char *const headers[] = {"From:", "To:", "Subject:", "Date:", "Message-ID:",
-                                      "MIME-Version:", "List-Unsubscribe:",
-                                      "List-Unsubscribe-Post:", "X-Trackd-Delivery:",
-                                      "Content-Type:", "Content-Transfer-Encoding:", NULL};
+static const char *const headers[] = {"From:",
+                                      "To:",
+                                      "Subject:",
+                                      "Date:",
+                                      "Message-ID:",
+                                      "MIME-Version:",
+                                      "List-Unsubscribe:",
+                                      "List-Unsubscribe-Post:",
+                                      "X-Trackd-Delivery:",
+                                      "Content-Type:",
+                                      "Content-Transfer-Encoding:",
+                                      NULL};
 
 static bool known_header(const char *line)
 {

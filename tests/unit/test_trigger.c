@@ -414,7 +414,8 @@ static struct validation_case validates_each_field_cases[] = {
     /* steps */
     {JOURNEY("[]"), "steps", "non-empty array of steps"},
     {JOURNEY("{}"), "steps", "non-empty array of steps"},
-    {"{" NAME "," TRIGGER "," PUSH ",\"steps\":[" STEP_PUSH "]}", "steps", "either an action or steps"},
+    {"{" NAME "," TRIGGER "," PUSH ",\"steps\":[" STEP_PUSH "]}", "steps",
+     "either an action or steps"},
     {JOURNEY("[{\"wait\":\"1d\"}]"), "steps", "at least one action step"},
     {JOURNEY("[" STEP_PUSH ",5]"), "steps[1]", "one key: wait, wait_until, action or branch"},
     {JOURNEY("[" STEP_PUSH ",{\"wait\":\"1d\",\"x\":1}]"), "steps[1]", "one key"},
@@ -1223,11 +1224,14 @@ Test(trigger, lays_out_journey_steps)
     char field[128], message[320];
     struct trigger_rule *rule = parse_text(
         JOURNEY("[" STEP_PUSH ",{\"wait\":\"2d\"},"
-                "{\"branch\":{\"if\":[" DONE("opened") "],"
-                "  \"then\":[" STEP_PUSH ",{\"branch\":{\"if\":[{\"field\":\"person.plan\",\"op\":\"eq\","
-                "\"value\":\"pro\"}],\"else\":[" STEP_PUSH "]}}],"
-                "  \"else\":[{\"wait_until\":{\"event\":\"bought\",\"within\":\"3d\"}}]}},"
-                STEP_PUSH "]"),
+                "{\"branch\":{\"if\":[" DONE(
+                    "opened") "],"
+                              "  \"then\":[" STEP_PUSH
+                              ",{\"branch\":{\"if\":[{\"field\":\"person.plan\",\"op\":\"eq\","
+                              "\"value\":\"pro\"}],\"else\":[" STEP_PUSH "]}}],"
+                              "  "
+                              "\"else\":[{\"wait_until\":{\"event\":\"bought\",\"within\":\"3d\"}}]"
+                              "}}," STEP_PUSH "]"),
         field, message);
     cr_assert_not_null(rule, "%s: %s", field, message);
     cr_assert_null(rule->action);
@@ -1304,8 +1308,8 @@ Test(trigger, limits_journeys)
 Test(trigger, renders_email_actions)
 {
     char field[128], message[320];
-    struct trigger_rule *rule = parse_text(
-        EMAIL(",\"html\":\"<a href='{{ unsubscribe_url }}'>x</a>\""), field, message);
+    struct trigger_rule *rule =
+        parse_text(EMAIL(",\"html\":\"<a href='{{ unsubscribe_url }}'>x</a>\""), field, message);
     cr_assert_not_null(rule, "%s: %s", field, message);
     struct trigger_facts facts = facts_new();
     facts.unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER;
