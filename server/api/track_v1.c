@@ -1,5 +1,6 @@
 #include "api/track_v1.h"
 
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,66 @@ static bool parse_unsubscribe(const char *delivery_id, json_object *body, struct
            api_refuse(e, TRACKD_ERR_INTERNAL, "delivery_id", "out of memory");
 }
 
+/* POST /api/v1/segments/{segment_id}/add_customers (remove_customers)?id_type=: {"ids": [...]},
+ * 1 to 1000 ids, each a string or an integer; blank ones are left out. */
+static bool parse_segment(const char *segment, const char *id_type, json_object *body, bool add,
+                          struct command *cmd, struct api_error *e)
+{
+    cmd->kind = COMMAND_SEGMENT;
+    cmd->segment_add = add;
+    char *end = NULL;
+    long long number = segment ? strtoll(segment, &end, 10) : 0;
+    if (segment == NULL || *segment < '1' || *segment > '9' || *end != '\0' || number < 1 ||
+        number > 2147483647 || strlen(segment) > 10)
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "segment_id",
+                          "segment_id must be a whole number from 1 to 2147483647");
+    cmd->segment_id = number;
+    if (id_type == NULL || strcmp(id_type, "id") == 0)
+        cmd->id_type = IDENTIFIER_ID;
+    else if (strcmp(id_type, "email") == 0)
+        cmd->id_type = IDENTIFIER_EMAIL;
+    else if (strcmp(id_type, "cio_id") == 0)
+        cmd->id_type = IDENTIFIER_CIO_ID;
+    else
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "id_type",
+                          "id_type must be id, email or cio_id");
+    json_object *ids = api_field(body, "ids");
+    size_t count = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0;
+    if (count == 0 || count > TRACK_SEGMENT_IDS_MAX)
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "ids",
+                          "ids is required: an array of 1 to %d ids", TRACK_SEGMENT_IDS_MAX);
+    json_object *kept = json_object_new_array();
+    for (size_t i = 0; kept != NULL && i < count; i++) {
+        json_object *id = json_object_array_get_idx(ids, i);
+        char text[32];
+        const char *value = NULL;
+        if (json_object_is_type(id, json_type_string))
+            value = json_object_get_string(id);
+        else if (json_object_is_type(id, json_type_int))
+            value = text, snprintf(text, sizeof text, "%" PRId64, json_object_get_int64(id));
+        if (value == NULL) {
+            json_object_put(kept);
+            char field[32];
+            snprintf(field, sizeof field, "ids[%zu]", i);
+            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, field,
+                              "%s must be a string or a whole number", field);
+        }
+        if (strlen(value) > API_ID_MAX_BYTES) {
+            json_object_put(kept);
+            char field[32];
+            snprintf(field, sizeof field, "ids[%zu]", i);
+            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, field,
+                              "%s cannot be longer than %d bytes", field, API_ID_MAX_BYTES);
+        }
+        if (!api_is_blank(value))
+            json_object_array_add(kept, json_object_new_string(value));
+    }
+    if (kept != NULL)
+        cmd->ids = strdup(json_object_to_json_string_ext(kept, JSON_C_TO_STRING_PLAIN));
+    json_object_put(kept);
+    return cmd->ids != NULL || api_refuse(e, TRACKD_ERR_INTERNAL, "ids", "out of memory");
+}
+
 static bool parse_merge(json_object *body, struct command *cmd, struct api_error *e)
 {
     cmd->kind = COMMAND_MERGE;
@@ -205,7 +266,8 @@ static bool has_person_path(enum track_v1_endpoint endpoint)
 {
     return endpoint != TRACK_V1_ANONYMOUS_EVENT && endpoint != TRACK_V1_MERGE &&
            endpoint != TRACK_V1_METRIC && endpoint != TRACK_V1_PUSH_EVENT &&
-           endpoint != TRACK_V1_UNSUBSCRIBE;
+           endpoint != TRACK_V1_UNSUBSCRIBE && endpoint != TRACK_V1_SEGMENT_ADD &&
+           endpoint != TRACK_V1_SEGMENT_REMOVE;
 }
 
 /* Whether the endpoint reads its body; the others ignore it (clients send `{}` or nothing). */
@@ -262,6 +324,9 @@ static bool parse_call(enum track_v1_endpoint endpoint, const char *const *param
         return parse_push_event(body, cmd, e);
     case TRACK_V1_UNSUBSCRIBE:
         return parse_unsubscribe(params[0], body, cmd, e);
+    case TRACK_V1_SEGMENT_ADD:
+    case TRACK_V1_SEGMENT_REMOVE:
+        return parse_segment(params[0], params[1], body, endpoint == TRACK_V1_SEGMENT_ADD, cmd, e);
     }
     return api_refuse(e, TRACKD_ERR_INTERNAL, "body", "unknown endpoint");
 }

@@ -24,11 +24,17 @@ enum track_v1_endpoint {
     TRACK_V1_METRIC,          /* POST /api/v1/metrics */
     TRACK_V1_PUSH_EVENT,      /* POST /api/v1/push/events */
     TRACK_V1_UNSUBSCRIBE,     /* POST /unsubscribe/{delivery_id} */
+    TRACK_V1_SEGMENT_ADD,     /* POST /api/v1/segments/{segment_id}/add_customers?id_type= */
+    TRACK_V1_SEGMENT_REMOVE,  /* POST /api/v1/segments/{segment_id}/remove_customers?id_type= */
 };
+
+/* Most ids one manual segment call may name (Customer.io's limit). */
+#define TRACK_SEGMENT_IDS_MAX 1000
 
 /*
  * Parses a v1 request into `out` (freed by the caller with api_result_free). `params` are the
- * percent-decoded path parameters in order ({identifier}, then {token}); `body` is `len` bytes
+ * percent-decoded path parameters in order ({identifier}, then {token}; for the segment
+ * endpoints {segment_id}, then the `id_type` query parameter or NULL); `body` is `len` bytes
  * followed by a NUL. Problems are reported in out->problems; never fails as a whole.
  */
 void track_v1_parse_request(enum track_v1_endpoint endpoint, const char *const *params,

@@ -30,6 +30,7 @@ void command_clear(struct command *cmd)
     free(cmd->previous_id);
     free(cmd->message);
     free(cmd->payload);
+    free(cmd->ids);
     memset(cmd, 0, sizeof *cmd);
 }
 

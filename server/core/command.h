@@ -26,6 +26,7 @@ enum command_kind {
     COMMAND_MERGE,         /* merge the `secondary` profile into the person */
     COMMAND_METRIC,        /* record a delivery metric */
     COMMAND_UNSUBSCRIBE,   /* set `unsubscribed` on the person a delivery went to */
+    COMMAND_SEGMENT,       /* add people to a manual segment, or remove them */
     COMMAND_REJECT,        /* record a refused request or batch item in rejected_requests */
 };
 
@@ -79,11 +80,15 @@ struct command {
     char *href;                  /* metric, optional */
     int unsubscribe;             /* unsubscribe: 1 unsubscribes, 0 resubscribes, -1 only asks
                                   * whether the delivery is found (an email link's page) */
-    int64_t timestamp_us;        /* when it happened (client clock, skew-corrected); add_device: the
-                                  * device's last use */
-    int64_t received_us;         /* when trackd received it */
-    long batch_index;            /* position in its batch, -1 for a single call */
-    const char *endpoint;        /* static string naming the route, e.g. "/v1/batch" */
+    int64_t segment_id;          /* segment: its number, 1..2^31-1 */
+    int segment_add;             /* segment: 1 adds, 0 removes */
+    enum identifier_type id_type; /* segment: what `ids` are (IDENTIFIER_ID, _EMAIL, _CIO_ID) */
+    char *ids;                    /* segment: JSON array of strings, 1..1000 */
+    int64_t timestamp_us; /* when it happened (client clock, skew-corrected); add_device: the
+                           * device's last use */
+    int64_t received_us;  /* when trackd received it */
+    long batch_index;     /* position in its batch, -1 for a single call */
+    const char *endpoint; /* static string naming the route, e.g. "/v1/batch" */
     /* COMMAND_REJECT */
     const char *reason; /* static reason word from the error registry */
     int counted_only;   /* over the per-minute limit: counted (ingest/rejection_limit.h), not

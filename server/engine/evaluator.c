@@ -201,12 +201,14 @@ static void evaluate(void *cls, const struct store_pending_event *event)
         return;
     json_object *properties = json_tokener_parse(event->properties);
     json_object *attributes = json_tokener_parse(event->attributes);
+    json_object *segments = json_tokener_parse(event->segments);
     struct trigger_facts facts = {
         .event_name = event->name,
         .event_properties = properties,
         .person_attributes = attributes,
         .person_id = event->customer_id,
         .person_email = event->email,
+        .person_segments = segments,
     };
     for (size_t i = 0; i < candidates && !b->failed; i++)
         if (first[i].rule->enabled && trigger_rule_matches(first[i].rule, &facts))
@@ -216,6 +218,7 @@ static void evaluate(void *cls, const struct store_pending_event *event)
             watch(b, &watchers[i], event, &facts);
     json_object_put(properties);
     json_object_put(attributes);
+    json_object_put(segments);
 }
 
 /* Evaluates one batch of events with ids above *cursor and moves the cursor past them; returns

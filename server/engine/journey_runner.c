@@ -113,6 +113,7 @@ static void advance(void *cls, const struct store_journey_run *run)
     json_object *properties = json_tokener_parse(run->properties);
     json_object *attributes = json_tokener_parse(run->attributes);
     json_object *done = json_tokener_parse(run->done_events);
+    json_object *segments = json_tokener_parse(run->segments);
     struct trigger_facts facts = {
         .event_name = run->event_name,
         .event_properties = properties,
@@ -120,6 +121,7 @@ static void advance(void *cls, const struct store_journey_run *run)
         .person_id = run->customer_id,
         .person_email = run->email,
         .journey_done = done,
+        .person_segments = segments,
         .unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER,
     };
     size_t at = run->step < 0 ? 0 : (size_t)run->step;
@@ -185,6 +187,7 @@ static void advance(void *cls, const struct store_journey_run *run)
     json_object_put(properties);
     json_object_put(attributes);
     json_object_put(done);
+    json_object_put(segments);
 }
 
 static void clear_sends(struct batch *b)

@@ -65,6 +65,11 @@ static const struct http_route routes[] = {
     {"GET", "/unsubscribe/{}", HTTP_AUTH_NONE, http_handle_unsubscribe_page, 0},
     {"POST", "/unsubscribe/{}", HTTP_AUTH_SITE_KEY_OPTIONAL, http_handle_unsubscribe,
      TRACK_V1_UNSUBSCRIBE},
+    /* Manual segments; the id_type query parameter says what the ids are. */
+    {"POST", "/api/v1/segments/{}/add_customers", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_SEGMENT_ADD},
+    {"POST", "/api/v1/segments/{}/remove_customers", HTTP_AUTH_SITE_KEY, http_handle_track_v1,
+     TRACK_V1_SEGMENT_REMOVE},
     {"GET", "/api/v1/accounts/region", HTTP_AUTH_SITE_KEY, http_handle_region, 0},
     /* Track API v2 */
     {"POST", "/api/v2/entity", HTTP_AUTH_SITE_KEY, http_handle_track_v2, TRACK_V2_ENTITY},

@@ -13,6 +13,11 @@ enum MHD_Result http_handle_track_v1(struct http_request *request)
     const char *params[HTTP_MAX_PARAMS + 1] = {NULL};
     for (size_t i = 0; i < request->params.count; i++)
         params[i] = request->params.values[i];
+    /* The segment calls say what their ids are in the query string. */
+    if (request->route->variant == TRACK_V1_SEGMENT_ADD ||
+        request->route->variant == TRACK_V1_SEGMENT_REMOVE)
+        params[1] =
+            MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, "id_type");
     track_v1_parse_request((enum track_v1_endpoint)request->route->variant, params, request->body,
                            request->body_len, request->received_us, &request->parsed);
     return http_submit_parsed(request);

@@ -57,6 +57,7 @@ struct store_history_event {
     const char *customer_id; /* may be NULL */
     const char *email;       /* may be NULL */
     const char *attributes;  /* JSON text */
+    const char *segments;    /* JSON array of the person's manual segments */
     int64_t timestamp_us;    /* the timestamp as Unix microseconds */
 };
 
@@ -82,6 +83,7 @@ struct store_pending_event {
     const char *customer_id; /* may be NULL */
     const char *email;       /* may be NULL */
     const char *attributes;  /* JSON text, "{}" when the person is gone */
+    const char *segments;    /* JSON array of the person's manual segments */
 };
 
 /* Text of properties and attributes a batch of evaluations holds at most (but one event). */
@@ -143,6 +145,7 @@ struct store_journey_run {
     const char *customer_id; /* the person's, now; may be NULL */
     const char *email;       /* may be NULL */
     const char *attributes;  /* JSON text */
+    const char *segments;    /* JSON array of the person's manual segments */
 };
 
 /* Opens a transaction and claims up to `limit` due runs of the rules `rule_ids` (FOR UPDATE
@@ -218,6 +221,7 @@ struct store_recheck_facts {
     const char *customer_id;
     const char *email;
     const char *person_attributes; /* JSON text, "{}" when the person is gone */
+    const char *person_segments;   /* JSON array of the person's manual segments */
 };
 
 /* Calls `each` once with the facts of delivery `id` (not at all when its rule is gone). */

@@ -48,6 +48,8 @@ const struct store_statement store_ingest_statements[] = {
      "SELECT trackd_prepare_people($1::bigint[], $2::text[], $3::boolean[], $4::boolean[])"},
     {"ingest_unsubscribe", "SELECT trackd_outcome(trackd_unsubscribe(nullif($1, '0')::bigint, $2,"
                            " $3::boolean, $4::timestamptz))"},
+    {"ingest_segment", "SELECT trackd_outcome(trackd_segment_members($1::bigint, $2::integer,"
+                       " $3::boolean, $4, $5::jsonb))"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
@@ -125,6 +127,12 @@ static bool send_command(PGconn *conn, struct command *cmd)
              : cmd->unsubscribe   ? "true"
                                   : "false",
              t.received);
+    case COMMAND_SEGMENT: {
+        char segment[24];
+        snprintf(segment, sizeof segment, "%" PRId64, cmd->segment_id);
+        SEND(conn, "ingest_segment", t.workspace, segment, cmd->segment_add ? "true" : "false",
+             command_identifier_type_name(cmd->id_type), cmd->ids);
+    }
     case COMMAND_REJECT:
         SEND(conn, "ingest_reject", t.workspace, cmd->endpoint, cmd->reason, cmd->message,
              cmd->payload, t.received);

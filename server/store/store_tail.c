@@ -11,6 +11,7 @@
  * up to id 40 may later see id 30 commit. Ids skipped over are kept as holes for a few seconds
  * and asked for again; an id that never appears (a rolled-back transaction) is forgotten then.
  */
+#include <inttypes.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -98,6 +99,8 @@ static const char *call_type(const struct command *cmd)
         return "metric";
     case COMMAND_UNSUBSCRIBE:
         return "unsubscribe";
+    case COMMAND_SEGMENT:
+        return cmd->segment_add ? "segment_add" : "segment_remove";
     case COMMAND_REJECT:
         return "rejected";
     }
@@ -124,8 +127,13 @@ static void call_name(const struct command *cmd, char *out, size_t size)
         name = cmd->metric;
         break;
     case COMMAND_UNSUBSCRIBE:
-        name = cmd->unsubscribe ? "unsubscribed" : "resubscribed";
+        name = cmd->unsubscribe > 0    ? "unsubscribed"
+               : cmd->unsubscribe == 0 ? "resubscribed"
+                                       : "link checked";
         break;
+    case COMMAND_SEGMENT:
+        snprintf(out, size, "segment %" PRId64, cmd->segment_id);
+        return;
     case COMMAND_MERGE:
         name = cmd->secondary.value;
         break;

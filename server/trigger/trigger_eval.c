@@ -62,6 +62,10 @@ bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_o
     } else if (strncmp(field, "person.", 7) == 0) {
         root = facts->person_attributes;
         path = field + 7;
+        if (strcmp(path, "segments") == 0 && facts->person_segments != NULL) {
+            *out = facts->person_segments;
+            return true;
+        }
         if (strcmp(path, "id") == 0)
             named = facts->person_id;
         else if (strcmp(path, "email") == 0)

@@ -18,6 +18,9 @@ struct trigger_facts {
     json_object *person_attributes; /* lent; may be NULL */
     const char *person_id;          /* people.customer_id; may be NULL */
     const char *person_email;       /* may be NULL */
+    /* The manual segments the person is in, an array of numbers ("person.segments"); NULL:
+     * looked up among the attributes like any other path. */
+    json_object *person_segments;
     /* A journey's branches: the events the person did since the run started that the rule
      * asks about, an array of names ("journey.done"); NULL outside journeys. */
     json_object *journey_done;

@@ -37,6 +37,12 @@ BEGIN
                   AND m.workspace_id = r.workspace_id AND m.object_type_id = r.object_type_id
                   AND m.object_id = r.object_id);
     UPDATE relationships SET person_id = v_first WHERE person_id = v_second;
+    -- Manual segments the primary was not in (Customer.io's rule); the rest go with the
+    -- secondary's deletion.
+    INSERT INTO segment_members (workspace_id, segment_id, person_id, added_at)
+    SELECT workspace_id, segment_id, v_first, added_at FROM segment_members
+    WHERE person_id = v_second
+    ON CONFLICT DO NOTHING;
     DELETE FROM people WHERE id = v_second;
     UPDATE people
     SET attributes = (SELECT coalesce(jsonb_object_agg(key, value), '{}')

@@ -95,9 +95,10 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
             await pipelines(B, 'identify', { userId: 'shared-id', traits: { owner: 'B' } }),
             await pipelines(B, 'group', { userId: 'b-only', groupId: 'b-group', traits: { name: 'B group' } }),
             await v1(B, 'PUT', 'customers/b-only/devices', { device: { id: 'b-token', platform: 'android' } }),
+            await v1(B, 'POST', 'segments/6/add_customers', { ids: ['b-only'] }),
             await pipelines(B, 'track', { userId: 'b-only', event: 'iso_event', messageId: 'b-msg-1', properties: {} }),
         ];
-        assert.deepEqual(seed.map((r) => r.status), [200, 200, 200, 200, 200, 200], JSON.stringify(seed.map((r) => r.body)));
+        assert.deepEqual(seed.map((r) => r.status), [200, 200, 200, 200, 200, 200, 200], JSON.stringify(seed.map((r) => r.body)));
         // The positive control: B's rule fires on B's event.
         await waitFor(async () => (await trackd.query(`SELECT id FROM deliveries WHERE workspace_id = ${idB} AND status = 'sent'`)).length === 1, {
             ms: 20_000,
@@ -125,6 +126,8 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
             deliveries: `SELECT id, rule_id, person_id, event_id, status, attempts, delivered_at, opened_at, clicked_at, converted_at FROM deliveries WHERE workspace_id = ${idB} ORDER BY id`,
             objects: `SELECT * FROM objects WHERE workspace_id = ${idB}`,
             relationships: `SELECT * FROM relationships WHERE workspace_id = ${idB}`,
+            segments: `SELECT * FROM segments WHERE workspace_id = ${idB} ORDER BY segment_id`,
+            segment_members: `SELECT segment_id, person_id FROM segment_members WHERE workspace_id = ${idB} ORDER BY 1, 2`,
             rejected_requests: `SELECT id FROM rejected_requests WHERE workspace_id = ${idB}`,
             // Metrics recorded under B, or without credentials (A's own record of a metric it
             // reported is A's row).
@@ -139,6 +142,7 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
         const before = await snapshotB();
         assert.equal(before.people.length, 3);
         assert.equal(before.devices.length, 1);
+        assert.equal(before.segment_members.length, 1);
         const bCio = before.people.find((p) => p.customer_id === 'b-only').cio_id;
         const d = String(bDelivery);
 
@@ -186,6 +190,9 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
             'v1 delete': () => v1(A, 'DELETE', 'customers/b-only'),
             'v1 metrics': () => v1(A, 'POST', 'metrics', { delivery_id: d, metric: 'clicked' }),
             'v1 push events': () => v1(A, 'POST', 'push/events', { delivery_id: d, event: 'converted' }),
+            "v1 segment add of B's people": () => v1(A, 'POST', 'segments/5/add_customers', { ids: ['b-only', 'b-second'] }),
+            "v1 segment remove of B's people": () => v1(A, 'POST', 'segments/6/remove_customers', { ids: ['b-only'] }),
+            "v1 segment add by B's email": () => v1(A, 'POST', 'segments/5/add_customers?id_type=email', { ids: ['b@example.com'] }),
             // Track API v2, A's site id and api key.
             'v2 entity identify': () => v2(A, 'entity', { type: 'person', action: 'identify', identifiers: { id: 'b-second' }, attributes: { owner: 'A' } }),
             'v2 entity event': () => v2(A, 'entity', { type: 'person', action: 'event', identifiers: { id: 'b-second' }, name: 'iso_event' }),

@@ -86,5 +86,5 @@ Test(readme, every_admin_view_is_commented)
         0);
     cr_assert_eq(teststore_count(&t, "SELECT count(*) FROM pg_views WHERE schemaname = 'public'"
                                      " AND viewname LIKE 'admin\\_%'"),
-                 7);
+                 8);
 }

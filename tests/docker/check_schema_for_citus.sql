@@ -43,6 +43,8 @@ WITH plan (table_name, placement) AS (
         ('people', 'distributed'),
         ('rejected_requests', 'distributed'),
         ('relationships', 'distributed'),
+        ('segment_members', 'distributed'),
+        ('segments', 'distributed'),
         ('suppressions', 'distributed'),
         ('rules', 'reference'),
         ('signing_keys', 'reference'),

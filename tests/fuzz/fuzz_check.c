@@ -186,6 +186,15 @@ static void check_command(const struct command *c, size_t index)
         if (c->unsubscribe != 0 && c->unsubscribe != 1)
             fuzz_fail("unsubscribe is %d, not 0 or 1", c->unsubscribe);
         break;
+    case COMMAND_SEGMENT:
+        require("ids", c->ids);
+        check_json("ids", c->ids, json_type_array, true);
+        if (c->segment_id < 1 || c->segment_id > INT32_MAX)
+            fuzz_fail("segment_id %lld", (long long)c->segment_id);
+        if (c->id_type != IDENTIFIER_ID && c->id_type != IDENTIFIER_EMAIL &&
+            c->id_type != IDENTIFIER_CIO_ID)
+            fuzz_fail("segment id_type %d", (int)c->id_type);
+        break;
     case COMMAND_REJECT:
         break;
     }

@@ -2,11 +2,12 @@
  * libFuzzer harness for the Track API v1 adapter: track_v1_parse_request with its path
  * parameters taken from the input.
  *
- * Input: one byte choosing the endpoint (see endpoint_of; any other byte modulo 12), then
- * {identifier} up to a NUL byte, {token} up to a NUL byte, then the body. A missing NUL leaves
- * the rest of the parameters empty. Parameters reach the adapter as the HTTP layer hands them
- * over: percent-decoded, valid UTF-8, without NUL (bad bytes are replaced here, as the HTTP layer
- * would refuse them), and present for every "{}" of the route.
+ * Input: one byte choosing the endpoint (see endpoint_of; any other byte modulo 14), then
+ * {identifier} up to a NUL byte, {token} up to a NUL byte, then the body. For the segment
+ * endpoints, {identifier} is the segment id and {token} the id_type query parameter. A missing NUL
+ * leaves the rest of the parameters empty. Parameters reach the adapter as the HTTP layer hands
+ * them over: percent-decoded, valid UTF-8, without NUL (bad bytes are replaced here, as the HTTP
+ * layer would refuse them), and present for every "{}" of the route.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,11 @@
 
 static enum track_v1_endpoint endpoint_of(uint8_t byte)
 {
-    static const char letters[] = "IDEAVXSUMRPQ"; /* in the order of enum track_v1_endpoint */
+    static const char letters[] = "IDEAVXSUMRPQGH"; /* in the order of enum track_v1_endpoint */
     const char *at = byte != 0 ? strchr(letters, byte) : NULL;
     if (at != NULL)
         return (enum track_v1_endpoint)(at - letters);
-    return (enum track_v1_endpoint)(byte % (TRACK_V1_UNSUBSCRIBE + 1));
+    return (enum track_v1_endpoint)(byte % (TRACK_V1_SEGMENT_REMOVE + 1));
 }
 
 /* Takes bytes up to the next NUL (or the end) as a parameter. */
