@@ -1,6 +1,7 @@
 #include "api/pipelines_semantic.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,10 @@ static const struct reserved_event reserved[] = {
     {"Device Created or Updated", COMMAND_ADD_DEVICE},
     {"Device Deleted", COMMAND_DELETE_DEVICE},
     {"Report Delivery Event", COMMAND_METRIC},
+    {"Relationship Deleted", COMMAND_DELETE_RELATIONSHIP},
+    {"Delete Relationship", COMMAND_DELETE_RELATIONSHIP},
+    {"Object Deleted", COMMAND_DELETE_OBJECT},
+    {"Delete Object", COMMAND_DELETE_OBJECT},
 };
 
 static const struct reserved_event *lookup(const char *event)
@@ -73,6 +78,40 @@ static bool metric_from_properties(json_object *properties, struct command *cmd,
            api_optional_string(properties, "href", 2048, &cmd->href, e);
 }
 
+/* properties.objectId (required) and properties.objectTypeId (a whole number from 1, as a
+ * number or a string; "1" when absent) of the object events. */
+static bool object_from_properties(json_object *properties, struct command *cmd,
+                                   struct api_error *e)
+{
+    json_object *id = api_field(properties, "objectId");
+    if (json_object_is_type(id, json_type_int)) {
+        char number[24];
+        snprintf(number, sizeof number, "%lld", (long long)json_object_get_int64(id));
+        cmd->group_id = strdup(number);
+    } else if (!api_required_string(properties, "objectId", API_ID_MAX_BYTES, &cmd->group_id, e)) {
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "properties.objectId",
+                          "properties.objectId is required for %s: a string of at most %d bytes",
+                          cmd->name, API_ID_MAX_BYTES);
+    }
+    if (cmd->group_id == NULL)
+        return api_refuse(e, TRACKD_ERR_INTERNAL, "properties.objectId", "out of memory");
+    json_object *type = api_field(properties, "objectTypeId");
+    char text[24] = "1";
+    if (json_object_is_type(type, json_type_int) && json_object_get_int64(type) >= 1)
+        snprintf(text, sizeof text, "%lld", (long long)json_object_get_int64(type));
+    else if (json_object_is_type(type, json_type_string) && json_object_get_string_len(type) >= 1 &&
+             json_object_get_string_len(type) <= 9 && json_object_get_string(type)[0] != '0' &&
+             strspn(json_object_get_string(type), "0123456789") ==
+                 (size_t)json_object_get_string_len(type))
+        snprintf(text, sizeof text, "%s", json_object_get_string(type));
+    else if (type != NULL)
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "properties.objectTypeId",
+                          "properties.objectTypeId must be a whole number from 1");
+    cmd->object_type_id = strdup(text);
+    return cmd->object_type_id != NULL ||
+           api_refuse(e, TRACKD_ERR_INTERNAL, "properties.objectTypeId", "out of memory");
+}
+
 bool semantic_to_command(json_object *properties, json_object *context, struct command *cmd,
                          struct api_error *e)
 {
@@ -99,6 +138,13 @@ bool semantic_to_command(json_object *properties, json_object *context, struct c
         return device_from_context(context, cmd, false, e);
     case COMMAND_METRIC:
         return metric_from_properties(properties, cmd, e);
+    case COMMAND_DELETE_RELATIONSHIP:
+        if (cmd->person.type == IDENTIFIER_NONE && cmd->anonymous_id == NULL)
+            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "userId",
+                              "userId or anonymousId is required for %s", cmd->name);
+        return object_from_properties(properties, cmd, e);
+    case COMMAND_DELETE_OBJECT:
+        return object_from_properties(properties, cmd, e);
     default:
         return api_refuse(e, TRACKD_ERR_INTERNAL, "event", "unknown semantic event");
     }

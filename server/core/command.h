@@ -14,20 +14,22 @@
 #include <stdint.h>
 
 enum command_kind {
-    COMMAND_IDENTIFY,      /* upsert a person and merge attributes */
-    COMMAND_TRACK,         /* store one event, page view or screen view */
-    COMMAND_GROUP,         /* record a group call (object + relationship) */
-    COMMAND_ALIAS,         /* record an alias call (previous_id -> the person) */
-    COMMAND_DELETE_PERSON, /* delete the person with their events, devices and links */
-    COMMAND_SUPPRESS,      /* delete the person and block their identifiers */
-    COMMAND_UNSUPPRESS,    /* free suppressed identifiers */
-    COMMAND_ADD_DEVICE,    /* upsert a device token for the person */
-    COMMAND_DELETE_DEVICE, /* remove a device token from the person */
-    COMMAND_MERGE,         /* merge the `secondary` profile into the person */
-    COMMAND_METRIC,        /* record a delivery metric */
-    COMMAND_UNSUBSCRIBE,   /* set `unsubscribed` on the person a delivery went to */
-    COMMAND_SEGMENT,       /* add people to a manual segment, or remove them */
-    COMMAND_REJECT,        /* record a refused request or batch item in rejected_requests */
+    COMMAND_IDENTIFY,            /* upsert a person and merge attributes */
+    COMMAND_TRACK,               /* store one event, page view or screen view */
+    COMMAND_GROUP,               /* record a group call (object + relationship) */
+    COMMAND_ALIAS,               /* record an alias call (previous_id -> the person) */
+    COMMAND_DELETE_PERSON,       /* delete the person with their events, devices and links */
+    COMMAND_SUPPRESS,            /* delete the person and block their identifiers */
+    COMMAND_UNSUPPRESS,          /* free suppressed identifiers */
+    COMMAND_ADD_DEVICE,          /* upsert a device token for the person */
+    COMMAND_DELETE_DEVICE,       /* remove a device token from the person */
+    COMMAND_MERGE,               /* merge the `secondary` profile into the person */
+    COMMAND_METRIC,              /* record a delivery metric */
+    COMMAND_UNSUBSCRIBE,         /* set `unsubscribed` on the person a delivery went to */
+    COMMAND_SEGMENT,             /* add people to a manual segment, or remove them */
+    COMMAND_DELETE_RELATIONSHIP, /* remove the person's relationship to an object */
+    COMMAND_DELETE_OBJECT,       /* delete an object with its relationships */
+    COMMAND_REJECT,              /* record a refused request or batch item in rejected_requests */
 };
 
 /* How a person is addressed. */
@@ -66,8 +68,8 @@ struct command {
                                   * traits, device attributes */
     char *unset_keys;            /* identify: JSON array of attribute names set to null (removed) */
     char *context;               /* JSON object: the call's context; may be NULL */
-    char *group_id;              /* group: the object id */
-    char *object_type_id;        /* group: the object type, "1" unless the traits say otherwise */
+    char *group_id;              /* group, delete_relationship, delete_object: the object id */
+    char *object_type_id;        /* the same: the object type, "1" unless the call says otherwise */
     char *relationship;          /* group: JSON of traits.relationshipAttributes */
     char *previous_id;           /* alias */
     struct identifier secondary; /* merge: the profile merged into `person` */

@@ -50,6 +50,9 @@ const struct store_statement store_ingest_statements[] = {
                            " $3::boolean, $4::timestamptz))"},
     {"ingest_segment", "SELECT trackd_outcome(trackd_segment_members($1::bigint, $2::integer,"
                        " $3::boolean, $4, $5::jsonb))"},
+    {"ingest_delete_relationship",
+     "SELECT trackd_outcome(trackd_delete_relationship($1::bigint, $2, $3, $4, $5, $6))"},
+    {"ingest_delete_object", "SELECT trackd_outcome(trackd_delete_object($1::bigint, $2, $3))"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
@@ -133,6 +136,11 @@ static bool send_command(PGconn *conn, struct command *cmd)
         SEND(conn, "ingest_segment", t.workspace, segment, cmd->segment_add ? "true" : "false",
              command_identifier_type_name(cmd->id_type), cmd->ids);
     }
+    case COMMAND_DELETE_RELATIONSHIP:
+        SEND(conn, "ingest_delete_relationship", t.workspace, person_type, person,
+             cmd->anonymous_id, cmd->object_type_id, cmd->group_id);
+    case COMMAND_DELETE_OBJECT:
+        SEND(conn, "ingest_delete_object", t.workspace, cmd->object_type_id, cmd->group_id);
     case COMMAND_REJECT:
         SEND(conn, "ingest_reject", t.workspace, cmd->endpoint, cmd->reason, cmd->message,
              cmd->payload, t.received);

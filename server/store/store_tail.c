@@ -101,6 +101,10 @@ static const char *call_type(const struct command *cmd)
         return "unsubscribe";
     case COMMAND_SEGMENT:
         return cmd->segment_add ? "segment_add" : "segment_remove";
+    case COMMAND_DELETE_RELATIONSHIP:
+        return "delete_relationship";
+    case COMMAND_DELETE_OBJECT:
+        return "delete_object";
     case COMMAND_REJECT:
         return "rejected";
     }
@@ -118,6 +122,8 @@ static void call_name(const struct command *cmd, char *out, size_t size)
         name = cmd->name;
         break;
     case COMMAND_GROUP:
+    case COMMAND_DELETE_RELATIONSHIP:
+    case COMMAND_DELETE_OBJECT:
         name = cmd->group_id;
         break;
     case COMMAND_ALIAS:

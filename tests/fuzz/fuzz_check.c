@@ -93,6 +93,17 @@ static void require(const char *what, const void *value)
         fuzz_fail("%s is missing", what);
 }
 
+/* The object an object event names: an id within the id limit, a type of digits from 1. */
+static void check_object(const struct command *c, const char *what)
+{
+    require("group_id", c->group_id);
+    require("object_type_id", c->object_type_id);
+    check_text("object id", c->group_id, API_ID_MAX_BYTES);
+    if (c->object_type_id[0] < '1' || c->object_type_id[0] > '9' ||
+        strspn(c->object_type_id, "0123456789") != strlen(c->object_type_id))
+        fuzz_fail("%s: object type %s", what, c->object_type_id);
+}
+
 static void check_command(const struct command *c, size_t index)
 {
     char what[64];
@@ -185,6 +196,14 @@ static void check_command(const struct command *c, size_t index)
         require("delivery_id", c->delivery_id);
         if (c->unsubscribe != 0 && c->unsubscribe != 1)
             fuzz_fail("unsubscribe is %d, not 0 or 1", c->unsubscribe);
+        break;
+    case COMMAND_DELETE_RELATIONSHIP:
+        if (c->person.type == IDENTIFIER_NONE && c->anonymous_id == NULL)
+            fuzz_fail("%s: a relationship of nobody", what);
+        check_object(c, what);
+        break;
+    case COMMAND_DELETE_OBJECT:
+        check_object(c, what);
         break;
     case COMMAND_SEGMENT:
         require("ids", c->ids);
