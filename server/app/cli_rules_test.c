@@ -121,17 +121,12 @@ static void replay_event(void *cls, const struct store_history_event *e)
     }
     r->events++;
     r->day_events++;
-    json_object *properties = json_tokener_parse(e->properties);
-    json_object *attributes = json_tokener_parse(e->attributes);
-    json_object *segments = json_tokener_parse(e->segments);
     struct trigger_facts facts = {
         .event_name = e->name,
-        .event_properties = properties,
-        .person_attributes = attributes,
         .person_id = e->customer_id,
         .person_email = e->email,
-        .person_segments = segments,
     };
+    trigger_facts_parse(&facts, e->properties, e->attributes, e->segments);
     const char *who = e->customer_id ? e->customer_id : e->email ? e->email : "?";
     long failure = trigger_rule_first_failure(r->rule, &facts);
     struct person_state *state = failure < 0 ? state_of(r, e->person_id) : NULL;
@@ -171,9 +166,7 @@ static void replay_event(void *cls, const struct store_history_event *e)
             json_object_put(action);
         }
     }
-    json_object_put(properties);
-    json_object_put(attributes);
-    json_object_put(segments);
+    trigger_facts_release(&facts);
 }
 
 /* Reads and validates the rule file; prints what is wrong and returns NULL. */

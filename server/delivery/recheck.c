@@ -28,21 +28,15 @@ static void judge(void *cls, const struct store_recheck_facts *facts)
     json_object_put(definition);
     if (rule == NULL)
         return;
-    json_object *properties = json_tokener_parse(facts->event_properties);
-    json_object *attributes = json_tokener_parse(facts->person_attributes);
-    json_object *segments = json_tokener_parse(facts->person_segments);
     struct trigger_facts now = {
         .event_name = facts->event_name,
-        .event_properties = properties,
-        .person_attributes = attributes,
-        .person_segments = segments,
         .person_id = facts->customer_id,
         .person_email = facts->email,
     };
+    trigger_facts_parse(&now, facts->event_properties, facts->person_attributes,
+                        facts->person_segments);
     j->holds = trigger_rule_matches(rule, &now);
-    json_object_put(properties);
-    json_object_put(attributes);
-    json_object_put(segments);
+    trigger_facts_release(&now);
     trigger_rule_free(rule);
 }
 

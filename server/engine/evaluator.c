@@ -199,26 +199,19 @@ static void evaluate(void *cls, const struct store_pending_event *event)
         rule_cache_watchers(b->rules, event->workspace_id, event->name, &watchers, &watcher_count);
     if (candidates == 0 && watcher_count == 0)
         return;
-    json_object *properties = json_tokener_parse(event->properties);
-    json_object *attributes = json_tokener_parse(event->attributes);
-    json_object *segments = json_tokener_parse(event->segments);
     struct trigger_facts facts = {
         .event_name = event->name,
-        .event_properties = properties,
-        .person_attributes = attributes,
         .person_id = event->customer_id,
         .person_email = event->email,
-        .person_segments = segments,
     };
+    trigger_facts_parse(&facts, event->properties, event->attributes, event->segments);
     for (size_t i = 0; i < candidates && !b->failed; i++)
         if (first[i].rule->enabled && trigger_rule_matches(first[i].rule, &facts))
             fire(b, &first[i], event, &facts);
     for (size_t i = 0; i < watcher_count && !b->failed; i++)
         if (watchers[i].rule->rule->enabled)
             watch(b, &watchers[i], event, &facts);
-    json_object_put(properties);
-    json_object_put(attributes);
-    json_object_put(segments);
+    trigger_facts_release(&facts);
 }
 
 /* Evaluates one batch of events with ids above *cursor and moves the cursor past them; returns

@@ -110,20 +110,15 @@ static void advance(void *cls, const struct store_journey_run *run)
                 "cancelled", "the person no longer exists");
         return;
     }
-    json_object *properties = json_tokener_parse(run->properties);
-    json_object *attributes = json_tokener_parse(run->attributes);
     json_object *done = json_tokener_parse(run->done_events);
-    json_object *segments = json_tokener_parse(run->segments);
     struct trigger_facts facts = {
         .event_name = run->event_name,
-        .event_properties = properties,
-        .person_attributes = attributes,
         .person_id = run->customer_id,
         .person_email = run->email,
         .journey_done = done,
-        .person_segments = segments,
         .unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER,
     };
+    trigger_facts_parse(&facts, run->properties, run->attributes, run->segments);
     size_t at = run->step < 0 ? 0 : (size_t)run->step;
     size_t sends_before = b->send_count;
     uint64_t steps_before = b->steps;
@@ -184,10 +179,8 @@ static void advance(void *cls, const struct store_journey_run *run)
     } else {
         end_run(b, run, (long)rule->step_count, "end", "completed", NULL);
     }
-    json_object_put(properties);
-    json_object_put(attributes);
+    trigger_facts_release(&facts);
     json_object_put(done);
-    json_object_put(segments);
 }
 
 static void clear_sends(struct batch *b)

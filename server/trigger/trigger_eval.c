@@ -45,6 +45,22 @@ static bool walk(json_object *root, const char *path, json_object **out)
     return true;
 }
 
+void trigger_facts_parse(struct trigger_facts *facts, const char *event_properties,
+                         const char *person_attributes, const char *person_segments)
+{
+    facts->event_properties = event_properties ? json_tokener_parse(event_properties) : NULL;
+    facts->person_attributes = person_attributes ? json_tokener_parse(person_attributes) : NULL;
+    facts->person_segments = person_segments ? json_tokener_parse(person_segments) : NULL;
+}
+
+void trigger_facts_release(struct trigger_facts *facts)
+{
+    json_object_put(facts->event_properties);
+    json_object_put(facts->person_attributes);
+    json_object_put(facts->person_segments);
+    facts->event_properties = facts->person_attributes = facts->person_segments = NULL;
+}
+
 bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_object **out,
                     bool *owned)
 {

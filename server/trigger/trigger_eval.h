@@ -29,6 +29,17 @@ struct trigger_facts {
 };
 
 /*
+ * Fills the facts' event properties, person attributes and person segments from the JSON text
+ * the store hands over (NULL or text that does not parse leaves that member NULL); the other
+ * members are the caller's. Release them with trigger_facts_release.
+ */
+void trigger_facts_parse(struct trigger_facts *facts, const char *event_properties,
+                         const char *person_attributes, const char *person_segments);
+
+/* Puts what trigger_facts_parse made and sets those members NULL. */
+void trigger_facts_release(struct trigger_facts *facts);
+
+/*
  * Looks up a field: "event.name" (facts->event_name), "event.<dot.path>" (event properties),
  * "person.id" (facts->person_id), "person.email" (facts->person_email), "person.<dot.path>"
  * (person attributes), "journey.done" (facts->journey_done). When event_name, person_id or
