@@ -216,6 +216,27 @@ bool api_path_identifier(const char *text, const char *field, struct identifier 
     return out->value != NULL || api_refuse(e, TRACKD_ERR_INTERNAL, field, "out of memory");
 }
 
+bool api_id_value(json_object *value, const char *path, char **out, struct api_error *e)
+{
+    *out = NULL;
+    if (json_object_is_type(value, json_type_int)) {
+        /* Numeric ids are common in backends; they are ids all the same. */
+        char number[32];
+        snprintf(number, sizeof number, "%lld", (long long)json_object_get_int64(value));
+        *out = strdup(number);
+    } else if (!json_object_is_type(value, json_type_string)) {
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, path, "%s must be a string", path);
+    } else if (json_object_get_string_len(value) > API_ID_MAX_BYTES) {
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, path, "%s cannot be longer than %d bytes",
+                          path, API_ID_MAX_BYTES);
+    } else if (api_is_blank(json_object_get_string(value))) {
+        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, path, "%s cannot be blank", path);
+    } else {
+        *out = strdup(json_object_get_string(value));
+    }
+    return *out != NULL || api_refuse(e, TRACKD_ERR_INTERNAL, path, "out of memory");
+}
+
 bool api_identifier_object(json_object *object, const char *field, struct identifier *out,
                            struct api_error *e)
 {
@@ -235,23 +256,10 @@ bool api_identifier_object(json_object *object, const char *field, struct identi
             continue;
         char path[128];
         snprintf(path, sizeof path, "%s.%s", field, kinds[i].key);
-        if (json_object_is_type(value, json_type_int)) {
-            /* Numeric ids are common in backends; they are ids all the same. */
-            char number[32];
-            snprintf(number, sizeof number, "%lld", (long long)json_object_get_int64(value));
-            out->value = strdup(number);
-        } else if (!json_object_is_type(value, json_type_string)) {
-            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, path, "%s must be a string", path);
-        } else if (json_object_get_string_len(value) > API_ID_MAX_BYTES) {
-            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, path,
-                              "%s cannot be longer than %d bytes", path, API_ID_MAX_BYTES);
-        } else if (api_is_blank(json_object_get_string(value))) {
-            return api_refuse(e, TRACKD_ERR_INVALID_FIELD, path, "%s cannot be blank", path);
-        } else {
-            out->value = strdup(json_object_get_string(value));
-        }
+        if (!api_id_value(value, path, &out->value, e))
+            return false;
         out->type = kinds[i].type;
-        return out->value != NULL || api_refuse(e, TRACKD_ERR_INTERNAL, path, "out of memory");
+        return true;
     }
     return api_refuse(e, TRACKD_ERR_INVALID_FIELD, field,
                       "%s must be an object with exactly one of id, email, cio_id", field);

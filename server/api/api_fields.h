@@ -82,6 +82,10 @@ bool api_split_attributes(json_object *attributes, const char *prefix, const cha
 bool api_path_identifier(const char *text, const char *field, struct identifier *out,
                          struct api_error *e);
 
+/* Reads an identifier's value at `path`: a non-blank string of at most API_ID_MAX_BYTES, or an
+ * integer (numeric ids are common); *out is a new string. */
+bool api_id_value(json_object *value, const char *path, char **out, struct api_error *e);
+
 /* Reads an object holding exactly one of "id", "email", "cio_id" (the raw cio_id, no prefix). */
 bool api_identifier_object(json_object *object, const char *field, struct identifier *out,
                            struct api_error *e);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_objects.h"
+
 /* What a reserved name does. Both spellings Customer.io documents are accepted. */
 struct reserved_event {
     const char *event;
@@ -96,18 +98,9 @@ static bool object_from_properties(json_object *properties, struct command *cmd,
     if (cmd->group_id == NULL)
         return api_refuse(e, TRACKD_ERR_INTERNAL, "properties.objectId", "out of memory");
     json_object *type = api_field(properties, "objectTypeId");
-    char text[24] = "1";
-    if (json_object_is_type(type, json_type_int) && json_object_get_int64(type) >= 1)
-        snprintf(text, sizeof text, "%lld", (long long)json_object_get_int64(type));
-    else if (json_object_is_type(type, json_type_string) && json_object_get_string_len(type) >= 1 &&
-             json_object_get_string_len(type) <= 9 && json_object_get_string(type)[0] != '0' &&
-             strspn(json_object_get_string(type), "0123456789") ==
-                 (size_t)json_object_get_string_len(type))
-        snprintf(text, sizeof text, "%s", json_object_get_string(type));
-    else if (type != NULL)
-        return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "properties.objectTypeId",
-                          "properties.objectTypeId must be a whole number from 1");
-    cmd->object_type_id = strdup(text);
+    if (type != NULL)
+        return api_object_type_id(type, "properties.objectTypeId", &cmd->object_type_id, e);
+    cmd->object_type_id = strdup("1");
     return cmd->object_type_id != NULL ||
            api_refuse(e, TRACKD_ERR_INTERNAL, "properties.objectTypeId", "out of memory");
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api_fields.h"
+#include "api/api_objects.h"
 #include "core/json_check.h"
 
 /* Identify attributes that are instructions, not attributes: they are never stored as such. */
@@ -143,6 +144,17 @@ bool track_parse_identify(json_object *body, struct command *cmd, struct api_err
     json_object *update = api_field(body, "_update");
     cmd->update_only = update != NULL && json_object_is_type(update, json_type_boolean) &&
                        json_object_get_boolean(update);
+    json_object *relationships = api_field(body, "cio_relationships");
+    if (relationships != NULL &&
+        !api_identify_relationships(relationships, "cio_relationships", cmd, e))
+        return false;
+    /* _timestamp orders updates sent in quick succession: an older one never overwrites a newer
+     * value. */
+    if (api_field(body, "_timestamp") != NULL) {
+        cmd->ordered = 1;
+        if (!api_unix_time(body, "_timestamp", &cmd->timestamp_us, e))
+            return false;
+    }
     return api_optional_string(body, "anonymous_id", API_ID_MAX_BYTES, &cmd->anonymous_id, e) &&
            api_split_attributes(body, "attributes", identify_reserved, cmd, e);
 }

@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "api/api_fields.h"
-#include "core/json_check.h"
+#include "api/api_objects.h"
 #include "api/track_v1.h"
+#include "core/json_check.h"
 
 static bool parse_identifiers(json_object *op, struct command *cmd, struct api_error *e)
 {
@@ -25,9 +26,31 @@ static bool parse_person(json_object *op, const char *action, struct command *cm
     }
     if (!parse_identifiers(op, cmd, e))
         return false;
-    if (strcmp(action, "identify") == 0)
-        return api_optional_object(op, "attributes", &attributes, e) &&
-               track_parse_identify(attributes, cmd, e);
+    if (strcmp(action, "identify") == 0) {
+        if (!api_optional_object(op, "attributes", &attributes, e) ||
+            !track_parse_identify(attributes, cmd, e))
+            return false;
+        /* cio_relationships beside the attributes, where v2 puts it, wins over one among them. */
+        json_object *relationships = api_field(op, "cio_relationships");
+        if (relationships != NULL) {
+            free(cmd->relationships);
+            cmd->relationships = NULL;
+            if (!api_identify_relationships(relationships, "cio_relationships", cmd, e))
+                return false;
+        }
+        /* `timestamp` orders attribute updates, as v1's _timestamp does. */
+        if (api_field(op, "timestamp") != NULL) {
+            cmd->ordered = 1;
+            return api_unix_time(op, "timestamp", &cmd->timestamp_us, e);
+        }
+        return true;
+    }
+    if (strcmp(action, "add_relationships") == 0 || strcmp(action, "delete_relationships") == 0) {
+        cmd->kind = COMMAND_RELATIONSHIPS;
+        cmd->relationships_add = action[0] == 'a';
+        return api_relationships(api_field(op, "cio_relationships"), "cio_relationships",
+                                 API_RELATED_OBJECTS, cmd, e);
+    }
     if (strcmp(action, "event") == 0 || strcmp(action, "page") == 0 ||
         strcmp(action, "screen") == 0) {
         /* The action is the event type: the op's own "type" is "person". */
@@ -61,7 +84,41 @@ static bool parse_person(json_object *op, const char *action, struct command *cm
     }
     return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "action",
                       "action must be one of identify, delete, event, page, screen, add_device, "
-                      "delete_device, merge, suppress, unsuppress");
+                      "delete_device, add_relationships, delete_relationships, merge, suppress, "
+                      "unsuppress (for a person)");
+}
+
+/* An object operation: identify (create or update; identify_anonymous relates anonymous ids),
+ * delete, add_relationships or delete_relationships, naming the object by object_type_id and
+ * object_id, or by cio_object_id (which never creates one). */
+static bool parse_object(json_object *op, const char *action, struct command *cmd,
+                         struct api_error *e)
+{
+    json_object *relationships = api_field(op, "cio_relationships");
+    bool anonymous = strcmp(action, "identify_anonymous") == 0;
+    if (anonymous || strcmp(action, "identify") == 0) {
+        cmd->kind = COMMAND_OBJECT_IDENTIFY;
+        json_object *attributes = NULL;
+        return api_object_identifiers(api_field(op, "identifiers"), "identifiers", cmd, e) &&
+               api_optional_object(op, "attributes", &attributes, e) &&
+               api_object_attributes(attributes, "attributes", cmd, e) &&
+               (relationships == NULL ||
+                api_relationships(relationships, "cio_relationships",
+                                  anonymous ? API_RELATED_ANONYMOUS : API_RELATED_PEOPLE, cmd, e));
+    }
+    if (strcmp(action, "delete") == 0) {
+        cmd->kind = COMMAND_DELETE_OBJECT;
+        return api_object_identifiers(api_field(op, "identifiers"), "identifiers", cmd, e);
+    }
+    if (strcmp(action, "add_relationships") == 0 || strcmp(action, "delete_relationships") == 0) {
+        cmd->kind = COMMAND_RELATIONSHIPS;
+        cmd->relationships_add = action[0] == 'a';
+        return api_object_identifiers(api_field(op, "identifiers"), "identifiers", cmd, e) &&
+               api_relationships(relationships, "cio_relationships", API_RELATED_PEOPLE, cmd, e);
+    }
+    return api_refuse(e, TRACKD_ERR_INVALID_FIELD, "action",
+                      "action must be one of identify, identify_anonymous, delete, "
+                      "add_relationships, delete_relationships (for an object)");
 }
 
 /* {"type":"delivery","action":"event","identifiers":{"id":DELIVERY},"name":METRIC,
@@ -111,11 +168,13 @@ static bool parse_operation(json_object *op, int64_t received_us, struct command
               api_required_string(op, "action", 32, &action, e);
     if (ok && strcmp(type, "person") == 0)
         ok = parse_person(op, action, cmd, e);
+    else if (ok && strcmp(type, "object") == 0)
+        ok = parse_object(op, action, cmd, e);
     else if (ok && strcmp(type, "delivery") == 0)
         ok = parse_delivery(op, action, cmd, e);
     else if (ok)
         ok = api_refuse(e, TRACKD_ERR_INVALID_FIELD, "type",
-                        "type must be person or delivery (objects are not supported yet)");
+                        "type must be person, object or delivery");
     free(type);
     free(action);
     return ok;

@@ -126,7 +126,7 @@ static void replay_event(void *cls, const struct store_history_event *e)
         .person_id = e->customer_id,
         .person_email = e->email,
     };
-    trigger_facts_parse(&facts, e->properties, e->attributes, e->segments);
+    trigger_facts_parse(&facts, e->properties, e->attributes, e->relations);
     const char *who = e->customer_id ? e->customer_id : e->email ? e->email : "?";
     long failure = trigger_rule_first_failure(r->rule, &facts);
     struct person_state *state = failure < 0 ? state_of(r, e->person_id) : NULL;

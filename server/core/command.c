@@ -31,6 +31,8 @@ void command_clear(struct command *cmd)
     free(cmd->message);
     free(cmd->payload);
     free(cmd->ids);
+    free(cmd->cio_object_id);
+    free(cmd->relationships);
     memset(cmd, 0, sizeof *cmd);
 }
 

@@ -29,6 +29,8 @@ enum command_kind {
     COMMAND_SEGMENT,             /* add people to a manual segment, or remove them */
     COMMAND_DELETE_RELATIONSHIP, /* remove the person's relationship to an object */
     COMMAND_DELETE_OBJECT,       /* delete an object with its relationships */
+    COMMAND_OBJECT_IDENTIFY,     /* create or update an object and relate people to it */
+    COMMAND_RELATIONSHIPS,       /* add or remove relationships of a person, or of an object */
     COMMAND_REJECT,              /* record a refused request or batch item in rejected_requests */
 };
 
@@ -63,27 +65,37 @@ struct command {
     int clear_email;          /* identify: email was set to null, so remove it */
     int update_only;          /* identify: `_update: true`, never create the person */
     enum event_type event_type;
-    char *name;                  /* track: event name; page/screen: name (or URL) */
-    char *properties;            /* JSON object: event properties, identify attributes to set, group
-                                  * traits, device attributes */
-    char *unset_keys;            /* identify: JSON array of attribute names set to null (removed) */
-    char *context;               /* JSON object: the call's context; may be NULL */
-    char *group_id;              /* group, delete_relationship, delete_object: the object id */
-    char *object_type_id;        /* the same: the object type, "1" unless the call says otherwise */
-    char *relationship;          /* group: JSON of traits.relationshipAttributes */
-    char *previous_id;           /* alias */
-    struct identifier secondary; /* merge: the profile merged into `person` */
-    char *device_token;          /* devices, push metrics */
-    char *platform;              /* add_device: ios or android */
-    char *delivery_id;           /* metric */
-    char *metric;                /* metric: delivered, opened, clicked, ... */
-    char *recipient;             /* metric, optional */
-    char *metric_reason;         /* metric, optional */
-    char *href;                  /* metric, optional */
-    int unsubscribe;             /* unsubscribe: 1 unsubscribes, 0 resubscribes, -1 only asks
-                                  * whether the delivery is found (an email link's page) */
-    int64_t segment_id;          /* segment: its number, 1..2^31-1 */
-    int segment_add;             /* segment: 1 adds, 0 removes */
+    char *name;            /* track: event name; page/screen: name (or URL) */
+    char *properties;      /* JSON object: event properties, identify attributes to set, group
+                            * traits, device attributes */
+    char *unset_keys;      /* identify: JSON array of attribute names set to null (removed) */
+    char *context;         /* JSON object: the call's context; may be NULL */
+    char *group_id;        /* group, delete_relationship, objects: the object id (NULL when
+                            * cio_object_id names the object) */
+    char *object_type_id;  /* the same: the object type, "1" unless the call says otherwise */
+    char *cio_object_id;   /* objects: trackd's id of the object, instead of type and id */
+    char *relationships;   /* identify, object_identify, relationships: a JSON array, each item
+                            * naming an object ({"object_type_id","object_id"} or
+                            * {"cio_object_id"}) or a person ({"id"}, {"email"}, {"cio_id"} or
+                            * {"anonymous_id"}), with "attributes" (the relationship's); NULL:
+                            * none */
+    int relationships_add; /* relationships, identify: 1 adds them, 0 removes them */
+    int ordered;           /* identify: timestamp_us is the call's own (_timestamp, timestamp):
+                            * attributes set later are not overwritten */
+    char *relationship;    /* group: JSON of traits.relationshipAttributes */
+    char *previous_id;     /* alias */
+    struct identifier secondary;  /* merge: the profile merged into `person` */
+    char *device_token;           /* devices, push metrics */
+    char *platform;               /* add_device: ios or android */
+    char *delivery_id;            /* metric */
+    char *metric;                 /* metric: delivered, opened, clicked, ... */
+    char *recipient;              /* metric, optional */
+    char *metric_reason;          /* metric, optional */
+    char *href;                   /* metric, optional */
+    int unsubscribe;              /* unsubscribe: 1 unsubscribes, 0 resubscribes, -1 only asks
+                                   * whether the delivery is found (an email link's page) */
+    int64_t segment_id;           /* segment: its number, 1..2^31-1 */
+    int segment_add;              /* segment: 1 adds, 0 removes */
     enum identifier_type id_type; /* segment: what `ids` are (IDENTIFIER_ID, _EMAIL, _CIO_ID) */
     char *ids;                    /* segment: JSON array of strings, 1..1000 */
     int64_t timestamp_us; /* when it happened (client clock, skew-corrected); add_device: the

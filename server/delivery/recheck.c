@@ -34,7 +34,7 @@ static void judge(void *cls, const struct store_recheck_facts *facts)
         .person_email = facts->email,
     };
     trigger_facts_parse(&now, facts->event_properties, facts->person_attributes,
-                        facts->person_segments);
+                        facts->person_relations);
     j->holds = trigger_rule_matches(rule, &now);
     trigger_facts_release(&now);
     trigger_rule_free(rule);

@@ -204,7 +204,7 @@ static void evaluate(void *cls, const struct store_pending_event *event)
         .person_id = event->customer_id,
         .person_email = event->email,
     };
-    trigger_facts_parse(&facts, event->properties, event->attributes, event->segments);
+    trigger_facts_parse(&facts, event->properties, event->attributes, event->relations);
     for (size_t i = 0; i < candidates && !b->failed; i++)
         if (first[i].rule->enabled && trigger_rule_matches(first[i].rule, &facts))
             fire(b, &first[i], event, &facts);

@@ -118,7 +118,7 @@ static void advance(void *cls, const struct store_journey_run *run)
         .journey_done = done,
         .unsubscribe_url = TRIGGER_UNSUBSCRIBE_PLACEHOLDER,
     };
-    trigger_facts_parse(&facts, run->properties, run->attributes, run->segments);
+    trigger_facts_parse(&facts, run->properties, run->attributes, run->relations);
     size_t at = run->step < 0 ? 0 : (size_t)run->step;
     size_t sends_before = b->send_count;
     uint64_t steps_before = b->steps;

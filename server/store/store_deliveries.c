@@ -33,7 +33,7 @@ const struct store_statement store_deliveries_statements[] = {
     {"device_delete", "DELETE FROM devices WHERE id = $1::bigint"},
     {"delivery_recheck_facts",
      "SELECT r.definition::text, coalesce(e.name, ''), coalesce(e.properties, '{}')::text,"
-     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text, trackd_person_segments(p.id)"
+     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text, trackd_person_relations(p.id)"
      " FROM deliveries d JOIN rules r ON r.id = d.rule_id"
      " LEFT JOIN events e ON e.id = d.event_id LEFT JOIN people p ON p.id = d.person_id"
      " WHERE d.id = $1::bigint"},
@@ -175,7 +175,7 @@ store_delivery_recheck_facts(struct store *store, int64_t id,
             .customer_id = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
             .email = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
             .person_attributes = PQgetvalue(res, 0, 5),
-            .person_segments = PQgetvalue(res, 0, 6),
+            .person_relations = PQgetvalue(res, 0, 6),
         };
         each(cls, &facts);
     }

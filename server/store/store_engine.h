@@ -57,7 +57,7 @@ struct store_history_event {
     const char *customer_id; /* may be NULL */
     const char *email;       /* may be NULL */
     const char *attributes;  /* JSON text */
-    const char *segments;    /* JSON array of the person's manual segments */
+    const char *relations;   /* JSON object: trackd_person_relations (segments, objects) */
     int64_t timestamp_us;    /* the timestamp as Unix microseconds */
 };
 
@@ -83,7 +83,7 @@ struct store_pending_event {
     const char *customer_id; /* may be NULL */
     const char *email;       /* may be NULL */
     const char *attributes;  /* JSON text, "{}" when the person is gone */
-    const char *segments;    /* JSON array of the person's manual segments */
+    const char *relations;   /* JSON object: trackd_person_relations (segments, objects) */
 };
 
 /* Text of properties and attributes a batch of evaluations holds at most (but one event). */
@@ -145,7 +145,7 @@ struct store_journey_run {
     const char *customer_id; /* the person's, now; may be NULL */
     const char *email;       /* may be NULL */
     const char *attributes;  /* JSON text */
-    const char *segments;    /* JSON array of the person's manual segments */
+    const char *relations;   /* JSON object: trackd_person_relations (segments, objects) */
 };
 
 /* Opens a transaction and claims up to `limit` due runs of the rules `rule_ids` (FOR UPDATE
@@ -221,7 +221,7 @@ struct store_recheck_facts {
     const char *customer_id;
     const char *email;
     const char *person_attributes; /* JSON text, "{}" when the person is gone */
-    const char *person_segments;   /* JSON array of the person's manual segments */
+    const char *person_relations;  /* JSON object: trackd_person_relations */
 };
 
 /* Calls `each` once with the facts of delivery `id` (not at all when its rule is gone). */

@@ -13,7 +13,7 @@ const struct store_statement store_evaluations_statements[] = {
      * only the claimed events whatever the planner thinks of the tables' sizes. An event
      * gone since it was queued (its month dropped by retention) comes back unable to fire,
      * and so its queue row is consumed. */
-    /* The batch is also cut at $3 bytes of properties, attributes and segments as text (but never
+    /* The batch is also cut at $3 bytes of properties, attributes and relations as text (but never
      * below one event), so that the evaluator's memory is bounded by bytes, not by a count of
      * events whose text may be large. Rows claimed and cut stay queued for the next batch. */
     {"evaluation_claim",
@@ -27,15 +27,15 @@ const struct store_statement store_evaluations_statements[] = {
      "                AND p.id IS NOT NULL AND now() - e.\"timestamp\" <= trackd_trigger_window(),"
      "                false) AS may_fire,"
      "       p.customer_id, p.email, coalesce(p.attributes, '{}')::text AS attributes,"
-     "       trackd_person_segments(p.id) AS segments"
+     "       trackd_person_relations(p.id) AS relations"
      "       FROM q LEFT JOIN events e ON e.id = q.event_id"
      "       LEFT JOIN people p ON p.id = e.person_id),"
      " s AS (SELECT j.*,"
-     "       octet_length(properties) + octet_length(attributes) + octet_length(segments) AS size,"
-     "       sum(octet_length(properties) + octet_length(attributes) + octet_length(segments))"
+     "       octet_length(properties) + octet_length(attributes) + octet_length(relations) AS size,"
+     "       sum(octet_length(properties) + octet_length(attributes) + octet_length(relations))"
      "         OVER (ORDER BY event_id) AS running FROM j)"
      " SELECT event_id, workspace_id, person_id, type, name, properties, may_fire, customer_id,"
-     " email, attributes, segments FROM s WHERE running - size < $3::bigint ORDER BY event_id"},
+     " email, attributes, relations FROM s WHERE running - size < $3::bigint ORDER BY event_id"},
     {"evaluation_fire",
      "SELECT trackd_fire($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5,"
      " $6::bigint * interval '1 microsecond', $7::bigint * interval '1 microsecond', $8::jsonb,"
@@ -49,7 +49,7 @@ const struct store_statement store_evaluations_statements[] = {
      "SELECT e.id, to_char(e.\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
      " to_char(e.\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD'), e.name,"
      " coalesce(e.properties, '{}')::text, p.id, p.customer_id, p.email, p.attributes::text,"
-     " (extract(epoch FROM e.\"timestamp\") * 1000000)::bigint, trackd_person_segments(p.id)"
+     " (extract(epoch FROM e.\"timestamp\") * 1000000)::bigint, trackd_person_relations(p.id)"
      " FROM events e JOIN people p ON p.id = e.person_id"
      " WHERE e.workspace_id = $1::bigint AND e.name = $2 AND e.type = $3"
      " AND e.\"timestamp\" >= now() - $4::bigint * interval '1 microsecond'"
@@ -98,7 +98,7 @@ store_claim_evaluations(struct store *store, unsigned limit, int64_t after_event
             .customer_id = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
             .email = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
             .attributes = PQgetvalue(res, i, 9),
-            .segments = PQgetvalue(res, i, 10),
+            .relations = PQgetvalue(res, i, 10),
         };
         each(cls, &event);
     }
@@ -233,7 +233,7 @@ store_list_history(struct store *store, int64_t workspace_id, const char *event,
             .email = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
             .attributes = PQgetvalue(res, i, 8),
             .timestamp_us = strtoll(PQgetvalue(res, i, 9), NULL, 10),
-            .segments = PQgetvalue(res, i, 10),
+            .relations = PQgetvalue(res, i, 10),
         };
         each(cls, &e);
     }

@@ -28,7 +28,8 @@ const struct store_statement store_ingest_statements[] = {
     {"ingest_identify",
      "SELECT trackd_outcome(trackd_identify($1::bigint, $2, $3, $4, $5, $6, $7::boolean,"
      " $8::boolean, $9::jsonb, ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), $11,"
-     " $12::jsonb, $13::timestamptz, $14::timestamptz))"},
+     " $12::jsonb, $13::timestamptz, $14::timestamptz, $15::boolean, $16::jsonb,"
+     " $17::boolean))"},
     {"ingest_group",
      "SELECT trackd_outcome(trackd_group($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb,"
      " $9::jsonb, $10::timestamptz, $11::timestamptz))"},
@@ -52,7 +53,13 @@ const struct store_statement store_ingest_statements[] = {
                        " $3::boolean, $4, $5::jsonb))"},
     {"ingest_delete_relationship",
      "SELECT trackd_outcome(trackd_delete_relationship($1::bigint, $2, $3, $4, $5, $6))"},
-    {"ingest_delete_object", "SELECT trackd_outcome(trackd_delete_object($1::bigint, $2, $3))"},
+    {"ingest_delete_object", "SELECT trackd_outcome(trackd_delete_object($1::bigint, $2, $3, $4))"},
+    {"ingest_object_identify",
+     "SELECT trackd_outcome(trackd_object_identify($1::bigint, $2, $3, $4, $5::jsonb,"
+     " $6::jsonb))"},
+    {"ingest_relationships",
+     "SELECT trackd_outcome(trackd_relationships($1::bigint, $2::boolean, $3, $4, $5, $6, $7,"
+     " $8::jsonb))"},
     {"ingest_reject",
      "INSERT INTO rejected_requests (workspace_id, endpoint, reason, message, payload,"
      " received_at) VALUES (nullif($1, '0')::bigint, $2, $3, $4, $5, $6::timestamptz)"
@@ -95,7 +102,8 @@ static bool send_command(PGconn *conn, struct command *cmd)
         SEND(conn, "ingest_identify", t.workspace, cmd->message_id, person_type, person,
              cmd->body_id, cmd->email, cmd->clear_email ? "t" : "f", cmd->update_only ? "t" : "f",
              cmd->properties, cmd->unset_keys, cmd->anonymous_id, cmd->context, t.timestamp,
-             t.received);
+             t.received, cmd->ordered ? "t" : "f", cmd->relationships,
+             cmd->relationships_add ? "t" : "f");
     case COMMAND_GROUP:
         SEND(conn, "ingest_group", t.workspace, cmd->message_id, person, cmd->anonymous_id,
              cmd->object_type_id, cmd->group_id, cmd->properties, cmd->relationship, cmd->context,
@@ -140,7 +148,15 @@ static bool send_command(PGconn *conn, struct command *cmd)
         SEND(conn, "ingest_delete_relationship", t.workspace, person_type, person,
              cmd->anonymous_id, cmd->object_type_id, cmd->group_id);
     case COMMAND_DELETE_OBJECT:
-        SEND(conn, "ingest_delete_object", t.workspace, cmd->object_type_id, cmd->group_id);
+        SEND(conn, "ingest_delete_object", t.workspace, cmd->object_type_id, cmd->group_id,
+             cmd->cio_object_id);
+    case COMMAND_OBJECT_IDENTIFY:
+        SEND(conn, "ingest_object_identify", t.workspace, cmd->object_type_id, cmd->group_id,
+             cmd->cio_object_id, cmd->properties, cmd->relationships);
+    case COMMAND_RELATIONSHIPS:
+        SEND(conn, "ingest_relationships", t.workspace, cmd->relationships_add ? "t" : "f",
+             person_type, person, cmd->object_type_id, cmd->group_id, cmd->cio_object_id,
+             cmd->relationships);
     case COMMAND_REJECT:
         SEND(conn, "ingest_reject", t.workspace, cmd->endpoint, cmd->reason, cmd->message,
              cmd->payload, t.received);

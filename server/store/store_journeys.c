@@ -23,7 +23,7 @@ const struct store_statement store_journeys_statements[] = {
      " SELECT c.id, c.workspace_id, c.rule_id, coalesce(c.person_id, 0), c.step,"
      " coalesce(c.trigger_event->>'name', ''),"
      " coalesce(c.trigger_event->'properties', '{}')::text, to_json(c.done_events)::text,"
-     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text, trackd_person_segments(p.id)"
+     " p.customer_id, p.email, coalesce(p.attributes, '{}')::text, trackd_person_relations(p.id)"
      " FROM c LEFT JOIN people p ON p.id = c.person_id"},
     {"journey_send",
      "SELECT trackd_journey_send($1::bigint[], $2::bigint[]::integer[], $3::jsonb[],"
@@ -79,7 +79,7 @@ store_claim_journey_runs(struct store *store, unsigned limit, const int64_t *rul
             .customer_id = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
             .email = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9),
             .attributes = PQgetvalue(res, i, 10),
-            .segments = PQgetvalue(res, i, 11),
+            .relations = PQgetvalue(res, i, 11),
         };
         each(cls, &run);
     }

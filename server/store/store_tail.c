@@ -105,6 +105,10 @@ static const char *call_type(const struct command *cmd)
         return "delete_relationship";
     case COMMAND_DELETE_OBJECT:
         return "delete_object";
+    case COMMAND_OBJECT_IDENTIFY:
+        return "object_identify";
+    case COMMAND_RELATIONSHIPS:
+        return cmd->relationships_add ? "add_relationships" : "delete_relationships";
     case COMMAND_REJECT:
         return "rejected";
     }
@@ -124,7 +128,10 @@ static void call_name(const struct command *cmd, char *out, size_t size)
     case COMMAND_GROUP:
     case COMMAND_DELETE_RELATIONSHIP:
     case COMMAND_DELETE_OBJECT:
-        name = cmd->group_id;
+    case COMMAND_OBJECT_IDENTIFY:
+    case COMMAND_RELATIONSHIPS:
+        /* The object, by id or cio_object_id; a person's relationships name no one object. */
+        name = cmd->group_id ? cmd->group_id : cmd->cio_object_id;
         break;
     case COMMAND_ALIAS:
         name = cmd->previous_id;

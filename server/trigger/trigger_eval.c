@@ -45,20 +45,32 @@ static bool walk(json_object *root, const char *path, json_object **out)
     return true;
 }
 
+/* Whether a "person." path reads the person's relations rather than their attributes. */
+static bool is_relation_path(const char *path)
+{
+    static const char *const roots[] = {"segments", "objects", "object_ids"};
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        size_t len = strlen(roots[i]);
+        if (strncmp(path, roots[i], len) == 0 && (path[len] == '\0' || path[len] == '.'))
+            return true;
+    }
+    return false;
+}
+
 void trigger_facts_parse(struct trigger_facts *facts, const char *event_properties,
-                         const char *person_attributes, const char *person_segments)
+                         const char *person_attributes, const char *person_relations)
 {
     facts->event_properties = event_properties ? json_tokener_parse(event_properties) : NULL;
     facts->person_attributes = person_attributes ? json_tokener_parse(person_attributes) : NULL;
-    facts->person_segments = person_segments ? json_tokener_parse(person_segments) : NULL;
+    facts->person_relations = person_relations ? json_tokener_parse(person_relations) : NULL;
 }
 
 void trigger_facts_release(struct trigger_facts *facts)
 {
     json_object_put(facts->event_properties);
     json_object_put(facts->person_attributes);
-    json_object_put(facts->person_segments);
-    facts->event_properties = facts->person_attributes = facts->person_segments = NULL;
+    json_object_put(facts->person_relations);
+    facts->event_properties = facts->person_attributes = facts->person_relations = NULL;
 }
 
 bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_object **out,
@@ -78,10 +90,8 @@ bool trigger_lookup(const struct trigger_facts *facts, const char *field, json_o
     } else if (strncmp(field, "person.", 7) == 0) {
         root = facts->person_attributes;
         path = field + 7;
-        if (strcmp(path, "segments") == 0 && facts->person_segments != NULL) {
-            *out = facts->person_segments;
-            return true;
-        }
+        if (facts->person_relations != NULL && is_relation_path(path))
+            root = facts->person_relations;
         if (strcmp(path, "id") == 0)
             named = facts->person_id;
         else if (strcmp(path, "email") == 0)

@@ -18,9 +18,13 @@ struct trigger_facts {
     json_object *person_attributes; /* lent; may be NULL */
     const char *person_id;          /* people.customer_id; may be NULL */
     const char *person_email;       /* may be NULL */
-    /* The manual segments the person is in, an array of numbers ("person.segments"); NULL:
-     * looked up among the attributes like any other path. */
-    json_object *person_segments;
+    /* What the store knows of the person besides attributes (trackd_person_relations): an
+     * object whose "segments" (manual segments, an array of numbers), "objects" (per object
+     * type, the most recently related object: its attributes with object_id, cio_object_id
+     * and relationship) and "object_ids" (per type, the related ids) are read as
+     * "person.segments", "person.objects.<type>..." and "person.object_ids.<type>". NULL: those
+     * paths are looked up among the attributes like any other. */
+    json_object *person_relations;
     /* A journey's branches: the events the person did since the run started that the rule
      * asks about, an array of names ("journey.done"); NULL outside journeys. */
     json_object *journey_done;
@@ -29,23 +33,24 @@ struct trigger_facts {
 };
 
 /*
- * Fills the facts' event properties, person attributes and person segments from the JSON text
+ * Fills the facts' event properties, person attributes and person relations from the JSON text
  * the store hands over (NULL or text that does not parse leaves that member NULL); the other
  * members are the caller's. Release them with trigger_facts_release.
  */
 void trigger_facts_parse(struct trigger_facts *facts, const char *event_properties,
-                         const char *person_attributes, const char *person_segments);
+                         const char *person_attributes, const char *person_relations);
 
 /* Puts what trigger_facts_parse made and sets those members NULL. */
 void trigger_facts_release(struct trigger_facts *facts);
 
 /*
  * Looks up a field: "event.name" (facts->event_name), "event.<dot.path>" (event properties),
- * "person.id" (facts->person_id), "person.email" (facts->person_email), "person.<dot.path>"
- * (person attributes), "journey.done" (facts->journey_done). When event_name, person_id or
- * person_email is NULL, that field is looked up as a path like any other. A path walks nested
- * objects by key; a segment of digits indexes an array ("event.items.0.sku"). Keys containing '.'
- * cannot be reached.
+ * "person.id" (facts->person_id), "person.email" (facts->person_email), "person.segments",
+ * "person.objects.<dot.path>" and "person.object_ids.<dot.path>" (facts->person_relations),
+ * "person.<dot.path>" (person attributes), "journey.done" (facts->journey_done). When event_name,
+ * person_id or person_email is NULL, that field is looked up as a path like any other. A path walks
+ * nested objects by key; a segment of digits indexes an array ("event.items.0.sku"). Keys
+ * containing '.' cannot be reached.
  *
  * Returns true when the field is present: *out is then the value, or NULL for JSON null. Returns
  * false, with *out NULL, when it is missing (or on an unknown root, or out of memory). *owned

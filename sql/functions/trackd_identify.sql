@@ -6,7 +6,13 @@
 --  * A person who has an id gets a different one only when addressed by cio_id.
 --  * Nobody matches: created, unless p_update_only ('skipped') or an identifier is suppressed.
 --  * Unknown cio_id: 'not_found' (the call is dropped).
--- Attributes: p_set added, p_unset removed; the email set (or cleared) as asked.
+-- Attributes: p_set added, p_unset removed (see trackd_apply_attributes for dotted
+-- cio_subscription_preferences keys); the email set (or cleared) as asked. When p_ordered (the
+-- call carried its own time: v1 _timestamp, v2 timestamp), an attribute that was last set or
+-- removed by a later update (people.attribute_times) is left alone: an older update never
+-- overwrites a newer value.
+-- p_relationships, when not NULL, lists objects the person is then related to (p_relate) or
+-- no longer related to: see trackd_relate_person.
 -- Returns 'created', 'updated', 'duplicate', 'conflict', 'skipped', 'suppressed', 'not_found',
 -- or 'recorded' when no person is named at all (anonymous traits, kept in identity_calls).
 -- An anonymous id it carries (Pipelines anonymousId, Track anonymous_id) is linked to the person;
@@ -15,9 +21,15 @@ CREATE OR REPLACE FUNCTION trackd_identify(
     p_workspace bigint, p_message_id text, p_person_type text, p_person text,
     p_body_id text, p_email text, p_clear_email boolean, p_update_only boolean,
     p_set jsonb, p_unset text[], p_anonymous_id text, p_context jsonb,
-    p_timestamp timestamptz, p_received timestamptz)
+    p_timestamp timestamptz, p_received timestamptz, p_ordered boolean,
+    p_relationships jsonb, p_relate boolean)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
+    v_set jsonb := p_set;
+    v_unset text[] := p_unset;
+    v_times jsonb;
+    v_when double precision :=
+        extract(epoch FROM CASE WHEN p_ordered THEN p_timestamp ELSE p_received END);
     v_target bigint;
     v_by_id bigint;
     v_by_email bigint;
@@ -67,8 +79,10 @@ BEGIN
             RETURN 'skipped';
         END IF;
         v_target := nextval(pg_get_serial_sequence('people', 'id'));
-        INSERT INTO people (id, workspace_id, cio_id, customer_id, email, attributes)
-        VALUES (v_target, p_workspace, trackd_cio_id(v_target), v_id, v_email, p_set)
+        INSERT INTO people (id, workspace_id, cio_id, customer_id, email, attributes,
+                            attribute_times)
+        VALUES (v_target, p_workspace, trackd_cio_id(v_target), v_id, v_email,
+                trackd_apply_attributes('{}', p_set, '{}'), trackd_stamp(p_set, '{}', v_when))
         ON CONFLICT DO NOTHING;
         IF FOUND THEN
             v_outcome := 'created';
@@ -88,15 +102,26 @@ BEGIN
                 RETURN 'conflict';
             END IF;
         END IF;
+        IF p_ordered THEN
+            SELECT attribute_times INTO v_times FROM people WHERE id = v_target;
+            SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO v_set FROM jsonb_each(p_set)
+            WHERE coalesce((v_times ->> key)::double precision, '-Infinity') <= v_when;
+            v_unset := ARRAY(SELECT k FROM unnest(p_unset) k
+                             WHERE coalesce((v_times ->> k)::double precision, '-Infinity') <= v_when);
+        END IF;
         UPDATE people
         SET customer_id = coalesce(v_id, customer_id),
             email = CASE WHEN v_email IS NOT NULL THEN v_email
                          WHEN p_clear_email THEN NULL
                          ELSE email END,
-            attributes = (attributes || p_set) - p_unset,
+            attributes = trackd_apply_attributes(attributes, v_set, v_unset),
+            attribute_times = attribute_times || trackd_stamp(v_set, v_unset, v_when),
             updated_at = now()
         WHERE id = v_target;
         v_outcome := 'updated';
+    END IF;
+    IF p_relationships IS NOT NULL THEN
+        PERFORM trackd_relate_person(p_workspace, v_target, p_relate, p_relationships);
     END IF;
     IF NOT trackd_is_junk_anonymous_id(p_anonymous_id) THEN
         v_link := trackd_link_anonymous(p_workspace, p_anonymous_id, v_target);
@@ -104,5 +129,5 @@ BEGIN
     RETURN v_outcome || CASE WHEN v_link = 'refused' THEN ';link_refused' ELSE '' END;
 END
 $$;
-COMMENT ON FUNCTION trackd_identify(bigint, text, text, text, text, text, boolean, boolean, jsonb, text[], text, jsonb, timestamptz, timestamptz)
+COMMENT ON FUNCTION trackd_identify(bigint, text, text, text, text, text, boolean, boolean, jsonb, text[], text, jsonb, timestamptz, timestamptz, boolean, jsonb, boolean)
     IS 'Identify per Customer.io''s resolution rules; see the comment above the function for outcomes.';

@@ -96,6 +96,12 @@ static void require(const char *what, const void *value)
 /* The object an object event names: an id within the id limit, a type of digits from 1. */
 static void check_object(const struct command *c, const char *what)
 {
+    if (c->cio_object_id != NULL) {
+        check_text("cio_object_id", c->cio_object_id, API_ID_MAX_BYTES);
+        if (c->group_id != NULL || c->object_type_id != NULL)
+            fuzz_fail("%s: an object named both ways", what);
+        return;
+    }
     require("group_id", c->group_id);
     require("object_type_id", c->object_type_id);
     check_text("object id", c->group_id, API_ID_MAX_BYTES);
@@ -205,6 +211,18 @@ static void check_command(const struct command *c, size_t index)
     case COMMAND_DELETE_OBJECT:
         check_object(c, what);
         break;
+    case COMMAND_OBJECT_IDENTIFY:
+        check_object(c, what);
+        check_json("properties", c->properties, json_type_object, true);
+        check_json("relationships", c->relationships, json_type_array, false);
+        break;
+    case COMMAND_RELATIONSHIPS:
+        if (c->person.type != IDENTIFIER_NONE)
+            check_identifier("person", &c->person, true);
+        else
+            check_object(c, what);
+        check_json("relationships", c->relationships, json_type_array, true);
+        break;
     case COMMAND_SEGMENT:
         require("ids", c->ids);
         check_json("ids", c->ids, json_type_array, true);
@@ -219,10 +237,12 @@ static void check_command(const struct command *c, size_t index)
     }
     /* Fields that other kinds may hold are still checked when present. */
     if (c->kind != COMMAND_IDENTIFY && c->kind != COMMAND_TRACK && c->kind != COMMAND_GROUP &&
-        c->kind != COMMAND_ADD_DEVICE)
+        c->kind != COMMAND_ADD_DEVICE && c->kind != COMMAND_OBJECT_IDENTIFY)
         check_json("properties", c->properties, json_type_object, false);
     if (c->kind != COMMAND_IDENTIFY)
         check_json("unset_keys", c->unset_keys, json_type_array, false);
+    if (c->kind == COMMAND_IDENTIFY)
+        check_json("relationships", c->relationships, json_type_array, false);
 }
 
 static void check_problem(const struct api_problem *p, size_t index, bool batch)

@@ -605,7 +605,10 @@ Test(track_v1, identify_splits_attributes_and_takes_out_instructions)
         v1(TRACK_V1_IDENTIFY,
            "{\"id\":\"u-new\",\"email\":\"A@x.com\",\"plan\":\"pro\",\"old\":null,"
            "\"_update\":true,\"anonymous_id\":\"anon-1\",\"_timestamp\":1700000000,"
-           "\"cio_relationships\":{\"action\":\"add_relationships\",\"relationships\":[]},"
+           "\"cio_relationships\":{\"action\":\"delete_relationships\",\"relationships\":"
+           "[{\"identifiers\":{\"object_type_id\":2,\"object_id\":\"acme\"},"
+           "\"relationship_attributes\":{\"role\":\"admin\"}},"
+           "{\"identifiers\":{\"cio_object_id\":\"c1\"}}]},"
            "\"created_at\":1690000000,\"n\":{\"k\":[1,2]}}");
     expect_one_command(&r, "identify");
     const struct command *c = &r.commands[0];
@@ -622,7 +625,13 @@ Test(track_v1, identify_splits_attributes_and_takes_out_instructions)
                      "\"n\":{\"k\":[1,2]}}",
                      "id, _update, anonymous_id, _timestamp, cio_relationships are not stored");
     cr_assert_str_eq(c->unset_keys, "[\"old\"]");
-    cr_assert_eq(c->timestamp_us, RECEIVED_US);
+    cr_assert_str_eq(c->relationships,
+                     "[{\"object_type_id\":\"2\",\"object_id\":\"acme\",\"attributes\":"
+                     "{\"role\":\"admin\"}},{\"cio_object_id\":\"c1\",\"attributes\":{}}]",
+                     "the relationships are normalized");
+    cr_assert_eq(c->relationships_add, 0);
+    cr_assert(c->ordered, "_timestamp orders the update");
+    cr_assert_eq(c->timestamp_us, INT64_C(1700000000) * 1000000);
     cr_assert_eq(c->received_us, RECEIVED_US);
     cr_assert_eq(c->batch_index, -1);
     cr_assert_null(c->message_id);
@@ -1011,6 +1020,17 @@ static const struct v2_action_case v2_action_cases[] = {
     {"{\"type\":\"delivery\",\"action\":\"event\",\"identifiers\":{\"id\":\"d1\"},"
      "\"name\":\"opened\"}",
      COMMAND_METRIC, IDENTIFIER_NONE, NULL},
+    {"{\"type\":\"person\",\"action\":\"add_relationships\",\"identifiers\":{\"id\":\"u1\"},"
+     "\"cio_relationships\":[{\"identifiers\":{\"object_type_id\":\"1\",\"object_id\":\"a\"}}]}",
+     COMMAND_RELATIONSHIPS, IDENTIFIER_ID, "u1"},
+    {"{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"object_type_id\":\"1\","
+     "\"object_id\":\"acme\"}}",
+     COMMAND_OBJECT_IDENTIFY, IDENTIFIER_NONE, NULL},
+    {"{\"type\":\"object\",\"action\":\"delete\",\"identifiers\":{\"cio_object_id\":\"c\"}}",
+     COMMAND_DELETE_OBJECT, IDENTIFIER_NONE, NULL},
+    {"{\"type\":\"object\",\"action\":\"delete_relationships\",\"identifiers\":"
+     "{\"cio_object_id\":\"c\"},\"cio_relationships\":[{\"identifiers\":{\"email\":\"a@x.com\"}}]}",
+     COMMAND_RELATIONSHIPS, IDENTIFIER_NONE, NULL},
 };
 
 Test(track_v2, an_entity_becomes_one_command_of_its_action)
@@ -1057,6 +1077,81 @@ Test(track_v2, identify_reads_attributes_like_v1)
     expect_one_command(&r, "v2 identify without attributes");
     cr_assert_str_eq(r.commands[0].properties, "{}");
     cr_assert_str_eq(r.commands[0].unset_keys, "[]");
+    api_result_free(&r);
+}
+
+Test(track_v2, identify_takes_cio_relationships_and_timestamp)
+{
+    struct api_result r =
+        v2(TRACK_V2_ENTITY,
+           "{\"type\":\"person\",\"action\":\"identify\",\"identifiers\":{\"id\":\"u1\"},"
+           "\"timestamp\":1700000000,\"attributes\":{\"plan\":\"pro\"},\"cio_relationships\":"
+           "[{\"identifiers\":{\"object_type_id\":\"1\",\"object_id\":\"acme\"},"
+           "\"relationship_attributes\":{\"role\":\"admin\",\"gone\":null}}]}");
+    expect_one_command(&r, "v2 identify with relationships");
+    const struct command *c = &r.commands[0];
+    cr_assert(c->ordered);
+    cr_assert_eq(c->timestamp_us, INT64_C(1700000000) * 1000000);
+    cr_assert_eq(c->relationships_add, 1, "identify adds relationships");
+    cr_assert_str_eq(c->relationships,
+                     "[{\"object_type_id\":\"1\",\"object_id\":\"acme\",\"attributes\":"
+                     "{\"role\":\"admin\",\"gone\":null}}]",
+                     "a null relationship attribute stays, to remove it");
+    api_result_free(&r);
+
+    r = v2(TRACK_V2_ENTITY,
+           "{\"type\":\"person\",\"action\":\"identify\",\"identifiers\":{\"id\":\"u1\"}}");
+    expect_one_command(&r, "v2 identify without timestamp");
+    cr_assert_not(r.commands[0].ordered, "without a timestamp, arrival orders updates");
+    cr_assert_null(r.commands[0].relationships);
+    api_result_free(&r);
+}
+
+Test(track_v2, object_operations_name_the_object_and_the_people)
+{
+    struct api_result r =
+        v2(TRACK_V2_BATCH,
+           "{\"batch\":["
+           "{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"object_type_id\":3,"
+           "\"object_id\":42},\"attributes\":{\"name\":\"Acme\",\"old\":null},"
+           "\"cio_relationships\":[{\"identifiers\":{\"id\":\"u1\"}},{\"identifiers\":{\"email\":"
+           "\"a@x.com\"},\"relationship_attributes\":{\"role\":\"owner\"}},"
+           "{\"identifiers\":{\"cio_id\":\"abc\"}}]},"
+           "{\"type\":\"object\",\"action\":\"identify_anonymous\",\"identifiers\":"
+           "{\"cio_object_id\":\"c9\"},\"cio_relationships\":[{\"identifiers\":{\"anonymous_id\":"
+           "\"anon-1\"}}]},"
+           "{\"type\":\"object\",\"action\":\"delete_relationships\",\"identifiers\":"
+           "{\"object_type_id\":\"1\",\"object_id\":\"acme\"},\"cio_relationships\":"
+           "[{\"identifiers\":{\"id\":\"u2\"}}]},"
+           "{\"type\":\"person\",\"action\":\"delete_relationships\",\"identifiers\":"
+           "{\"email\":\"b@x.com\"},\"cio_relationships\":[{\"identifiers\":{\"cio_object_id\":"
+           "\"c9\"}}]}"
+           "]}");
+    cr_assert_eq(r.command_count, 4, "%zu problems", r.problem_count);
+    const struct command *c = &r.commands[0];
+    cr_assert_eq(c->kind, COMMAND_OBJECT_IDENTIFY);
+    cr_assert_str_eq(c->object_type_id, "3", "a numeric type is read as its digits");
+    cr_assert_str_eq(c->group_id, "42");
+    cr_assert_null(c->cio_object_id);
+    cr_assert_str_eq(c->properties, "{\"name\":\"Acme\",\"old\":null}");
+    cr_assert_str_eq(c->relationships,
+                     "[{\"id\":\"u1\",\"attributes\":{}},{\"email\":\"a@x.com\",\"attributes\":"
+                     "{\"role\":\"owner\"}},{\"cio_id\":\"abc\",\"attributes\":{}}]");
+    c = &r.commands[1];
+    cr_assert_eq(c->kind, COMMAND_OBJECT_IDENTIFY);
+    cr_assert_str_eq(c->cio_object_id, "c9");
+    cr_assert_null(c->group_id);
+    cr_assert_str_eq(c->relationships, "[{\"anonymous_id\":\"anon-1\",\"attributes\":{}}]");
+    c = &r.commands[2];
+    cr_assert_eq(c->kind, COMMAND_RELATIONSHIPS);
+    cr_assert_eq(c->relationships_add, 0);
+    cr_assert_eq(c->person.type, IDENTIFIER_NONE);
+    cr_assert_str_eq(c->group_id, "acme");
+    c = &r.commands[3];
+    cr_assert_eq(c->kind, COMMAND_RELATIONSHIPS);
+    cr_assert_eq(c->relationships_add, 0);
+    cr_assert_eq(c->person.type, IDENTIFIER_EMAIL);
+    cr_assert_str_eq(c->relationships, "[{\"cio_object_id\":\"c9\",\"attributes\":{}}]");
     api_result_free(&r);
 }
 
@@ -1173,16 +1268,56 @@ static const struct v2_bad_case v2_bad_cases[] = {
     BAD_V2("\"person\"", "body", "body must be a JSON object"),
     /* type and action */
     BAD_V2("{\"action\":\"identify\",\"identifiers\":{\"id\":\"u1\"}}", "type", "type is required"),
-    BAD_V2("{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"object_type_id\":"
-           "\"1\",\"object_id\":\"acme\"}}",
-           "type", "type must be person or delivery"),
     BAD_V2("{\"type\":\"campaign\",\"action\":\"identify\",\"identifiers\":{\"id\":\"u1\"}}",
-           "type", "type must be person or delivery"),
+           "type", "type must be person, object or delivery"),
     BAD_V2("{\"type\":5,\"action\":\"identify\",\"identifiers\":{\"id\":\"u1\"}}", "type",
            "type must be a string"),
     BAD_V2("{\"type\":\"person\",\"identifiers\":{\"id\":\"u1\"}}", "action", "action is required"),
     BAD_V2(PERSON_OP("fly", ""), "action", "action must be one of identify, delete, event"),
-    BAD_V2(PERSON_OP("add_relationships", ""), "action", "action must be one of"),
+    BAD_V2(PERSON_OP("add_relationships", ""), "cio_relationships",
+           "cio_relationships is required"),
+    BAD_V2(PERSON_OP("delete_relationships", ",\"cio_relationships\":[]"), "cio_relationships",
+           "non-empty array"),
+    BAD_V2(PERSON_OP("add_relationships",
+                     ",\"cio_relationships\":[{\"identifiers\":{\"object_id\":\"acme\"}}]"),
+           "cio_relationships.0.identifiers", "both object_type_id and object_id"),
+    BAD_V2(PERSON_OP("add_relationships",
+                     ",\"cio_relationships\":[{\"identifiers\":{\"object_type_id\":\"0\","
+                     "\"object_id\":\"acme\"}}]"),
+           "cio_relationships.0.identifiers.object_type_id", "whole number from 1"),
+    BAD_V2(PERSON_OP("add_relationships",
+                     ",\"cio_relationships\":[{\"identifiers\":{\"object_type_id\":\"1\","
+                     "\"object_id\":\"acme\"},\"relationship_attributes\":[]}]"),
+           "cio_relationships.0.relationship_attributes", "must be an object"),
+    BAD_V2(PERSON_OP("identify", ",\"cio_relationships\":\"acme\""), "cio_relationships",
+           "must be {\"action\""),
+    BAD_V2(PERSON_OP("identify", ",\"timestamp\":1700000000000"), "timestamp", "not milliseconds"),
+    /* objects */
+    BAD_V2("{\"type\":\"object\",\"action\":\"fly\",\"identifiers\":{\"cio_object_id\":\"c\"}}",
+           "action", "(for an object)"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"identify\"}", "identifiers",
+           "identifiers is required"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"object_id\":\"a\","
+           "\"object_type_id\":\"1\",\"cio_object_id\":\"c\"}}",
+           "identifiers", "or by cio_object_id alone"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"delete\",\"identifiers\":{\"object_id\":\" \","
+           "\"object_type_id\":\"1\"}}",
+           "identifiers.object_id", "cannot be blank"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"object_id\":\"a\","
+           "\"object_type_id\":\"one\"}}",
+           "identifiers.object_type_id", "whole number from 1"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"cio_object_id\":\"c\"},"
+           "\"attributes\":{\"\":1}}",
+           "attributes", "attribute names must be 1 to 150 bytes"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"identify\",\"identifiers\":{\"cio_object_id\":\"c\"},"
+           "\"cio_relationships\":[{\"identifiers\":{\"id\":\"u1\",\"email\":\"a@x.com\"}}]}",
+           "cio_relationships.0.identifiers", "exactly one of id, email, cio_id"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"identify_anonymous\",\"identifiers\":"
+           "{\"cio_object_id\":\"c\"},\"cio_relationships\":[{\"identifiers\":{\"id\":\"u1\"}}]}",
+           "cio_relationships.0.identifiers", "must hold anonymous_id"),
+    BAD_V2("{\"type\":\"object\",\"action\":\"add_relationships\",\"identifiers\":"
+           "{\"cio_object_id\":\"c\"}}",
+           "cio_relationships", "cio_relationships is required"),
     BAD_V2(PERSON_OP("Identify", ""), "action", "action must be one of"),
     /* identifiers */
     BAD_V2("{\"type\":\"person\",\"action\":\"identify\"}", "identifiers",
