@@ -19,30 +19,18 @@ BEGIN
         RETURN 'duplicate';
     END IF;
     INSERT INTO objects (workspace_id, object_type_id, object_id, attributes)
-    VALUES (p_workspace, p_object_type_id, p_object_id, p_traits)
+    VALUES (p_workspace, p_object_type_id, p_object_id, trackd_merge_attributes('{}', p_traits, false))
     ON CONFLICT (workspace_id, object_type_id, object_id) DO UPDATE
-    SET attributes = objects.attributes || excluded.attributes, updated_at = now();
+    SET attributes = trackd_merge_attributes(objects.attributes, p_traits, false), updated_at = now();
     IF p_person IS NOT NULL THEN
         v_person := trackd_person_for(p_workspace, 'id', p_person);
-        INSERT INTO relationships (workspace_id, object_type_id, object_id, person_id, attributes)
-        VALUES (p_workspace, p_object_type_id, p_object_id, v_person, p_relationship)
-        ON CONFLICT (workspace_id, object_type_id, object_id, person_id) WHERE person_id IS NOT NULL
-        DO UPDATE SET attributes = relationships.attributes || excluded.attributes;
     ELSE
+        -- An anonymous id already linked relates its person; otherwise the relationship waits.
         SELECT person_id INTO v_person FROM anonymous_ids
         WHERE workspace_id = p_workspace AND anonymous_id = p_anonymous_id;
-        IF v_person IS NOT NULL THEN
-            INSERT INTO relationships (workspace_id, object_type_id, object_id, person_id, attributes)
-            VALUES (p_workspace, p_object_type_id, p_object_id, v_person, p_relationship)
-            ON CONFLICT (workspace_id, object_type_id, object_id, person_id) WHERE person_id IS NOT NULL
-            DO UPDATE SET attributes = relationships.attributes || excluded.attributes;
-        ELSE
-            INSERT INTO relationships (workspace_id, object_type_id, object_id, anonymous_id, attributes)
-            VALUES (p_workspace, p_object_type_id, p_object_id, p_anonymous_id, p_relationship)
-            ON CONFLICT (workspace_id, object_type_id, object_id, anonymous_id) WHERE person_id IS NULL
-            DO UPDATE SET attributes = relationships.attributes || excluded.attributes;
-        END IF;
     END IF;
+    PERFORM trackd_relate(p_workspace, true, v_person, p_anonymous_id, p_object_type_id,
+                          p_object_id, p_relationship);
     RETURN 'recorded';
 END
 $$;

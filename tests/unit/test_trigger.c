@@ -260,6 +260,41 @@ Test(trigger, any_and_all_nest)
     facts_free(&facts);
 }
 
+Test(trigger, person_relations_answer_segments_objects_and_object_ids)
+{
+    struct trigger_facts facts = {.event_name = "logged_in"};
+    trigger_facts_parse(&facts, NULL, "{\"plan\":\"pro\",\"objects\":\"an attribute\"}",
+                        "{\"segments\":[3,42],\"objects\":{\"1\":{\"name\":\"Acme\","
+                        "\"object_id\":\"acme\",\"relationship\":{\"role\":\"admin\"}}},"
+                        "\"object_ids\":{\"1\":[\"acme\",\"globex\"]}}");
+    json_object *value;
+    bool owned;
+    cr_assert(trigger_lookup(&facts, "person.objects.1.name", &value, &owned));
+    cr_assert_str_eq(json_object_get_string(value), "Acme");
+    cr_assert_not(owned);
+    cr_assert(trigger_lookup(&facts, "person.objects.1.relationship.role", &value, &owned));
+    cr_assert_str_eq(json_object_get_string(value), "admin");
+    cr_assert_not(trigger_lookup(&facts, "person.objects.2.name", &value, &owned));
+    cr_assert(trigger_lookup(&facts, "person.plan", &value, &owned), "attributes still answer");
+    cr_assert_str_eq(json_object_get_string(value), "pro");
+    cr_assert_not(trigger_lookup(&facts, "person.objectsx", &value, &owned));
+    struct trigger_rule *rule =
+        rule_with_conditions("[" LEAF("person.segments", "contains", "42") "," LEAF(
+            "person.object_ids.1", "contains", "\"globex\"") "," LEAF("person.objects.1.object_id",
+                                                                      "eq", "\"acme\"") "]");
+    cr_assert(trigger_rule_matches(rule, &facts));
+    trigger_rule_free(rule);
+    rule = rule_with_conditions("[" LEAF("person.object_ids.1", "contains", "\"initech\"") "]");
+    cr_assert_not(trigger_rule_matches(rule, &facts));
+    trigger_rule_free(rule);
+    trigger_facts_release(&facts);
+    /* Without relations (a store that did not read them), the names are attribute paths. */
+    trigger_facts_parse(&facts, NULL, "{\"objects\":{\"1\":{\"name\":\"Attr\"}}}", NULL);
+    cr_assert(trigger_lookup(&facts, "person.objects.1.name", &value, &owned));
+    cr_assert_str_eq(json_object_get_string(value), "Attr");
+    trigger_facts_release(&facts);
+}
+
 Test(trigger, lookup_lends_values_and_tells_null_from_missing)
 {
     struct trigger_facts facts = facts_new();
