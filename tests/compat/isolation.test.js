@@ -96,9 +96,13 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
             await pipelines(B, 'group', { userId: 'b-only', groupId: 'b-group', traits: { name: 'B group' } }),
             await v1(B, 'PUT', 'customers/b-only/devices', { device: { id: 'b-token', platform: 'android' } }),
             await v1(B, 'POST', 'segments/6/add_customers', { ids: ['b-only'] }),
+            await v2(B, 'entity', {
+                type: 'object', action: 'identify', identifiers: { object_type_id: '2', object_id: 'b-account' },
+                attributes: { owner: 'B' }, cio_relationships: [{ identifiers: { id: 'b-second' }, relationship_attributes: { role: 'B' } }],
+            }),
             await pipelines(B, 'track', { userId: 'b-only', event: 'iso_event', messageId: 'b-msg-1', properties: {} }),
         ];
-        assert.deepEqual(seed.map((r) => r.status), [200, 200, 200, 200, 200, 200, 200], JSON.stringify(seed.map((r) => r.body)));
+        assert.deepEqual(seed.map((r) => r.status), [200, 200, 200, 200, 200, 200, 200, 200], JSON.stringify(seed.map((r) => r.body)));
         // The positive control: B's rule fires on B's event.
         await waitFor(async () => (await trackd.query(`SELECT id FROM deliveries WHERE workspace_id = ${idB} AND status = 'sent'`)).length === 1, {
             ms: 20_000,
@@ -144,6 +148,7 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
         assert.equal(before.devices.length, 1);
         assert.equal(before.segment_members.length, 1);
         const bCio = before.people.find((p) => p.customer_id === 'b-only').cio_id;
+        const bObject = before.objects.find((o) => o.object_id === 'b-account').cio_object_id;
         const d = String(bDelivery);
 
         const calls = {
@@ -202,6 +207,30 @@ describe('workspace isolation and secrets', { timeout: 120_000 }, () => {
                 v2(A, 'entity', { type: 'person', action: 'delete_device', identifiers: { id: 'b-only' }, device: { token: 'b-token' } }),
             'v2 entity merge': () =>
                 v2(A, 'entity', { type: 'person', action: 'merge', primary: { id: 'b-second' }, secondary: { id: 'b-only' } }),
+            'v2 object identify, same type and id': () =>
+                v2(A, 'entity', { type: 'object', action: 'identify', identifiers: { object_type_id: '2', object_id: 'b-account' }, attributes: { owner: 'A' } }),
+            "v2 object identify by B's cio_object_id": () =>
+                v2(A, 'entity', {
+                    type: 'object', action: 'identify', identifiers: { cio_object_id: bObject }, attributes: { owner: 'A' },
+                    cio_relationships: [{ identifiers: { id: 'b-only' } }],
+                }),
+            "v2 object relationships of B's people": () =>
+                v2(A, 'entity', {
+                    type: 'object', action: 'add_relationships', identifiers: { object_type_id: '2', object_id: 'b-account' },
+                    cio_relationships: [{ identifiers: { id: 'b-only' } }, { identifiers: { cio_id: bCio } }, { identifiers: { email: 'b@example.com' } }],
+                }),
+            "v2 object delete_relationships by B's cio_object_id": () =>
+                v2(A, 'entity', { type: 'object', action: 'delete_relationships', identifiers: { cio_object_id: bObject }, cio_relationships: [{ identifiers: { id: 'b-second' } }] }),
+            "v2 object delete by B's cio_object_id": () => v2(A, 'entity', { type: 'object', action: 'delete', identifiers: { cio_object_id: bObject } }),
+            "v2 person add_relationships to B's object": () =>
+                v2(A, 'entity', { type: 'person', action: 'add_relationships', identifiers: { cio_id: bCio }, cio_relationships: [{ identifiers: { cio_object_id: bObject } }] }),
+            "v2 person delete_relationships of B's person": () =>
+                v2(A, 'entity', {
+                    type: 'person', action: 'delete_relationships', identifiers: { id: 'b-second' },
+                    cio_relationships: [{ identifiers: { object_type_id: '2', object_id: 'b-account' } }],
+                }),
+            "v1 identify relating B's object": () =>
+                v1(A, 'PUT', 'customers/b-second', { cio_relationships: { action: 'add_relationships', relationships: [{ identifiers: { cio_object_id: bObject } }] } }),
             'v2 entity delivery': () => v2(A, 'entity', { type: 'delivery', action: 'event', identifiers: { id: d }, name: 'opened' }),
             'v2 batch': () =>
                 v2(A, 'batch', {
