@@ -2,24 +2,17 @@
 -- dotted key under cio_subscription_preferences ("cio_subscription_preferences.topics.topic_1")
 -- updates the nested preference object instead of becoming a key of its own, as Customer.io
 -- does. Other dotted keys are plain attribute names.
+-- The plain merge is the common case, and this runs on every identify: it is tried first, in
+-- SQL, and the nested merge (trackd_apply_dotted) only when a dotted key is there.
 CREATE OR REPLACE FUNCTION trackd_apply_attributes(p_attributes jsonb, p_set jsonb, p_unset text[])
-RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-    c_dotted constant text := '^cio_subscription_preferences(\.[^.]+)+$';
-    v_result jsonb;
-    v_key text;
-    v_value jsonb;
-BEGIN
-    SELECT (p_attributes || coalesce(jsonb_object_agg(key, value) FILTER (WHERE key !~ c_dotted), '{}'))
-           - ARRAY(SELECT k FROM unnest(p_unset) k WHERE k !~ c_dotted)
-    INTO v_result FROM jsonb_each(p_set);
-    FOR v_key, v_value IN
-        SELECT key, value FROM jsonb_each(p_set) WHERE key ~ c_dotted
-        UNION ALL SELECT k, NULL FROM unnest(p_unset) k WHERE k ~ c_dotted
-    LOOP
-        v_result := trackd_set_path(v_result, string_to_array(v_key, '.'), v_value);
-    END LOOP;
-    RETURN v_result;
-END
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM jsonb_object_keys(p_set) k
+                     WHERE k LIKE 'cio\_subscription\_preferences.%')
+          OR EXISTS (SELECT 1 FROM unnest(p_unset) k
+                     WHERE k LIKE 'cio\_subscription\_preferences.%')
+            THEN trackd_apply_dotted(p_attributes, p_set, p_unset)
+        ELSE (p_attributes || p_set) - p_unset
+    END
 $$;
 COMMENT ON FUNCTION trackd_apply_attributes(jsonb, jsonb, text[]) IS 'Person attributes after an identify''s sets and removals, with dotted cio_subscription_preferences keys merged into the nested object.';
