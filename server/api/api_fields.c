@@ -12,6 +12,9 @@
 #define EARLIEST_SECONDS (-62135596800.0)
 #define LATEST_SECONDS (253402300799.0)
 
+/* Identify keys under this prefix update the nested preferences object (see trackd_identify). */
+#define DOTTED_PREFERENCES "cio_subscription_preferences."
+
 bool api_refuse(struct api_error *e, enum trackd_error code, const char *field, const char *fmt,
                 ...)
 {
@@ -128,8 +131,12 @@ bool api_split_attributes(json_object *attributes, const char *prefix, const cha
 {
     json_object *set = json_object_new_object();
     json_object *unset = json_object_new_array();
+    json_object *times = json_object_new_object();
+    /* Built here, where the keys are at hand, so that the database need not list them again. */
+    double seconds =
+        (double)(cmd->ordered ? cmd->timestamp_us : cmd->received_us) / TIMEUTIL_US_PER_SEC;
     bool ok = false;
-    if (set == NULL || unset == NULL) {
+    if (set == NULL || unset == NULL || times == NULL) {
         api_refuse(e, TRACKD_ERR_INTERNAL, prefix, "out of memory");
         goto cleanup;
     }
@@ -158,6 +165,9 @@ bool api_split_attributes(json_object *attributes, const char *prefix, const cha
             }
             if (strcmp(key, "email") == 0 && !take_email(value, path, cmd, e))
                 goto cleanup;
+            if (strncmp(key, DOTTED_PREFERENCES, strlen(DOTTED_PREFERENCES)) == 0)
+                cmd->dotted_preferences = 1;
+            json_object_object_add(times, key, json_object_new_double(seconds));
             if (value == NULL) {
                 json_object_array_add(unset, json_object_new_string(key));
                 continue;
@@ -179,12 +189,14 @@ bool api_split_attributes(json_object *attributes, const char *prefix, const cha
     }
     cmd->properties = api_serialize(set);
     cmd->unset_keys = api_serialize(unset);
-    ok = cmd->properties != NULL && cmd->unset_keys != NULL;
+    cmd->attribute_times = api_serialize(times);
+    ok = cmd->properties != NULL && cmd->unset_keys != NULL && cmd->attribute_times != NULL;
     if (!ok)
         api_refuse(e, TRACKD_ERR_INTERNAL, prefix, "out of memory");
 cleanup:
     json_object_put(set);
     json_object_put(unset);
+    json_object_put(times);
     return ok;
 }
 

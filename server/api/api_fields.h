@@ -72,7 +72,9 @@ bool api_optional_object(json_object *object, const char *key, json_object **out
  * (JSON array of names sent as null), enforcing the count, name and value limits; `prefix` names
  * the object in messages ("traits", "attributes"). An `email` attribute also sets cmd->email (or
  * cmd->clear_email when null). Keys listed in `reserved` (NULL-terminated, may be NULL) are
- * instructions rather than attributes and are skipped.
+ * instructions rather than attributes and are skipped. Also fills cmd->attribute_times (each
+ * key with the update's time: cmd->timestamp_us when cmd->ordered, else cmd->received_us, so
+ * both are set first) and cmd->dotted_preferences.
  */
 bool api_split_attributes(json_object *attributes, const char *prefix, const char *const *reserved,
                           struct command *cmd, struct api_error *e);

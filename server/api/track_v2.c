@@ -27,6 +27,13 @@ static bool parse_person(json_object *op, const char *action, struct command *cm
     if (!parse_identifiers(op, cmd, e))
         return false;
     if (strcmp(action, "identify") == 0) {
+        /* `timestamp` orders attribute updates, as v1's _timestamp does; read first, since the
+         * attributes are stamped with it. */
+        if (api_field(op, "timestamp") != NULL) {
+            cmd->ordered = 1;
+            if (!api_unix_time(op, "timestamp", &cmd->timestamp_us, e))
+                return false;
+        }
         if (!api_optional_object(op, "attributes", &attributes, e) ||
             !track_parse_identify(attributes, cmd, e))
             return false;
@@ -37,11 +44,6 @@ static bool parse_person(json_object *op, const char *action, struct command *cm
             cmd->relationships = NULL;
             if (!api_identify_relationships(relationships, "cio_relationships", cmd, e))
                 return false;
-        }
-        /* `timestamp` orders attribute updates, as v1's _timestamp does. */
-        if (api_field(op, "timestamp") != NULL) {
-            cmd->ordered = 1;
-            return api_unix_time(op, "timestamp", &cmd->timestamp_us, e);
         }
         return true;
     }

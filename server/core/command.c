@@ -33,6 +33,7 @@ void command_clear(struct command *cmd)
     free(cmd->ids);
     free(cmd->cio_object_id);
     free(cmd->relationships);
+    free(cmd->attribute_times);
     memset(cmd, 0, sizeof *cmd);
 }
 

@@ -65,25 +65,28 @@ struct command {
     int clear_email;          /* identify: email was set to null, so remove it */
     int update_only;          /* identify: `_update: true`, never create the person */
     enum event_type event_type;
-    char *name;            /* track: event name; page/screen: name (or URL) */
-    char *properties;      /* JSON object: event properties, identify attributes to set, group
-                            * traits, device attributes */
-    char *unset_keys;      /* identify: JSON array of attribute names set to null (removed) */
-    char *context;         /* JSON object: the call's context; may be NULL */
-    char *group_id;        /* group, delete_relationship, objects: the object id (NULL when
-                            * cio_object_id names the object) */
-    char *object_type_id;  /* the same: the object type, "1" unless the call says otherwise */
-    char *cio_object_id;   /* objects: trackd's id of the object, instead of type and id */
-    char *relationships;   /* identify, object_identify, relationships: a JSON array, each item
-                            * naming an object ({"object_type_id","object_id"} or
-                            * {"cio_object_id"}) or a person ({"id"}, {"email"}, {"cio_id"} or
-                            * {"anonymous_id"}), with "attributes" (the relationship's); NULL:
-                            * none */
-    int relationships_add; /* relationships, identify: 1 adds them, 0 removes them */
-    int ordered;           /* identify: timestamp_us is the call's own (_timestamp, timestamp):
-                            * attributes set later are not overwritten */
-    char *relationship;    /* group: JSON of traits.relationshipAttributes */
-    char *previous_id;     /* alias */
+    char *name;             /* track: event name; page/screen: name (or URL) */
+    char *properties;       /* JSON object: event properties, identify attributes to set, group
+                             * traits, device attributes */
+    char *unset_keys;       /* identify: JSON array of attribute names set to null (removed) */
+    char *context;          /* JSON object: the call's context; may be NULL */
+    char *group_id;         /* group, delete_relationship, objects: the object id (NULL when
+                             * cio_object_id names the object) */
+    char *object_type_id;   /* the same: the object type, "1" unless the call says otherwise */
+    char *cio_object_id;    /* objects: trackd's id of the object, instead of type and id */
+    char *relationships;    /* identify, object_identify, relationships: a JSON array, each item
+                             * naming an object ({"object_type_id","object_id"} or
+                             * {"cio_object_id"}) or a person ({"id"}, {"email"}, {"cio_id"} or
+                             * {"anonymous_id"}), with "attributes" (the relationship's); NULL:
+                             * none */
+    int relationships_add;  /* relationships, identify: 1 adds them, 0 removes them */
+    int ordered;            /* identify: timestamp_us is the call's own (_timestamp, timestamp):
+                             * attributes set later are not overwritten */
+    char *attribute_times;  /* identify: JSON object, the update's unix time (seconds) for each
+                             * attribute it sets or removes (people.attribute_times) */
+    int dotted_preferences; /* identify: some key is "cio_subscription_preferences.<path>" */
+    char *relationship;     /* group: JSON of traits.relationshipAttributes */
+    char *previous_id;      /* alias */
     struct identifier secondary;  /* merge: the profile merged into `person` */
     char *device_token;           /* devices, push metrics */
     char *platform;               /* add_device: ios or android */

@@ -29,7 +29,7 @@ const struct store_statement store_ingest_statements[] = {
      "SELECT trackd_outcome(trackd_identify($1::bigint, $2, $3, $4, $5, $6, $7::boolean,"
      " $8::boolean, $9::jsonb, ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), $11,"
      " $12::jsonb, $13::timestamptz, $14::timestamptz, $15::boolean, $16::jsonb,"
-     " $17::boolean))"},
+     " $17::boolean, $18::jsonb, $19::boolean))"},
     {"ingest_group",
      "SELECT trackd_outcome(trackd_group($1::bigint, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb,"
      " $9::jsonb, $10::timestamptz, $11::timestamptz))"},
@@ -102,7 +102,8 @@ static bool send_command(PGconn *conn, struct command *cmd)
         SEND(conn, "ingest_identify", t.workspace, cmd->message_id, person_type, person,
              cmd->body_id, cmd->email, cmd->clear_email ? "t" : "f", cmd->update_only ? "t" : "f",
              cmd->properties, cmd->unset_keys, cmd->anonymous_id, cmd->context, t.timestamp,
-             t.received, cmd->ordered ? "t" : "f", cmd->relationships,
+             t.received, cmd->ordered ? "t" : "f", cmd->attribute_times,
+             cmd->dotted_preferences ? "t" : "f", cmd->relationships,
              cmd->relationships_add ? "t" : "f");
     case COMMAND_GROUP:
         SEND(conn, "ingest_group", t.workspace, cmd->message_id, person, cmd->anonymous_id,

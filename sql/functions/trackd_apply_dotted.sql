@@ -1,4 +1,4 @@
--- trackd_apply_attributes for an identify with dotted cio_subscription_preferences keys: the
+-- A person's attributes after an identify with dotted cio_subscription_preferences keys: the
 -- other keys merge as usual, then each dotted one sets (or, null, removes) its nested key.
 CREATE OR REPLACE FUNCTION trackd_apply_dotted(p_attributes jsonb, p_set jsonb, p_unset text[])
 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -20,4 +20,4 @@ BEGIN
     RETURN v_result;
 END
 $$;
-COMMENT ON FUNCTION trackd_apply_dotted(jsonb, jsonb, text[]) IS 'trackd_apply_attributes for an identify that has dotted cio_subscription_preferences keys.';
+COMMENT ON FUNCTION trackd_apply_dotted(jsonb, jsonb, text[]) IS 'Person attributes after an identify whose dotted cio_subscription_preferences keys update the nested object, as Customer.io does.';

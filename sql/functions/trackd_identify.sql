@@ -6,10 +6,11 @@
 --  * A person who has an id gets a different one only when addressed by cio_id.
 --  * Nobody matches: created, unless p_update_only ('skipped') or an identifier is suppressed.
 --  * Unknown cio_id: 'not_found' (the call is dropped).
--- Attributes: p_set added, p_unset removed (see trackd_apply_attributes for dotted
--- cio_subscription_preferences keys); the email set (or cleared) as asked. When p_ordered (the
--- call carried its own time: v1 _timestamp, v2 timestamp), an attribute that was last set or
--- removed by a later update (people.attribute_times) is left alone: an older update never
+-- Attributes: p_set added, p_unset removed (when p_dotted, some are dotted
+-- cio_subscription_preferences keys: see trackd_apply_dotted); the email set (or cleared) as
+-- asked. p_times holds the update's time for each of those keys (people.attribute_times). When
+-- p_ordered (the call carried its own time, p_timestamp: v1 _timestamp, v2 timestamp), an
+-- attribute that was last set or removed by a later update is left alone: an older update never
 -- overwrites a newer value.
 -- p_relationships, when not NULL, lists objects the person is then related to (p_relate) or
 -- no longer related to: see trackd_relate_person.
@@ -21,15 +22,15 @@ CREATE OR REPLACE FUNCTION trackd_identify(
     p_workspace bigint, p_message_id text, p_person_type text, p_person text,
     p_body_id text, p_email text, p_clear_email boolean, p_update_only boolean,
     p_set jsonb, p_unset text[], p_anonymous_id text, p_context jsonb,
-    p_timestamp timestamptz, p_received timestamptz, p_ordered boolean,
-    p_relationships jsonb, p_relate boolean)
+    p_timestamp timestamptz, p_received timestamptz, p_ordered boolean, p_times jsonb,
+    p_dotted boolean, p_relationships jsonb, p_relate boolean)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_set jsonb := p_set;
     v_unset text[] := p_unset;
-    v_times jsonb;
-    v_when double precision :=
-        extract(epoch FROM CASE WHEN p_ordered THEN p_timestamp ELSE p_received END);
+    v_times jsonb := coalesce(p_times, '{}');
+    v_recorded jsonb;
+    v_when double precision;
     v_target bigint;
     v_by_id bigint;
     v_by_email bigint;
@@ -82,7 +83,8 @@ BEGIN
         INSERT INTO people (id, workspace_id, cio_id, customer_id, email, attributes,
                             attribute_times)
         VALUES (v_target, p_workspace, trackd_cio_id(v_target), v_id, v_email,
-                trackd_apply_attributes('{}', p_set, '{}'), trackd_stamp(p_set, '{}', v_when))
+                CASE WHEN p_dotted THEN trackd_apply_dotted('{}', p_set, '{}') ELSE p_set END,
+                v_times)
         ON CONFLICT DO NOTHING;
         IF FOUND THEN
             v_outcome := 'created';
@@ -103,19 +105,24 @@ BEGIN
             END IF;
         END IF;
         IF p_ordered THEN
-            SELECT attribute_times INTO v_times FROM people WHERE id = v_target;
+            -- Keep the keys whose recorded time is not later than this update's.
+            v_when := extract(epoch FROM p_timestamp);
+            SELECT attribute_times INTO v_recorded FROM people WHERE id = v_target;
             SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO v_set FROM jsonb_each(p_set)
-            WHERE coalesce((v_times ->> key)::double precision, '-Infinity') <= v_when;
+            WHERE coalesce((v_recorded ->> key)::double precision, '-Infinity') <= v_when;
             v_unset := ARRAY(SELECT k FROM unnest(p_unset) k
-                             WHERE coalesce((v_times ->> k)::double precision, '-Infinity') <= v_when);
+                             WHERE coalesce((v_recorded ->> k)::double precision, '-Infinity') <= v_when);
+            SELECT coalesce(jsonb_object_agg(key, value), '{}') INTO v_times FROM jsonb_each(v_times)
+            WHERE v_set ? key OR key = ANY (v_unset);
         END IF;
         UPDATE people
         SET customer_id = coalesce(v_id, customer_id),
             email = CASE WHEN v_email IS NOT NULL THEN v_email
                          WHEN p_clear_email THEN NULL
                          ELSE email END,
-            attributes = trackd_apply_attributes(attributes, v_set, v_unset),
-            attribute_times = attribute_times || trackd_stamp(v_set, v_unset, v_when),
+            attributes = CASE WHEN p_dotted THEN trackd_apply_dotted(attributes, v_set, v_unset)
+                              ELSE (attributes || v_set) - v_unset END,
+            attribute_times = attribute_times || v_times,
             updated_at = now()
         WHERE id = v_target;
         v_outcome := 'updated';
@@ -129,5 +136,5 @@ BEGIN
     RETURN v_outcome || CASE WHEN v_link = 'refused' THEN ';link_refused' ELSE '' END;
 END
 $$;
-COMMENT ON FUNCTION trackd_identify(bigint, text, text, text, text, text, boolean, boolean, jsonb, text[], text, jsonb, timestamptz, timestamptz, boolean, jsonb, boolean)
+COMMENT ON FUNCTION trackd_identify(bigint, text, text, text, text, text, boolean, boolean, jsonb, text[], text, jsonb, timestamptz, timestamptz, boolean, jsonb, boolean, jsonb, boolean)
     IS 'Identify per Customer.io''s resolution rules; see the comment above the function for outcomes.';

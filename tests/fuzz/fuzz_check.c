@@ -241,8 +241,10 @@ static void check_command(const struct command *c, size_t index)
         check_json("properties", c->properties, json_type_object, false);
     if (c->kind != COMMAND_IDENTIFY)
         check_json("unset_keys", c->unset_keys, json_type_array, false);
-    if (c->kind == COMMAND_IDENTIFY)
+    if (c->kind == COMMAND_IDENTIFY) {
         check_json("relationships", c->relationships, json_type_array, false);
+        check_json("attribute_times", c->attribute_times, json_type_object, true);
+    }
 }
 
 static void check_problem(const struct api_problem *p, size_t index, bool batch)

@@ -632,6 +632,11 @@ Test(track_v1, identify_splits_attributes_and_takes_out_instructions)
     cr_assert_eq(c->relationships_add, 0);
     cr_assert(c->ordered, "_timestamp orders the update");
     cr_assert_eq(c->timestamp_us, INT64_C(1700000000) * 1000000);
+    cr_assert_str_eq(c->attribute_times,
+                     "{\"email\":1700000000.0,\"plan\":1700000000.0,\"old\":1700000000.0,"
+                     "\"created_at\":1700000000.0,\"n\":1700000000.0}",
+                     "each attribute set or removed is stamped with _timestamp");
+    cr_assert_not(c->dotted_preferences);
     cr_assert_eq(c->received_us, RECEIVED_US);
     cr_assert_eq(c->batch_index, -1);
     cr_assert_null(c->message_id);
