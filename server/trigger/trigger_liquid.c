@@ -727,6 +727,10 @@ static json_object *apply_date(json_object *v, json_object *format)
         strcmp(json_object_get_string(v), "now") == 0) {
         seconds = (int64_t)time(NULL);
     } else if (number_of(v, &d)) {
+        /* Years 1 to 9999 only: anything else (1e400 is infinity) is not a date, and would not
+         * fit in the conversion. The comparison is false for NaN too. */
+        if (!(d >= -62135596800.0 && d <= 253402300799.0))
+            return v;
         seconds = (int64_t)d;
     } else if (v != NULL && json_object_is_type(v, json_type_string)) {
         int64_t us = 0;

@@ -716,6 +716,9 @@ static struct template_case renders_templates_cases[] = {
      "1.5 -2 abc"},
     {"{{ 1700000000 | date: '%Y-%m-%d %H:%M' }}", "2023-11-14 22:13"},
     {"{{ '2026-12-06T10:30:00Z' | date: '%d/%m/%Y' }}", "06/12/2026"},
+    /* Not a time of years 1 to 9999: left as it is. */
+    {"{{ 99999999999999 | date: '%Y' }}|{{ -1e300 | date: '%Y' }}|{{ 1e400 | date: '%Y' }}",
+     "99999999999999|-1.0000000000000001e+300|Infinity"},
     {"{{ person.nick | default: 'friend' | upcase }}", "FRIEND"},
     {"{% if person.plan == 'pro' %}pro{% elsif person.plan == 'free' %}free{% else %}other{% endif "
      "%}",
